@@ -1,0 +1,84 @@
+//! renkei-crypto: message security and key management for the renkei gateway.
+//!
+//! # What it does
+//! - **Signatures**: ECDSA P-256 with SHA-256 (ring), ASN.1 DER signatures that
+//!   `openssl dgst -sha256 -verify` accepts, carried detached over the exact HTTP body in
+//!   a `Renkei-Signature` header ([`envelope`]).
+//! - **Sealing personal data**: HPKE (RFC 9180) base mode, DHKEM(P-256, HKDF-SHA256),
+//!   HKDF-SHA256, AES-256-GCM ([`seal`], [`envelope::seal_for`]).
+//! - **Data at rest**: AES-256-GCM with random 96-bit nonces in a versioned `RKE1` blob bound
+//!   to its storage location ([`at_rest`]).
+//! - **Blind indexes**: HMAC-SHA256 ([`BlindIndexKey`]) so an individual number can be
+//!   looked up without being stored in plaintext.
+//! - **Keys**: a versioned [`keyring::Keyring`] with rotation and retirement, every private
+//!   key sealed on disk under a [`keyring::MasterKey`] (file or Argon2id passphrase).
+//!
+//! Every algorithm is on the CRYPTREC list of e-Government recommended ciphers (ECDSA
+//! P-256, SHA-256, AES, GCM, HMAC; HKDF is HMAC-based). The byte formats are specified in
+//! `docs/envelope.md` so a third party can interoperate.
+//!
+//! # What it deliberately does not do
+//! - No other curves, hash functions or cipher modes: one suite, no negotiation.
+//! - No HPKE auth/PSK modes and no multi-message contexts: one seal, one message.
+//! - No logging: errors name the operation, purpose/version or file, never key bytes,
+//!   plaintext or personal data. Secret types zeroize on drop and implement no `Debug`.
+//! - Blind-index keys are not rotated (that needs a re-index of stored data).
+//!
+//! # Rationale for defaults
+//! - Random 96-bit GCM nonces: no nonce state to persist or lose across restarts; safe
+//!   for well under 2^32 messages per key, far beyond a city's volumes between rotations.
+//! - HPKE over a hand-rolled ECIES: a published RFC with test vectors and independent
+//!   implementations (the Python check in `tests/py` is one).
+//! - Master key from a 0600 file or Argon2id (64 MiB, t = 3, p = 1, RFC 9106).
+//!
+//! # Secrets have no `Debug`
+//! So that no key can reach a log line by accident, the secret types do not implement
+//! `Debug`; each of these fails to compile (checked by the doc tests):
+//! ```compile_fail
+//! fn debug<T: std::fmt::Debug>() {}
+//! debug::<renkei_crypto::SigningKey>();
+//! ```
+//! ```compile_fail
+//! fn debug<T: std::fmt::Debug>() {}
+//! debug::<renkei_crypto::OpeningKey>();
+//! ```
+//! ```compile_fail
+//! fn debug<T: std::fmt::Debug>() {}
+//! debug::<renkei_crypto::DataKey>();
+//! ```
+//! ```compile_fail
+//! fn debug<T: std::fmt::Debug>() {}
+//! debug::<renkei_crypto::BlindIndexKey>();
+//! ```
+//! ```compile_fail
+//! fn debug<T: std::fmt::Debug>() {}
+//! debug::<renkei_crypto::keyring::MasterKey>();
+//! ```
+//! ```compile_fail
+//! fn debug<T: std::fmt::Debug>() {}
+//! debug::<renkei_crypto::keyring::Keyring>();
+//! ```
+//! The public types, by contrast, do:
+//! ```
+//! fn debug<T: std::fmt::Debug>() {}
+//! debug::<renkei_crypto::VerifyingKey>();
+//! debug::<renkei_crypto::SealingPublicKey>();
+//! debug::<renkei_crypto::Sealed>();
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod at_rest;
+pub mod bench;
+pub mod envelope;
+mod error;
+pub mod keyring;
+mod rng;
+mod seal;
+mod sign;
+mod symmetric;
+
+pub use bench::{bench_message_path, BenchReport};
+pub use error::CryptoError;
+pub use seal::{seal, OpeningKey, Sealed, SealingPublicKey};
+pub use sign::{SigningKey, VerifyingKey};
+pub use symmetric::{BlindIndexKey, DataKey};

@@ -1,0 +1,878 @@
+//! Export and verification of bundles (a directory an auditor or a person receives) and
+//! in-place verification of the stored log.
+//!
+//! A log bundle holds `bundle.json`, `records.jsonl`, `entries.jsonl`, `checkpoints.jsonl`,
+//! `checkpoints/<size>.note` + `.sig`, `public-key.pem` and `VERIFY.txt`; a person bundle
+//! holds `proofs.jsonl` instead of `entries.jsonl`. The formats are in `docs/records.md`.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use renkei_ids::UnifiedAddressNumber;
+use serde::{Deserialize, Serialize};
+
+use crate::chain::{chain_hash, StoredEntry, CHAIN_GENESIS};
+use crate::checkpoint::{parse_public_key, Checkpoint};
+use crate::error::{RecordsError, TamperKind, VerifyError};
+use crate::merkle::{leaf_hash, to_hash, verify_inclusion, Frontier, Hash, MerkleTree};
+use crate::record::Record;
+use crate::verify::{replay, ContentSide, EntrySide, Item};
+
+/// The `format` value of `bundle.json`.
+pub const BUNDLE_FORMAT: &str = "renkei-records-bundle/v1";
+
+const MANIFEST: &str = "bundle.json";
+const RECORDS: &str = "records.jsonl";
+const ENTRIES: &str = "entries.jsonl";
+const PROOFS: &str = "proofs.jsonl";
+const CHECKPOINTS: &str = "checkpoints.jsonl";
+const CHECKPOINT_DIR: &str = "checkpoints";
+const PUBLIC_KEY: &str = "public-key.pem";
+const VERIFY_TXT: &str = "VERIFY.txt";
+
+/// Which kind of bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BundleKind {
+    /// A contiguous range of the log (the whole log when it starts at seq 0).
+    Log,
+    /// One person's records with inclusion proofs.
+    Person,
+}
+
+/// `bundle.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    format: String,
+    kind: BundleKind,
+    /// Log: the first seq in the bundle.
+    first_seq: u64,
+    /// Log: one past the last seq (= the last checkpoint's size). Person: the checkpoint's size.
+    end_seq: u64,
+    /// Log: content is given for seqs below this; above it only hashes (up to the checkpoint).
+    content_to: u64,
+    /// Log: hex chain hash of the entry before `first_seq` (zeros when it is 0).
+    anchor: String,
+    /// Person: the person's unified address number.
+    person: Option<UnifiedAddressNumber>,
+}
+
+/// A hash-only line of `records.jsonl`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum HashOnly {
+    /// Content deleted by the retention sweep.
+    Swept(String),
+    /// Content outside the exported range (present only to reach the covering checkpoint).
+    Withheld(String),
+}
+
+/// A line of `entries.jsonl`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryLine {
+    seq: u64,
+    leaf: String,
+    chain: String,
+}
+
+/// A line of `proofs.jsonl`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofLine {
+    seq: u64,
+    leaf: String,
+    path: Vec<String>,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleSummary {
+    /// Log or person.
+    pub kind: BundleKind,
+    /// First seq covered (log bundles).
+    pub first_seq: u64,
+    /// One past the last seq covered (= size of the covering checkpoint).
+    pub end_seq: u64,
+    /// Records exported with content.
+    pub records: u64,
+    /// Swept entries (hash only).
+    pub swept: u64,
+    /// Entries past the requested range, present as hashes only.
+    pub withheld: u64,
+    /// Checkpoints included.
+    pub checkpoints: usize,
+}
+
+/// What a successful verification established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Log or person (for a live check of the store: log).
+    pub kind: BundleKind,
+    /// First seq covered.
+    pub first_seq: u64,
+    /// One past the last seq checked.
+    pub end_seq: u64,
+    /// Records checked with content.
+    pub records: u64,
+    /// Swept entries (hash only).
+    pub swept: u64,
+    /// Hash-only entries past the exported range.
+    pub withheld: u64,
+    /// Checkpoints whose signature and contents were verified.
+    pub checkpoints_verified: usize,
+    /// Size and time of the latest verified checkpoint.
+    pub last_checkpoint: Option<(u64, String)>,
+    /// Live check only: entries after the last checkpoint (chain checked, not yet signed).
+    pub unchecked_tail: u64,
+    /// Hex chain head at the end.
+    pub chain_head: String,
+    /// Person bundles: whose records.
+    pub person: Option<UnifiedAddressNumber>,
+}
+
+fn write_err(path: &Path) -> impl Fn(std::io::Error) -> RecordsError + '_ {
+    move |e| RecordsError::io(path, e)
+}
+
+fn create(path: &Path) -> Result<BufWriter<File>, RecordsError> {
+    Ok(BufWriter::with_capacity(
+        1 << 16,
+        File::create(path).map_err(write_err(path))?,
+    ))
+}
+
+fn sorted(checkpoints: &[Checkpoint]) -> Vec<Checkpoint> {
+    let mut cps = checkpoints.to_vec();
+    cps.sort_by_key(|c| c.tree_size);
+    cps
+}
+
+/// Writes `checkpoints.jsonl` and `checkpoints/<size>.note|.sig` for `cps`.
+fn write_checkpoints(dir: &Path, cps: &[Checkpoint]) -> Result<(), RecordsError> {
+    let path = dir.join(CHECKPOINTS);
+    let mut w = create(&path)?;
+    let cdir = dir.join(CHECKPOINT_DIR);
+    fs::create_dir_all(&cdir).map_err(write_err(&cdir))?;
+    for cp in cps {
+        writeln!(w, "{}", cp.to_json_line()).map_err(write_err(&path))?;
+        let note = cdir.join(format!("{}.note", cp.tree_size));
+        fs::write(&note, cp.note()).map_err(write_err(&note))?;
+        let sig = cdir.join(format!("{}.sig", cp.tree_size));
+        fs::write(&sig, &cp.signature).map_err(write_err(&sig))?;
+    }
+    w.flush().map_err(write_err(&path))
+}
+
+fn write_common(dir: &Path, manifest: &Manifest, public_key_pem: &str) -> Result<(), RecordsError> {
+    let path = dir.join(MANIFEST);
+    let json =
+        serde_json::to_string_pretty(manifest).map_err(|e| RecordsError::Export(e.to_string()))?;
+    fs::write(&path, json + "\n").map_err(write_err(&path))?;
+    let path = dir.join(PUBLIC_KEY);
+    fs::write(&path, public_key_pem).map_err(write_err(&path))?;
+    let path = dir.join(VERIFY_TXT);
+    let text = match manifest.kind {
+        BundleKind::Log => VERIFY_LOG_TEXT,
+        BundleKind::Person => VERIFY_PERSON_TEXT,
+    };
+    fs::write(&path, text).map_err(write_err(&path))
+}
+
+/// Exports the whole log from seq 0 up to the last checkpoint. `entries` must start at seq 0
+/// and run at least to the last checkpoint's size; entries after it are not exported.
+pub fn export_bundle(
+    dir: &Path,
+    entries: impl Iterator<Item = StoredEntry>,
+    checkpoints: &[Checkpoint],
+    public_key_pem: &str,
+) -> Result<BundleSummary, RecordsError> {
+    export_range_bundle(dir, None, entries, u64::MAX, checkpoints, public_key_pem)
+}
+
+/// Exports a range: content for seqs from `previous.seq + 1` (or 0) below `to`, then hashes
+/// only up to the first checkpoint at or after `to` (the last checkpoint when `to` is
+/// `u64::MAX`). `previous` is the stored entry just before the range: its chain hash is the
+/// anchor the verifier starts from. `entries` must start right after `previous`.
+pub fn export_range_bundle(
+    dir: &Path,
+    previous: Option<&StoredEntry>,
+    entries: impl Iterator<Item = StoredEntry>,
+    to: u64,
+    checkpoints: &[Checkpoint],
+    public_key_pem: &str,
+) -> Result<BundleSummary, RecordsError> {
+    let first = previous.map_or(0, |p| p.seq + 1);
+    let anchor = previous.map_or(CHAIN_GENESIS, |p| p.chain_hash);
+    let cps = sorted(checkpoints);
+    let end = if to == u64::MAX {
+        cps.last().map(|c| c.tree_size)
+    } else {
+        cps.iter()
+            .map(|c| c.tree_size)
+            .find(|s| *s >= to && *s > first)
+    }
+    .filter(|s| *s > first)
+    .ok_or_else(|| RecordsError::Export("no checkpoint covers the end of the range yet".into()))?;
+    let content_to = to.min(end);
+    let included: Vec<Checkpoint> = cps
+        .into_iter()
+        .filter(|c| c.tree_size > first && c.tree_size <= end)
+        .collect();
+
+    fs::create_dir_all(dir).map_err(write_err(dir))?;
+    let rpath = dir.join(RECORDS);
+    let epath = dir.join(ENTRIES);
+    let mut rw = create(&rpath)?;
+    let mut ew = create(&epath)?;
+    let mut summary = BundleSummary {
+        kind: BundleKind::Log,
+        first_seq: first,
+        end_seq: end,
+        records: 0,
+        swept: 0,
+        withheld: 0,
+        checkpoints: included.len(),
+    };
+    let mut frontier = (first == 0).then(Frontier::new);
+    let mut prev = anchor;
+    let mut expected = first;
+    let mut next_cp = included.iter().peekable();
+    for e in entries {
+        if expected == end {
+            break;
+        }
+        if e.seq != expected {
+            return Err(RecordsError::Export(format!(
+                "expected seq {expected}, the store gave {}",
+                e.seq
+            )));
+        }
+        if chain_hash(&prev, &e.leaf_hash) != e.chain_hash {
+            return Err(RecordsError::Export(format!(
+                "stored chain is broken at seq {expected}; run a live verify"
+            )));
+        }
+        match (&e.content, e.seq < content_to) {
+            (Some(c), true) => {
+                if leaf_hash(c) != e.leaf_hash {
+                    return Err(RecordsError::Export(format!(
+                        "stored content of seq {expected} does not match its hash"
+                    )));
+                }
+                rw.write_all(c).map_err(write_err(&rpath))?;
+                rw.write_all(b"\n").map_err(write_err(&rpath))?;
+                summary.records += 1;
+            }
+            (None, true) => {
+                let line = serde_json::to_string(&HashOnly::Swept(hex::encode(e.leaf_hash)))
+                    .unwrap_or_default();
+                writeln!(rw, "{line}").map_err(write_err(&rpath))?;
+                summary.swept += 1;
+            }
+            (_, false) => {
+                let line = serde_json::to_string(&HashOnly::Withheld(hex::encode(e.leaf_hash)))
+                    .unwrap_or_default();
+                writeln!(rw, "{line}").map_err(write_err(&rpath))?;
+                summary.withheld += 1;
+            }
+        }
+        writeln!(
+            ew,
+            "{{\"seq\":{},\"leaf\":\"{}\",\"chain\":\"{}\"}}",
+            e.seq,
+            hex::encode(e.leaf_hash),
+            hex::encode(e.chain_hash)
+        )
+        .map_err(write_err(&epath))?;
+        prev = e.chain_hash;
+        if let Some(f) = frontier.as_mut() {
+            f.push(e.leaf_hash);
+        }
+        expected += 1;
+        while let Some(cp) = next_cp.peek() {
+            if cp.tree_size != expected {
+                break;
+            }
+            if cp.chain_head != prev || frontier.as_ref().is_some_and(|f| f.root() != cp.root) {
+                return Err(RecordsError::Export(format!(
+                    "checkpoint of size {} does not match the stored log; run a live verify",
+                    cp.tree_size
+                )));
+            }
+            next_cp.next();
+        }
+    }
+    if expected != end {
+        return Err(RecordsError::Export(format!(
+            "the store ended at seq {expected} before the checkpoint at {end}"
+        )));
+    }
+    rw.flush().map_err(write_err(&rpath))?;
+    ew.flush().map_err(write_err(&epath))?;
+    write_checkpoints(dir, &included)?;
+    let manifest = Manifest {
+        format: BUNDLE_FORMAT.into(),
+        kind: BundleKind::Log,
+        first_seq: first,
+        end_seq: end,
+        content_to,
+        anchor: hex::encode(anchor),
+        person: None,
+    };
+    write_common(dir, &manifest, public_key_pem)?;
+    Ok(summary)
+}
+
+/// Exports one person's records, each with an inclusion proof against the latest checkpoint.
+/// Other records appear only as hashes inside the proofs. `entries` must run from seq 0 to
+/// at least the checkpoint's size (swept entries carry no content and are not included).
+pub fn export_person_bundle(
+    dir: &Path,
+    person: UnifiedAddressNumber,
+    entries: impl Iterator<Item = StoredEntry>,
+    checkpoints: &[Checkpoint],
+    public_key_pem: &str,
+) -> Result<BundleSummary, RecordsError> {
+    let cp = sorted(checkpoints)
+        .pop()
+        .ok_or_else(|| RecordsError::Export("no checkpoint yet".into()))?;
+    let size = cp.tree_size;
+    let mut leaves = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    let mut mine: Vec<(u64, Vec<u8>)> = vec![];
+    let mut prev = CHAIN_GENESIS;
+    for e in entries {
+        if leaves.len() as u64 == size {
+            break;
+        }
+        if e.seq != leaves.len() as u64 || chain_hash(&prev, &e.leaf_hash) != e.chain_hash {
+            return Err(RecordsError::Export(format!(
+                "stored log is inconsistent at seq {}; run a live verify",
+                e.seq
+            )));
+        }
+        prev = e.chain_hash;
+        if let Some(c) = e.content {
+            let record = Record::from_canonical(&c).map_err(|_| {
+                RecordsError::Export(format!("stored content of seq {} is not a record", e.seq))
+            })?;
+            if record.person == Some(person) {
+                mine.push((e.seq, c));
+            }
+        }
+        leaves.push(e.leaf_hash);
+    }
+    if leaves.len() as u64 != size {
+        return Err(RecordsError::Export(
+            "the store ended before the checkpoint".into(),
+        ));
+    }
+    let tree = MerkleTree::new(leaves);
+    if tree.root() != cp.root || prev != cp.chain_head {
+        return Err(RecordsError::Export(
+            "the checkpoint does not match the stored log; run a live verify".into(),
+        ));
+    }
+    fs::create_dir_all(dir).map_err(write_err(dir))?;
+    let rpath = dir.join(RECORDS);
+    let ppath = dir.join(PROOFS);
+    let mut rw = create(&rpath)?;
+    let mut pw = create(&ppath)?;
+    for (seq, content) in &mine {
+        rw.write_all(content).map_err(write_err(&rpath))?;
+        rw.write_all(b"\n").map_err(write_err(&rpath))?;
+        let line = ProofLine {
+            seq: *seq,
+            leaf: hex::encode(leaf_hash(content)),
+            path: tree.proof(*seq).iter().map(hex::encode).collect(),
+        };
+        let json = serde_json::to_string(&line).map_err(|e| RecordsError::Export(e.to_string()))?;
+        writeln!(pw, "{json}").map_err(write_err(&ppath))?;
+    }
+    rw.flush().map_err(write_err(&rpath))?;
+    pw.flush().map_err(write_err(&ppath))?;
+    write_checkpoints(dir, std::slice::from_ref(&cp))?;
+    let manifest = Manifest {
+        format: BUNDLE_FORMAT.into(),
+        kind: BundleKind::Person,
+        first_seq: 0,
+        end_seq: size,
+        content_to: size,
+        anchor: hex::encode(CHAIN_GENESIS),
+        person: Some(person),
+    };
+    write_common(dir, &manifest, public_key_pem)?;
+    Ok(BundleSummary {
+        kind: BundleKind::Person,
+        first_seq: 0,
+        end_seq: size,
+        records: mine.len() as u64,
+        swept: 0,
+        withheld: 0,
+        checkpoints: 1,
+    })
+}
+
+/// Reads lines (without the `\n`) of a bundle file; an I/O error becomes `Malformed`.
+struct Lines {
+    reader: Option<BufReader<File>>,
+    file: &'static str,
+    line: usize,
+}
+
+impl Lines {
+    fn open(dir: &Path, file: &'static str) -> Result<Lines, VerifyError> {
+        let f = File::open(dir.join(file))
+            .map_err(|_| VerifyError::malformed(file, None, "file missing"))?;
+        Ok(Lines {
+            reader: Some(BufReader::with_capacity(1 << 16, f)),
+            file,
+            line: 0,
+        })
+    }
+
+    fn next_line(&mut self) -> Result<Option<Vec<u8>>, VerifyError> {
+        let Some(r) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        let mut buf = Vec::new();
+        match r.read_until(b'\n', &mut buf) {
+            Ok(0) => {
+                self.reader = None;
+                Ok(None)
+            }
+            Ok(_) => {
+                self.line += 1;
+                if buf.last() == Some(&b'\n') {
+                    buf.pop();
+                }
+                Ok(Some(buf))
+            }
+            Err(_) => Err(VerifyError::malformed(
+                self.file,
+                Some(self.line + 1),
+                "read failed",
+            )),
+        }
+    }
+}
+
+fn parse_hex32(s: &str) -> Option<Hash> {
+    let b = hex::decode(s).ok()?;
+    (b.len() == 32).then(|| to_hash(&b))
+}
+
+/// Fast path for the exact form the exporter writes:
+/// `{"seq":N,"leaf":"<64 hex>","chain":"<64 hex>"}`.
+fn parse_entry_line_exact(line: &[u8]) -> Option<EntrySide> {
+    let rest = line.strip_prefix(b"{\"seq\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 20 {
+        return None;
+    }
+    let seq: u64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let rest = rest[digits..].strip_prefix(b",\"leaf\":\"")?;
+    let mut leaf = [0u8; 32];
+    hex::decode_to_slice(rest.get(..64)?, &mut leaf).ok()?;
+    let rest = rest[64..].strip_prefix(b"\",\"chain\":\"")?;
+    let mut chain = [0u8; 32];
+    hex::decode_to_slice(rest.get(..64)?, &mut chain).ok()?;
+    (&rest[64..] == b"\"}").then_some(EntrySide::Ok { seq, leaf, chain })
+}
+
+fn parse_entry_line(line: &[u8]) -> EntrySide {
+    if let Some(e) = parse_entry_line_exact(line) {
+        return e;
+    }
+    let Ok(e) = serde_json::from_slice::<EntryLine>(line) else {
+        return EntrySide::Unreadable;
+    };
+    match (parse_hex32(&e.leaf), parse_hex32(&e.chain)) {
+        (Some(leaf), Some(chain)) => EntrySide::Ok {
+            seq: e.seq,
+            leaf,
+            chain,
+        },
+        _ => EntrySide::Unreadable,
+    }
+}
+
+fn parse_content_line(line: Vec<u8>) -> ContentSide {
+    if line.starts_with(b"{\"kind\"") {
+        return ContentSide::Record(line);
+    }
+    match serde_json::from_slice::<HashOnly>(&line) {
+        Ok(HashOnly::Swept(h)) => {
+            parse_hex32(&h).map_or(ContentSide::Record(line), ContentSide::Swept)
+        }
+        Ok(HashOnly::Withheld(h)) => {
+            parse_hex32(&h).map_or(ContentSide::Record(line), ContentSide::Withheld)
+        }
+        // Anything else is treated as record bytes: its hash will not match and the
+        // classifier names it.
+        Err(_) => ContentSide::Record(line),
+    }
+}
+
+/// Zips `records.jsonl` and `entries.jsonl` line by line.
+struct BundleItems {
+    records: Lines,
+    entries: Lines,
+    line: usize,
+}
+
+impl Iterator for BundleItems {
+    type Item = Result<Item, VerifyError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = match self.records.next_line() {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        let e = match self.entries.next_line() {
+            Ok(e) => e,
+            Err(e) => return Some(Err(e)),
+        };
+        if r.is_none() && e.is_none() {
+            return None;
+        }
+        self.line += 1;
+        Some(Ok(Item {
+            line: self.line,
+            entry: e.map_or(EntrySide::Missing, |l| parse_entry_line(&l)),
+            content: r.map_or(ContentSide::Missing, parse_content_line),
+        }))
+    }
+}
+
+/// Reads and signature-checks `checkpoints.jsonl` (and that the note/sig files match).
+fn read_checkpoints(dir: &Path, sec1: &[u8]) -> Result<Vec<Checkpoint>, VerifyError> {
+    let mut lines = Lines::open(dir, CHECKPOINTS)?;
+    let mut out: Vec<Checkpoint> = vec![];
+    while let Some(line) = lines.next_line()? {
+        let n = lines.line;
+        let text = std::str::from_utf8(&line)
+            .map_err(|_| VerifyError::malformed(CHECKPOINTS, Some(n), "not UTF-8"))?;
+        let cp = Checkpoint::from_json_line(text).map_err(|e| {
+            VerifyError::new(
+                TamperKind::BadCheckpoint,
+                None,
+                CHECKPOINTS,
+                Some(n),
+                e.to_string(),
+            )
+        })?;
+        let seq = cp.tree_size.checked_sub(1);
+        if cp.verify(sec1).is_err() {
+            return Err(VerifyError::new(
+                TamperKind::BadSignature,
+                seq,
+                CHECKPOINTS,
+                Some(n),
+                format!(
+                    "checkpoint of size {} (key version {}) does not verify under the given key",
+                    cp.tree_size, cp.key_version
+                ),
+            ));
+        }
+        let cdir = dir.join(CHECKPOINT_DIR);
+        let note = fs::read(cdir.join(format!("{}.note", cp.tree_size))).ok();
+        let sig = fs::read(cdir.join(format!("{}.sig", cp.tree_size))).ok();
+        if note.as_deref() != Some(cp.note().as_slice())
+            || sig.as_deref() != Some(cp.signature.as_slice())
+        {
+            return Err(VerifyError::new(
+                TamperKind::BadCheckpoint,
+                seq,
+                CHECKPOINTS,
+                Some(n),
+                format!(
+                    "checkpoints/{0}.note or {0}.sig is missing or differs from this line",
+                    cp.tree_size
+                ),
+            ));
+        }
+        if let Some(last) = out.last() {
+            if cp.tree_size < last.tree_size {
+                return Err(VerifyError::new(
+                    TamperKind::BadCheckpoint,
+                    seq,
+                    CHECKPOINTS,
+                    Some(n),
+                    "checkpoints are out of order",
+                ));
+            }
+        }
+        out.push(cp);
+    }
+    Ok(out)
+}
+
+/// Verifies a bundle directory with the auditor's public key (SEC1 bytes, SPKI DER or PEM —
+/// never the `public-key.pem` inside the bundle, which is informational). Detects the bundle
+/// kind from `bundle.json`. Returns the FIRST problem found.
+pub fn verify_bundle(dir: &Path, public_key: &[u8]) -> Result<VerifyReport, VerifyError> {
+    let sec1 = parse_public_key(public_key)
+        .map_err(|e| VerifyError::malformed("public key", None, e.to_string()))?;
+    let manifest_text = fs::read(dir.join(MANIFEST))
+        .map_err(|_| VerifyError::malformed(MANIFEST, None, "file missing"))?;
+    let manifest: Manifest = serde_json::from_slice(&manifest_text)
+        .map_err(|_| VerifyError::malformed(MANIFEST, None, "not a bundle manifest"))?;
+    if manifest.format != BUNDLE_FORMAT {
+        return Err(VerifyError::malformed(
+            MANIFEST,
+            None,
+            "unknown bundle format",
+        ));
+    }
+    let checkpoints = read_checkpoints(dir, &sec1)?;
+    match manifest.kind {
+        BundleKind::Log => verify_log_bundle(dir, &manifest, &checkpoints),
+        BundleKind::Person => verify_person_bundle(dir, &manifest, &checkpoints),
+    }
+}
+
+fn verify_log_bundle(
+    dir: &Path,
+    manifest: &Manifest,
+    checkpoints: &[Checkpoint],
+) -> Result<VerifyReport, VerifyError> {
+    let anchor = parse_hex32(&manifest.anchor)
+        .ok_or_else(|| VerifyError::malformed(MANIFEST, None, "bad anchor"))?;
+    if manifest.first_seq == 0 && anchor != CHAIN_GENESIS {
+        return Err(VerifyError::malformed(
+            MANIFEST,
+            None,
+            "a bundle from seq 0 must have a zero anchor",
+        ));
+    }
+    let mut items = BundleItems {
+        records: Lines::open(dir, RECORDS)?,
+        entries: Lines::open(dir, ENTRIES)?,
+        line: 0,
+    };
+    let t = replay(
+        &mut items,
+        manifest.first_seq,
+        anchor,
+        checkpoints,
+        RECORDS,
+        true,
+    )?;
+    Ok(VerifyReport {
+        kind: BundleKind::Log,
+        first_seq: t.first_seq,
+        end_seq: t.end_seq,
+        records: t.records,
+        swept: t.swept,
+        withheld: t.withheld,
+        checkpoints_verified: t.checkpoints_verified,
+        last_checkpoint: t.last_checkpoint,
+        unchecked_tail: 0,
+        chain_head: hex::encode(t.chain_head),
+        person: None,
+    })
+}
+
+fn verify_person_bundle(
+    dir: &Path,
+    manifest: &Manifest,
+    checkpoints: &[Checkpoint],
+) -> Result<VerifyReport, VerifyError> {
+    let person = manifest
+        .person
+        .ok_or_else(|| VerifyError::malformed(MANIFEST, None, "a person bundle names no person"))?;
+    let [cp] = checkpoints else {
+        return Err(VerifyError::new(
+            TamperKind::BadCheckpoint,
+            None,
+            CHECKPOINTS,
+            None,
+            "a person bundle has exactly one checkpoint",
+        ));
+    };
+    if cp.tree_size != manifest.end_seq {
+        return Err(VerifyError::new(
+            TamperKind::BadCheckpoint,
+            None,
+            CHECKPOINTS,
+            Some(1),
+            "checkpoint size differs from the manifest",
+        ));
+    }
+    let mut records = Lines::open(dir, RECORDS)?;
+    let mut proofs = Lines::open(dir, PROOFS)?;
+    let mut last_seq: Option<u64> = None;
+    let mut count = 0u64;
+    loop {
+        let r = records.next_line()?;
+        let p = proofs.next_line()?;
+        let line = records.line.max(proofs.line);
+        let (r, p) = match (r, p) {
+            (None, None) => break,
+            (Some(_), None) => {
+                return Err(VerifyError::new(
+                    TamperKind::Inserted,
+                    None,
+                    RECORDS,
+                    Some(line),
+                    "a record without a proof",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(VerifyError::new(
+                    TamperKind::Removed,
+                    None,
+                    RECORDS,
+                    Some(line),
+                    "a proof without its record",
+                ))
+            }
+            (Some(r), Some(p)) => (r, p),
+        };
+        let proof: ProofLine = serde_json::from_slice(&p)
+            .map_err(|_| VerifyError::malformed(PROOFS, Some(line), "not a proof line"))?;
+        let seq = Some(proof.seq);
+        let bad = |kind, detail: &str| VerifyError::new(kind, seq, RECORDS, Some(line), detail);
+        if let Some(prev) = last_seq {
+            if proof.seq == prev {
+                return Err(bad(TamperKind::Inserted, "the same record appears twice"));
+            }
+            if proof.seq < prev {
+                return Err(bad(TamperKind::Reordered, "records are out of log order"));
+            }
+        }
+        let leaf = leaf_hash(&r);
+        let claimed = parse_hex32(&proof.leaf)
+            .ok_or_else(|| VerifyError::malformed(PROOFS, Some(line), "bad leaf hash"))?;
+        let path: Option<Vec<Hash>> = proof.path.iter().map(|h| parse_hex32(h)).collect();
+        let path =
+            path.ok_or_else(|| VerifyError::malformed(PROOFS, Some(line), "bad hash in path"))?;
+        if leaf != claimed || !verify_inclusion(&leaf, proof.seq, cp.tree_size, &path, &cp.root) {
+            return Err(bad(
+                TamperKind::Altered,
+                "the record is not in the signed tree at this seq",
+            ));
+        }
+        let record = Record::from_canonical(&r)
+            .map_err(|_| bad(TamperKind::Altered, "not a canonical record"))?;
+        if record.person != Some(person) {
+            return Err(bad(TamperKind::Inserted, "a record of another person"));
+        }
+        last_seq = Some(proof.seq);
+        count += 1;
+    }
+    Ok(VerifyReport {
+        kind: BundleKind::Person,
+        first_seq: 0,
+        end_seq: cp.tree_size,
+        records: count,
+        swept: 0,
+        withheld: 0,
+        checkpoints_verified: 1,
+        last_checkpoint: Some((cp.tree_size, cp.created_at.clone())),
+        unchecked_tail: 0,
+        chain_head: hex::encode(cp.chain_head),
+        person: Some(person),
+    })
+}
+
+/// Verifies the stored log in place: entries from seq 0 in order, checkpoints as stored
+/// (each signature checked with `public_key`). Entries after the last checkpoint are
+/// chain-checked and counted in `unchecked_tail`.
+pub fn verify_entries(
+    entries: impl Iterator<Item = StoredEntry>,
+    checkpoints: &[Checkpoint],
+    public_key: &[u8],
+) -> Result<VerifyReport, VerifyError> {
+    let sec1 = parse_public_key(public_key)
+        .map_err(|e| VerifyError::malformed("public key", None, e.to_string()))?;
+    let cps = sorted(checkpoints);
+    for cp in &cps {
+        if cp.verify(&sec1).is_err() {
+            return Err(VerifyError::new(
+                TamperKind::BadSignature,
+                cp.tree_size.checked_sub(1),
+                "store",
+                None,
+                format!("checkpoint of size {} does not verify", cp.tree_size),
+            ));
+        }
+    }
+    let mut items = entries.enumerate().map(|(i, e)| {
+        Ok(Item {
+            line: i + 1,
+            entry: EntrySide::Ok {
+                seq: e.seq,
+                leaf: e.leaf_hash,
+                chain: e.chain_hash,
+            },
+            content: match e.content {
+                Some(c) => ContentSide::Record(c),
+                None => ContentSide::Swept(e.leaf_hash),
+            },
+        })
+    });
+    let t = replay(&mut items, 0, CHAIN_GENESIS, &cps, "store", false)?;
+    let covered = t.last_checkpoint.as_ref().map_or(0, |(s, _)| *s);
+    Ok(VerifyReport {
+        kind: BundleKind::Log,
+        first_seq: 0,
+        end_seq: t.end_seq,
+        records: t.records,
+        swept: t.swept,
+        withheld: 0,
+        checkpoints_verified: t.checkpoints_verified,
+        last_checkpoint: t.last_checkpoint,
+        unchecked_tail: t.end_seq - covered,
+        chain_head: hex::encode(t.chain_head),
+        person: None,
+    })
+}
+
+const VERIFY_LOG_TEXT: &str = "\
+How to verify this bundle by hand (needs only sha256sum, openssl and a POSIX shell)
+===================================================================================
+Take the public key from the city through a channel you trust, NOT from public-key.pem
+in this folder (that copy is informational). Call it key.pem.
+
+Files: records.jsonl (line k = record of seq first_seq+k-1, canonical JSON, or
+{\"swept\":\"<leaf hex>\"} / {\"withheld\":\"<leaf hex>\"}), entries.jsonl (line k =
+{\"seq\":..,\"leaf\":\"<hex>\",\"chain\":\"<hex>\"}), checkpoints.jsonl and checkpoints/<size>.note
++ <size>.sig, bundle.json (first_seq, end_seq, anchor = chain hash before first_seq).
+
+1. Checkpoint signatures. For each size N in checkpoints/:
+     openssl dgst -sha256 -verify key.pem -signature checkpoints/N.sig checkpoints/N.note
+   must print \"Verified OK\". Line 2 of the note is N, line 4 the chain head (base64).
+2. Leaf hashes. For a record line k of records.jsonl:
+     sed -n \"${k}p\" records.jsonl | tr -d '\\n' | { printf '\\000'; cat; } | sha256sum
+   must equal the \"leaf\" of line k of entries.jsonl. For a swept/withheld line, the hex it
+   gives must equal that leaf.
+3. Chain. With prev = anchor from bundle.json (64 zeros for a bundle from seq 0), for each
+   line k: chain = SHA-256(bytes(prev) || bytes(leaf)):
+     printf \"$(echo \"$prev$leaf\" | sed 's/../\\\\x&/g')\" | sha256sum
+   must equal the \"chain\" of line k, and seqs must count up by one.
+4. Anchoring. For each checkpoint of size N, the chain of the entry with seq N-1 must equal
+   the note's chain head: printf '%s' \"<line 4 of the note>\" | base64 -d | od -An -v -tx1 | tr -d ' \\n'
+   The last line of entries.jsonl must be seq end_seq-1 and a checkpoint must have size end_seq.
+5. Optional: the note's line 3 is the RFC 9162 Merkle root over all leaf hashes (bundles from
+   seq 0); `renkei audit verify` checks it too.
+docs/records.md in the renkei sources describes the formats in full.
+";
+
+const VERIFY_PERSON_TEXT: &str = "\
+How to verify this personal bundle by hand
+==========================================
+Take the public key from the city through a channel you trust, NOT from public-key.pem.
+
+1. openssl dgst -sha256 -verify key.pem -signature checkpoints/N.sig checkpoints/N.note
+   (N = the one size in checkpoints/) must print \"Verified OK\"; line 3 of the note is the
+   Merkle root (base64).
+2. For record line k of records.jsonl, sed -n \"${k}p\" records.jsonl | tr -d '\\n' |
+   { printf '\\000'; cat; } | sha256sum must equal the \"leaf\" of line k of proofs.jsonl.
+3. The \"path\" of line k is an RFC 9162 inclusion proof of that leaf at index \"seq\" in the tree
+   of N leaves; folding it (RFC 9162 section 2.1.3.2, node = SHA-256(0x01 || left || right))
+   must give the note's root. Other people's records appear only as hashes in these paths.
+docs/records.md in the renkei sources describes the formats in full.
+";

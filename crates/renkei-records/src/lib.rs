@@ -1,0 +1,55 @@
+//! 情報提供等記録: the linkage records of renkei — tamper-evident, provable to a third party,
+//! kept seven years (番号法 art. 23).
+//!
+//! # What it does
+//! * [`Record`]: one inquiry, provision, code acquisition, denied request, staff, key or
+//!   retention action. Persons appear by unified address number only; the type has no place
+//!   for an individual number and [`Record::validate`] refuses free text that looks like one.
+//! * [`canonical_bytes`]: one line of canonical JSON per record, the exact bytes hashed.
+//! * [`ChainState::append`]: numbers entries from 0, computes the RFC 9162 leaf hash
+//!   `SHA-256(0x00 || bytes)`, the chain hash `SHA-256(prev || leaf)` and the Merkle frontier,
+//!   and returns the [`StoredEntry`] the gateway stores. Both encode to bytes, so the state
+//!   survives a restart ([`ChainState::from_bytes`], or [`ChainState::rebuild`] by replay).
+//! * [`Checkpoint::sign`]: an ECDSA P-256 signature over a small text note naming the tree
+//!   size, Merkle root and chain head, through the [`CheckpointSigner`] trait.
+//! * Bundles: [`export_bundle`], [`export_range_bundle`], [`export_person_bundle`] write a
+//!   directory anyone can check with `sha256sum` and `openssl` (see `docs/records.md`);
+//!   [`verify_bundle`] and [`verify_entries`] check a bundle or the live store and name the
+//!   FIRST problem: its kind (altered, removed, inserted, reordered, bad signature, bad
+//!   checkpoint) and its seq.
+//! * [`sweep`]: deletes a record's content past the retention period, keeping its hashes.
+//!
+//! # What it deliberately does not do
+//! * Store anything: the gateway keeps entries in its store through its own group-commit
+//!   writer and calls this crate for pure logic. Persist the new `StoredEntry` and the new
+//!   `ChainState::to_bytes()` in the same transaction.
+//! * Hold keys: signing goes through [`CheckpointSigner`]; verification takes the public key
+//!   from the caller (an auditor's copy), never from the bundle.
+//! * Prove completeness of a person bundle: it proves each record is in the signed log, not
+//!   that no record of the person was left out (a Merkle tree cannot show absence).
+//!
+//! # Privacy
+//! Errors and reports carry positions (seq, line) and hashes, never record contents.
+#![forbid(unsafe_code)]
+
+pub mod bench;
+mod bundle;
+mod chain;
+mod checkpoint;
+mod error;
+pub mod merkle;
+mod record;
+mod retention;
+mod verify;
+
+pub use bundle::{
+    export_bundle, export_person_bundle, export_range_bundle, verify_bundle, verify_entries,
+    BundleKind, BundleSummary, VerifyReport, BUNDLE_FORMAT,
+};
+pub use chain::{chain_hash, ChainState, StoredEntry, CHAIN_GENESIS};
+pub use checkpoint::{parse_public_key, public_key_pem, Checkpoint, CheckpointSigner, NOTE_ORIGIN};
+pub use error::{RecordsError, TamperKind, VerifyError};
+pub use merkle::{inclusion_proof, verify_inclusion, Hash};
+pub use record::{canonical_bytes, Record, RecordKind, RecordResult, StaffDetail};
+pub use retention::{retention_cutoff, sweep, DEFAULT_RETENTION_YEARS};
+pub use verify::DEFAULT_ANALYSIS_WINDOW;

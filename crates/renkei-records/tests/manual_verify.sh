@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Verifies a renkei-records log bundle with sha256sum, openssl and bash alone, following the
+# manual steps of docs/records.md. Usage: manual_verify.sh BUNDLE_DIR KEY.pem
+# Exit 0 and "bundle OK" when every step passes; non-zero with the failing step otherwise.
+set -euo pipefail
+dir=$1
+key=$2
+fail() { echo "FAIL: $*" >&2; exit 1; }
+for tool in openssl sha256sum base64 od sed tr; do
+  command -v "$tool" >/dev/null || fail "missing tool: $tool"
+done
+
+# Step 1: checkpoint signatures; remember each checkpoint's chain head (hex).
+declare -A head
+for note in "$dir"/checkpoints/*.note; do
+  n=$(basename "$note" .note)
+  openssl dgst -sha256 -verify "$key" -signature "$dir/checkpoints/$n.sig" "$note" | grep -q '^Verified OK$' \
+    || fail "checkpoint $n: signature"
+  [ "$(sed -n 1p "$note")" = "renkei-records/v1" ] || fail "checkpoint $n: origin line"
+  [ "$(sed -n 2p "$note")" = "$n" ] || fail "checkpoint $n: size line"
+  head[$n]=$(sed -n 4p "$note" | base64 -d | od -An -v -tx1 | tr -d ' \n')
+done
+[ "${#head[@]}" -gt 0 ] || fail "no checkpoint"
+
+first=$(sed -n 's/.*"first_seq": *\([0-9]*\).*/\1/p' "$dir/bundle.json")
+end=$(sed -n 's/.*"end_seq": *\([0-9]*\).*/\1/p' "$dir/bundle.json")
+prev=$(sed -n 's/.*"anchor": *"\([0-9a-f]*\)".*/\1/p' "$dir/bundle.json")
+[ "$first" = 0 ] && [ "$prev" != "$(printf '0%.0s' $(seq 64))" ] && fail "bundle from seq 0 needs a zero anchor"
+
+lines=$(wc -l < "$dir/entries.jsonl")
+[ "$lines" = "$(wc -l < "$dir/records.jsonl")" ] || fail "records.jsonl and entries.jsonl differ in length"
+expected=$first
+covered=none
+for k in $(seq 1 "$lines"); do
+  ent=$(sed -n "${k}p" "$dir/entries.jsonl")
+  [[ $ent =~ ^\{\"seq\":([0-9]+),\"leaf\":\"([0-9a-f]{64})\",\"chain\":\"([0-9a-f]{64})\"\}$ ]] || fail "entries line $k unreadable"
+  seq=${BASH_REMATCH[1]} leaf=${BASH_REMATCH[2]} chain=${BASH_REMATCH[3]}
+  [ "$seq" = "$expected" ] || fail "line $k: seq $seq, expected $expected"
+  rec=$(sed -n "${k}p" "$dir/records.jsonl")
+  if [[ $rec =~ ^\{\"(swept|withheld)\":\"([0-9a-f]{64})\"\}$ ]]; then
+    got=${BASH_REMATCH[2]}
+  else
+    # Step 2: leaf hash = SHA-256(0x00 || line without its newline).
+    got=$(sed -n "${k}p" "$dir/records.jsonl" | tr -d '\n' | { printf '\000'; cat; } | sha256sum | cut -d' ' -f1)
+  fi
+  [ "$got" = "$leaf" ] || fail "seq $seq: record does not hash to its leaf"
+  # Step 3: chain = SHA-256(prev || leaf) over the raw bytes.
+  next=$(printf "$(echo "$prev$leaf" | sed 's/../\\x&/g')" | sha256sum | cut -d' ' -f1)
+  [ "$next" = "$chain" ] || fail "seq $seq: chain hash"
+  prev=$chain
+  expected=$((seq + 1))
+  # Step 4: a checkpoint at this size must name this chain hash.
+  if [ -n "${head[$expected]:-}" ]; then
+    [ "${head[$expected]}" = "$chain" ] || fail "checkpoint $expected: chain head differs"
+    unset "head[$expected]"
+    covered=$expected
+  fi
+done
+[ "$expected" = "$end" ] || fail "bundle ends at $expected, manifest says $end"
+[ "${#head[@]}" = 0 ] || fail "checkpoints not reached: ${!head[*]}"
+[ "$covered" = "$end" ] || fail "the last entries are not covered by a checkpoint"
+echo "bundle OK: seq $first..$((end - 1))"

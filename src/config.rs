@@ -1,0 +1,420 @@
+//! Typed configuration of the gateway (`renkei.toml`) and the simulator (`sim.toml`),
+//! validated as a whole when loaded, with every problem reported at once.
+//!
+//! Relative paths in a config file are resolved against the folder holding that file, so a
+//! deployment folder made by `renkei init` can be moved as one piece.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use renkei_ids::{AffairCode, AgencyCode, ItemCode, ProcedureCode, SystemId};
+use serde::{Deserialize, Serialize};
+
+/// Gateway listen address when none is given: the city's intranet port for HTTPS.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// Simulator listen address when none is given.
+pub const DEFAULT_SIM_LISTEN: &str = "127.0.0.1:9443";
+/// Most platform requests in flight at once: the platform is shared by every city, so the
+/// gateway keeps its own load bounded.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+/// Per-request timeout toward the platform.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// An inquiry not answered within a day is failed: business systems batch by the day.
+pub const DEFAULT_INQUIRY_DEADLINE_SECS: u64 = 86_400;
+/// First retry delay after a transient failure.
+pub const DEFAULT_BACKOFF_BASE_MS: u64 = 200;
+/// Longest retry delay: long enough not to hammer a failing platform, short enough to
+/// notice recovery within half a minute.
+pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
+/// How often a submitted inquiry's result is fetched.
+pub const DEFAULT_POLL_INTERVAL_MS: u64 = 200;
+/// Largest request body the business API takes (a single inquiry or person is well under).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest batch file accepted in one upload (300,000 lines of the 290-byte layout ≈ 88 MB).
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 128 * 1024 * 1024;
+
+/// Why a config was refused: every problem found, each naming its field.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid config {path}:\n  - {}", problems.join("\n  - "))]
+pub struct ConfigError {
+    pub path: String,
+    pub problems: Vec<String>,
+}
+
+/// What a client certificate's holder may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// A business system: submits inquiries and links persons in its own numbers.
+    Business,
+    /// A security officer: manages keys.
+    Security,
+    /// An auditor: reads and exports linkage records.
+    Auditor,
+    /// An operator: health, statistics, batch status.
+    Operator,
+}
+
+/// One permitted (procedure, item) pair, set by law for a business system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permission {
+    /// 事務手続コード, e.g. `JT01010000000214`.
+    pub procedure: ProcedureCode,
+    /// 特定個人情報名コード, e.g. `TM00000000000002`.
+    pub item: ItemCode,
+}
+
+/// A known client (the CN of its certificate) and what it may do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Certificate common name, e.g. `kodomo-iryo`.
+    pub name: SystemId,
+    /// What it may do.
+    pub role: Role,
+    /// For business systems: the 事務コード its inquiries are made under.
+    #[serde(default)]
+    pub affair_code: Option<AffairCode>,
+    /// For business systems: the (procedure, item) pairs it may inquire.
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+}
+
+/// TLS material of one side.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA that issued every client and server certificate (`ca.pem`).
+    pub ca: PathBuf,
+    /// This server's certificate chain (PEM).
+    pub cert: PathBuf,
+    /// This server's private key (PEM, 0600).
+    pub key: PathBuf,
+}
+
+/// Where one side's message keys live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Keyring folder (sealed private keys, 0600 files).
+    pub dir: PathBuf,
+    /// 32-byte master key file (0600) that seals the keyring.
+    pub master_key_file: PathBuf,
+}
+
+/// How the gateway reaches the platform.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformConfig {
+    /// Base URL, e.g. `https://127.0.0.1:9443`.
+    pub url: String,
+    /// The platform's agency code (messages are addressed to it).
+    pub agency_code: AgencyCode,
+    /// Client certificate the gateway presents to the platform.
+    pub client_cert: PathBuf,
+    /// Its key.
+    pub client_key: PathBuf,
+    /// The platform's published public keys (JSON, refreshed from master information).
+    pub peer_keys: PathBuf,
+    /// When the platform takes requests, local time JST, e.g. `08:00-21:00`.
+    #[serde(default = "always_open")]
+    pub operating_hours: String,
+    #[serde(default = "d_max_in_flight")]
+    pub max_in_flight: usize,
+    #[serde(default = "d_request_timeout")]
+    pub request_timeout_ms: u64,
+    #[serde(default = "d_deadline")]
+    pub inquiry_deadline_secs: u64,
+    #[serde(default = "d_backoff_base")]
+    pub backoff_base_ms: u64,
+    #[serde(default = "d_backoff_max")]
+    pub backoff_max_ms: u64,
+    #[serde(default = "d_poll")]
+    pub poll_interval_ms: u64,
+}
+
+fn always_open() -> String {
+    "00:00-24:00".into()
+}
+fn d_max_in_flight() -> usize {
+    DEFAULT_MAX_IN_FLIGHT
+}
+fn d_request_timeout() -> u64 {
+    DEFAULT_REQUEST_TIMEOUT_MS
+}
+fn d_deadline() -> u64 {
+    DEFAULT_INQUIRY_DEADLINE_SECS
+}
+fn d_backoff_base() -> u64 {
+    DEFAULT_BACKOFF_BASE_MS
+}
+fn d_backoff_max() -> u64 {
+    DEFAULT_BACKOFF_MAX_MS
+}
+fn d_poll() -> u64 {
+    DEFAULT_POLL_INTERVAL_MS
+}
+fn d_max_body() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+fn d_max_batch() -> usize {
+    DEFAULT_MAX_BATCH_BYTES
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `renkei.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address of the HTTPS API, e.g. `127.0.0.1:8443` (port 0 picks a free port and writes
+    /// it to `<data_dir>/gateway.addr`).
+    pub listen: SocketAddr,
+    /// The store and run files.
+    pub data_dir: PathBuf,
+    /// This city's agency code (機関コード).
+    pub agency_code: AgencyCode,
+    /// Log format.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Store durability (`fsync` unless benchmarking).
+    #[serde(default)]
+    pub durability: crate::store::sled_store::Durability,
+    #[serde(default = "d_max_body")]
+    pub max_body_bytes: usize,
+    #[serde(default = "d_max_batch")]
+    pub max_batch_bytes: usize,
+    pub tls: TlsConfig,
+    pub keys: KeysConfig,
+    pub platform: PlatformConfig,
+    /// Every client allowed to connect.
+    pub clients: Vec<ClientConfig>,
+}
+
+/// One agency the simulator knows, and where its public keys are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimPeer {
+    pub agency_code: AgencyCode,
+    /// The CN of the client certificate it connects with.
+    pub client_name: SystemId,
+    /// Its published public keys (JSON).
+    pub keys: PathBuf,
+}
+
+/// How the simulator behaves; changeable at run time through its admin endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SimMode {
+    /// Serves normally (within operating hours).
+    #[default]
+    Open,
+    /// Answers 503 業務時間外 to every request.
+    Closed,
+    /// Serves, after `slow_ms` extra delay.
+    Slow,
+    /// Answers 500 to every request.
+    Failing,
+    /// Closes connections without answering.
+    Dropping,
+}
+
+/// `sim.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The platform's own agency code.
+    pub agency_code: AgencyCode,
+    /// Agency codes of providers whose data the simulator answers for.
+    pub provider_agency_code: AgencyCode,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    pub tls: TlsConfig,
+    pub keys: KeysConfig,
+    pub peers: Vec<SimPeer>,
+    /// Client CN allowed to use `/admin`.
+    pub admin_client: SystemId,
+    #[serde(default = "always_open")]
+    pub operating_hours: String,
+    #[serde(default)]
+    pub mode: SimMode,
+    /// Extra delay in `slow` mode.
+    #[serde(default)]
+    pub slow_ms: u64,
+    /// How long after submission an inquiry's result is ready.
+    #[serde(default)]
+    pub result_delay_ms: u64,
+    /// (procedure, item) pairs the national permission table allows.
+    pub permissions: Vec<Permission>,
+    /// Seeded provider data (JSON, keyed by the simulator's own person index).
+    pub provider_data: PathBuf,
+}
+
+/// Parses `HH:MM-HH:MM` into minutes of the day `[open, close)`.
+pub fn parse_hours(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.split_once('-')?;
+    let m = |t: &str| -> Option<u32> {
+        let (h, mi) = t.trim().split_once(':')?;
+        let (h, mi): (u32, u32) = (h.parse().ok()?, mi.parse().ok()?);
+        (h <= 24 && mi < 60 && h * 60 + mi <= 24 * 60).then_some(h * 60 + mi)
+    };
+    let (open, close) = (m(a)?, m(b)?);
+    (open < close).then_some((open, close))
+}
+
+fn resolve(base: &Path, p: &mut PathBuf) {
+    if p.is_relative() {
+        *p = base.join(&*p);
+    }
+}
+
+fn read(path: &Path) -> Result<(String, PathBuf), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        path: path.display().to_string(),
+        problems: vec![format!("cannot read: {e}")],
+    })?;
+    let base = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok((text, base))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError {
+        path: path.display().to_string(),
+        problems: vec![e.to_string()],
+    })
+}
+
+impl GatewayConfig {
+    /// Reads, resolves paths and validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let (text, base) = read(path)?;
+        let mut c: GatewayConfig = parse(path, &text)?;
+        for p in [
+            &mut c.data_dir,
+            &mut c.tls.ca,
+            &mut c.tls.cert,
+            &mut c.tls.key,
+            &mut c.keys.dir,
+            &mut c.keys.master_key_file,
+            &mut c.platform.client_cert,
+            &mut c.platform.client_key,
+            &mut c.platform.peer_keys,
+        ] {
+            resolve(&base, p);
+        }
+        let mut problems = Vec::new();
+        if parse_hours(&c.platform.operating_hours).is_none() {
+            problems.push("platform.operating_hours: expected HH:MM-HH:MM".to_string());
+        }
+        if c.platform.max_in_flight == 0 {
+            problems.push("platform.max_in_flight: must be at least 1".into());
+        }
+        if c.platform.backoff_base_ms == 0 || c.platform.backoff_base_ms > c.platform.backoff_max_ms
+        {
+            problems.push("platform.backoff_base_ms: must be >0 and <= backoff_max_ms".into());
+        }
+        if !c.platform.url.starts_with("https://") {
+            problems.push("platform.url: must be an https:// URL".into());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, cl) in c.clients.iter().enumerate() {
+            if !seen.insert(cl.name.clone()) {
+                problems.push(format!("clients[{i}].name: duplicate {}", cl.name));
+            }
+            if cl.role == Role::Business && cl.affair_code.is_none() {
+                problems.push(format!(
+                    "clients[{i}].affair_code: required for a business system"
+                ));
+            }
+        }
+        for (name, p) in [
+            ("tls.ca", &c.tls.ca),
+            ("tls.cert", &c.tls.cert),
+            ("tls.key", &c.tls.key),
+            ("platform.client_cert", &c.platform.client_cert),
+            ("platform.client_key", &c.platform.client_key),
+            ("keys.master_key_file", &c.keys.master_key_file),
+        ] {
+            if !p.exists() {
+                problems.push(format!("{name}: file {} does not exist", p.display()));
+            }
+        }
+        if problems.is_empty() {
+            Ok(c)
+        } else {
+            Err(ConfigError {
+                path: path.display().to_string(),
+                problems,
+            })
+        }
+    }
+
+    /// The client entry for a certificate name.
+    pub fn client(&self, name: &str) -> Option<&ClientConfig> {
+        self.clients.iter().find(|c| c.name.as_str() == name)
+    }
+}
+
+impl SimConfig {
+    /// Reads, resolves paths and validates.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let (text, base) = read(path)?;
+        let mut c: SimConfig = parse(path, &text)?;
+        for p in [
+            &mut c.data_dir,
+            &mut c.tls.ca,
+            &mut c.tls.cert,
+            &mut c.tls.key,
+            &mut c.keys.dir,
+            &mut c.keys.master_key_file,
+            &mut c.provider_data,
+        ] {
+            resolve(&base, p);
+        }
+        for peer in &mut c.peers {
+            resolve(&base, &mut peer.keys);
+        }
+        let mut problems = Vec::new();
+        if parse_hours(&c.operating_hours).is_none() {
+            problems.push("operating_hours: expected HH:MM-HH:MM".to_string());
+        }
+        if c.peers.is_empty() {
+            problems.push("peers: at least one agency is needed".into());
+        }
+        if problems.is_empty() {
+            Ok(c)
+        } else {
+            Err(ConfigError {
+                path: path.display().to_string(),
+                problems,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operating_hours_parse() {
+        assert_eq!(parse_hours("08:00-21:00"), Some((480, 1260)));
+        assert_eq!(parse_hours("00:00-24:00"), Some((0, 1440)));
+        assert_eq!(parse_hours("21:00-08:00"), None);
+        assert_eq!(parse_hours("8-9"), None);
+        assert_eq!(parse_hours("25:00-26:00"), None);
+    }
+}

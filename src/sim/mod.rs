@@ -1,0 +1,636 @@
+//! The national platform simulator (中間サーバー・プラットフォーム): a peer with its own keys,
+//! certificates and state, speaking the same signed, sealed XML protocol as the real side.
+//!
+//! It issues codes (符号) from individual numbers sealed to it, answers inquiries
+//! asynchronously (receipt with a processing serial number now, result later) from seeded
+//! provider data, enforces the national permission table, dedupes by message id, and can be
+//! told to be closed, slow, failing or dropping connections — by config and at run time
+//! through `/admin/mode`. It shares message types and codecs with the gateway, never its
+//! store or keys.
+
+pub mod data;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Response, StatusCode};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::Request;
+use renkei_ids::{AgencyCode, Fugo, ProcessingSerial, UnifiedAddressNumber};
+use renkei_platform::{
+    from_xml, to_xml, CodeOutcome, Condition, Header, IdentityPayload, Message, PlatformFault,
+    ReceiptOutcome, ResultPayload, ResultStatus, TargetPayload, MAX_MESSAGE_BYTES,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{parse_hours, SimConfig, SimMode};
+use crate::keys::{KeyState, PeerKeys, SIGNATURE_HEADER};
+use crate::tls::{HttpResponse, Peer};
+use crate::util::{ms_until_open, new_id, now_ms, parse_rfc3339_ms, rfc3339_jst};
+
+/// Messages older or newer than this are refused as replays (clock skew allowance).
+pub const DEFAULT_REPLAY_WINDOW_MS: u64 = 10 * 60 * 1000;
+
+/// The platform's fault codes and texts, as client tools match them verbatim.
+pub mod faults {
+    pub const CODE_NOT_ACQUIRED: &str = "E1001";
+    pub const NOT_PERMITTED: &str = "E1002";
+    pub const DUPLICATE_RECORD: &str = "E1003";
+    pub const BAD_SIGNATURE: &str = "E1004";
+    pub const BAD_MESSAGE: &str = "E1005";
+    pub const UNKNOWN_SERIAL: &str = "E1006";
+    pub const CLOSED: &str = "E0503";
+}
+
+/// Full-width digits, as the platform writes numbers in its messages.
+pub fn fullwidth_digits(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap_or(c),
+            other => other,
+        })
+        .collect()
+}
+
+/// Counters the tests and the demo read from `/admin/stats`.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct SimStats {
+    pub messages_received: u64,
+    pub inquiries_accepted: u64,
+    pub inquiry_resends_deduped: u64,
+    pub code_acquisitions: u64,
+    pub results_served: u64,
+    pub refused_signature: u64,
+    pub refused_closed: u64,
+    /// record id → processing serial, one per inquiry that took effect.
+    pub effects: HashMap<String, String>,
+}
+
+struct SimInquiry {
+    record_id: String,
+    inquirer: AgencyCode,
+    person: Vec<u8>,
+    item: renkei_ids::ItemCode,
+    condition: Condition,
+    ready_ms: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    stats: SimStats,
+    /// (agency, unified) → (fugo, person index).
+    codes: HashMap<(String, UnifiedAddressNumber), (Fugo, Vec<u8>)>,
+    /// message id → the answer given (body, signature header).
+    answered: HashMap<String, (Bytes, String)>,
+    /// record id → message id that carried it.
+    records: HashMap<String, String>,
+    inquiries: HashMap<String, SimInquiry>,
+}
+
+/// The simulator's run-time state.
+pub struct Sim {
+    pub config: SimConfig,
+    pub keys: Arc<KeyState>,
+    mode: Mutex<(SimMode, u64)>,
+    inner: Mutex<Inner>,
+    data: data::ProviderData,
+    capture: Option<PathBuf>,
+    captured: AtomicU64,
+}
+
+/// `/admin/mode` body.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeRequest {
+    pub mode: SimMode,
+    #[serde(default)]
+    pub slow_ms: Option<u64>,
+}
+
+fn xml_response(status: StatusCode, body: Bytes, sig: &str) -> HttpResponse {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/xml; charset=utf-8")
+        .header(SIGNATURE_HEADER, sig)
+        .body(Body::from(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn json_response(status: StatusCode, v: &impl Serialize) -> HttpResponse {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn fault(code: &str, message: &str) -> PlatformFault {
+    PlatformFault {
+        code: code.to_string(),
+        message: message.to_string(),
+    }
+}
+
+impl Sim {
+    /// Loads keys, peers and provider data.
+    pub fn new(config: SimConfig, capture: Option<PathBuf>) -> Result<Arc<Self>, String> {
+        let keys = KeyState::load(
+            config.agency_code.clone(),
+            &config.keys.dir,
+            &config.keys.master_key_file,
+        )
+        .map_err(|e| e.to_string())?;
+        for p in &config.peers {
+            let pk = PeerKeys::load(&p.keys).map_err(|e| e.to_string())?;
+            keys.set_peer(pk);
+        }
+        let data = data::ProviderData::load(&config.provider_data)?;
+        if let Some(dir) = &capture {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let mode = (config.mode, config.slow_ms);
+        Ok(Arc::new(Self {
+            config,
+            keys: Arc::new(keys),
+            mode: Mutex::new(mode),
+            inner: Mutex::new(Inner::default()),
+            data,
+            capture,
+            captured: AtomicU64::new(0),
+        }))
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
+        match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn mode(&self) -> (SimMode, u64) {
+        match self.mode.lock() {
+            Ok(g) => *g,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
+    /// Serves one HTTP request.
+    pub async fn handle(
+        self: Arc<Self>,
+        peer: Peer,
+        req: Request<Incoming>,
+    ) -> Result<HttpResponse, std::io::Error> {
+        let path = req.uri().path().to_string();
+        if path.starts_with("/admin/") {
+            return Ok(self.admin(peer, req).await);
+        }
+        let (mode, slow_ms) = self.mode();
+        match mode {
+            SimMode::Dropping => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "simulated drop",
+                ))
+            }
+            SimMode::Failing => {
+                return Ok(json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &serde_json::json!({"error": "simulated failure"}),
+                ))
+            }
+            SimMode::Slow => tokio::time::sleep(Duration::from_millis(slow_ms)).await,
+            SimMode::Closed | SimMode::Open => {}
+        }
+        let hours_closed = parse_hours(&self.config.operating_hours)
+            .map(|w| ms_until_open(now_ms(), w) > 0)
+            .unwrap_or(false);
+        if mode == SimMode::Closed || hours_closed {
+            self.inner().stats.refused_closed += 1;
+            let (body, sig) = self.sign(&Message::Fault {
+                header: self.header(None, &self.config.agency_code),
+                fault: fault(faults::CLOSED, "現在、業務時間外のため受け付けできません。"),
+            });
+            let mut r = xml_response(StatusCode::SERVICE_UNAVAILABLE, body, &sig);
+            r.headers_mut()
+                .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
+            return Ok(r);
+        }
+        if path != crate::uplink::MESSAGES_PATH || req.method() != hyper::Method::POST {
+            return Ok(json_response(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({"error": "no such endpoint"}),
+            ));
+        }
+        let sig = req
+            .headers()
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = match Limited::new(req.into_body(), MAX_MESSAGE_BYTES)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return Ok(self.refuse(None, faults::BAD_MESSAGE, "電文が大きすぎます。"));
+            }
+        };
+        self.capture(&body);
+        self.inner().stats.messages_received += 1;
+        let signer = match self.keys.verify(sig.as_deref(), &body) {
+            Ok((agency, _)) => agency,
+            Err(error) => {
+                tracing::warn!(message = "Refused a message with a bad signature.", %error);
+                self.inner().stats.refused_signature += 1;
+                return Ok(self.refuse(None, faults::BAD_SIGNATURE, "署名の検証に失敗しました。"));
+            }
+        };
+        let msg = match from_xml(&body) {
+            Ok(m) => m,
+            Err(e) => {
+                return Ok(self.refuse(
+                    None,
+                    faults::BAD_MESSAGE,
+                    &format!("電文の形式が不正です。（{}）", e.path),
+                ))
+            }
+        };
+        let h = msg.header().clone();
+        if h.sender.as_str() != signer || h.recipient != self.config.agency_code {
+            return Ok(self.refuse(
+                Some(&h),
+                faults::BAD_MESSAGE,
+                "送信元または宛先が不正です。",
+            ));
+        }
+        let fresh = parse_rfc3339_ms(&h.created_at)
+            .map(|t| now_ms().abs_diff(t) <= DEFAULT_REPLAY_WINDOW_MS)
+            .unwrap_or(false);
+        if !fresh {
+            return Ok(self.refuse(
+                Some(&h),
+                faults::BAD_MESSAGE,
+                "電文の作成日時が許容範囲外です。",
+            ));
+        }
+        // Dedupe by message id: a resend gets the very answer the first one got.
+        if let Some((b, s)) = self.inner().answered.get(&h.message_id).cloned() {
+            if matches!(msg, Message::InquiryRequest { .. }) {
+                self.inner().stats.inquiry_resends_deduped += 1;
+            }
+            return Ok(xml_response(StatusCode::OK, b, &s));
+        }
+        let answer = self.answer(msg, &signer);
+        let (b, s) = self.sign(&answer);
+        if !matches!(
+            answer,
+            Message::InquiryResult { .. } | Message::Fault { .. }
+        ) {
+            self.inner()
+                .answered
+                .insert(h.message_id.clone(), (b.clone(), s.clone()));
+        }
+        Ok(xml_response(StatusCode::OK, b, &s))
+    }
+
+    fn capture(&self, body: &[u8]) {
+        if let Some(dir) = &self.capture {
+            let n = self.captured.fetch_add(1, Ordering::SeqCst);
+            let path = dir.join(format!("{n:08}.xml"));
+            if let Err(error) = std::fs::write(&path, body) {
+                tracing::warn!(message = "Capture failed.", %error);
+            }
+        }
+    }
+
+    fn header(&self, reply_to: Option<&Header>, recipient: &AgencyCode) -> Header {
+        Header {
+            message_id: new_id("PF"),
+            sender: self.config.agency_code.clone(),
+            recipient: reply_to
+                .map(|h| h.sender.clone())
+                .unwrap_or_else(|| recipient.clone()),
+            created_at: rfc3339_jst(now_ms()),
+            in_reply_to: reply_to.map(|h| h.message_id.clone()),
+        }
+    }
+
+    fn sign(&self, m: &Message) -> (Bytes, String) {
+        let body = to_xml(m);
+        let sig = self.keys.sign(body.as_bytes()).unwrap_or_default();
+        (Bytes::from(body), sig)
+    }
+
+    fn refuse(&self, h: Option<&Header>, code: &str, text: &str) -> HttpResponse {
+        let mut header = self.header(h, &self.config.agency_code);
+        if h.is_none() {
+            header.recipient = self.config.agency_code.clone();
+        }
+        let (b, s) = self.sign(&Message::Fault {
+            header,
+            fault: fault(code, text),
+        });
+        xml_response(StatusCode::BAD_REQUEST, b, &s)
+    }
+
+    fn person_index(&self, digits: &[u8]) -> Vec<u8> {
+        self.keys.keyring().blind_index().index(digits).to_vec()
+    }
+
+    fn answer(&self, msg: Message, signer: &str) -> Message {
+        match msg {
+            Message::CodeAcquisitionRequest {
+                header,
+                unified,
+                sealed,
+            } => {
+                let outcome = match self
+                    .keys
+                    .open("CodeAcquisitionRequest", &header.message_id, &sealed)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| IdentityPayload::from_xml(&b).map_err(|e| e.to_string()))
+                {
+                    Ok(identity) => {
+                        let digits =
+                            zeroize::Zeroizing::new(identity.individual_number.expose_digits());
+                        let person = self.person_index(digits.as_bytes());
+                        match data::fugo_for(&person, signer) {
+                            Some(fugo) => {
+                                let mut inner = self.inner();
+                                inner.stats.code_acquisitions += 1;
+                                inner
+                                    .codes
+                                    .insert((signer.to_string(), unified), (fugo.clone(), person));
+                                CodeOutcome::Acquired { fugo }
+                            }
+                            None => CodeOutcome::Failed {
+                                fault: fault(faults::BAD_MESSAGE, "符号を生成できません。"),
+                            },
+                        }
+                    }
+                    Err(_) => CodeOutcome::Failed {
+                        fault: fault(faults::BAD_MESSAGE, "暗号化データを復号できません。"),
+                    },
+                };
+                Message::CodeAcquisitionResponse {
+                    header: self.header(Some(&header), &header.sender),
+                    unified,
+                    outcome,
+                }
+            }
+            Message::InquiryRequest {
+                header,
+                record_id,
+                procedure,
+                item,
+                condition,
+                sealed,
+                ..
+            } => {
+                let reply = self.header(Some(&header), &header.sender);
+                let rejected = |f: PlatformFault| Message::InquiryReceipt {
+                    header: reply.clone(),
+                    record_id: record_id.clone(),
+                    outcome: ReceiptOutcome::Rejected { fault: f },
+                };
+                let target = match self
+                    .keys
+                    .open("InquiryRequest", &header.message_id, &sealed)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| TargetPayload::from_xml(&b).map_err(|e| e.to_string()))
+                {
+                    Ok(t) => t,
+                    Err(_) => {
+                        return rejected(fault(
+                            faults::BAD_MESSAGE,
+                            "暗号化データを復号できません。",
+                        ))
+                    }
+                };
+                if !self
+                    .config
+                    .permissions
+                    .iter()
+                    .any(|p| p.procedure == procedure && p.item == item)
+                {
+                    return rejected(fault(
+                        faults::NOT_PERMITTED,
+                        &format!(
+                            "照会は許可されていません。（事務手続コード：{}、特定個人情報名コード：{}）",
+                            fullwidth_digits(procedure.as_str()),
+                            fullwidth_digits(item.as_str())
+                        ),
+                    ));
+                }
+                let mut inner = self.inner();
+                let Some((_, person)) = inner
+                    .codes
+                    .get(&(signer.to_string(), target.unified))
+                    .cloned()
+                else {
+                    return rejected(fault(
+                        faults::CODE_NOT_ACQUIRED,
+                        &format!(
+                            "符号が未取得です。（団体内統合宛名番号：{}）",
+                            fullwidth_digits(&target.unified.to_string())
+                        ),
+                    ));
+                };
+                if let Some(other) = inner.records.get(&record_id) {
+                    if other != &header.message_id {
+                        return rejected(fault(
+                            faults::DUPLICATE_RECORD,
+                            "レコード識別番号が重複しています。",
+                        ));
+                    }
+                }
+                let n = inner.stats.inquiries_accepted + 1;
+                let Ok(serial) = ProcessingSerial::parse(&format!("S{n:015}")) else {
+                    return rejected(fault(faults::BAD_MESSAGE, "処理通番を採番できません。"));
+                };
+                inner.stats.inquiries_accepted = n;
+                inner
+                    .stats
+                    .effects
+                    .insert(record_id.clone(), serial.to_string());
+                inner
+                    .records
+                    .insert(record_id.clone(), header.message_id.clone());
+                inner.inquiries.insert(
+                    serial.to_string(),
+                    SimInquiry {
+                        record_id: record_id.clone(),
+                        inquirer: header.sender.clone(),
+                        person,
+                        item,
+                        condition,
+                        ready_ms: now_ms() + self.config.result_delay_ms,
+                    },
+                );
+                Message::InquiryReceipt {
+                    header: reply,
+                    record_id,
+                    outcome: ReceiptOutcome::Accepted { serial },
+                }
+            }
+            Message::ResultRequest { header, serial } => {
+                let reply = self.header(Some(&header), &header.sender);
+                let found = {
+                    let inner = self.inner();
+                    inner.inquiries.get(serial.as_str()).map(|q| {
+                        (
+                            q.record_id.clone(),
+                            q.inquirer.clone(),
+                            q.person.clone(),
+                            q.item.clone(),
+                            q.condition.clone(),
+                            q.ready_ms,
+                        )
+                    })
+                };
+                let Some((record_id, inquirer, person, item, condition, ready)) = found else {
+                    return Message::Fault {
+                        header: reply,
+                        fault: fault(faults::UNKNOWN_SERIAL, "処理通番が見つかりません。"),
+                    };
+                };
+                if inquirer != header.sender {
+                    return Message::Fault {
+                        header: reply,
+                        fault: fault(faults::UNKNOWN_SERIAL, "処理通番が見つかりません。"),
+                    };
+                }
+                if now_ms() < ready {
+                    return Message::InquiryResult {
+                        header: reply,
+                        serial,
+                        record_id,
+                        status: ResultStatus::Pending,
+                        provider: None,
+                        sealed: None,
+                        fault: None,
+                    };
+                }
+                let (item_status, items) = self.data.answer(&person, &item, &condition);
+                let payload = ResultPayload { items };
+                let sealed = self
+                    .keys
+                    .seal_to(
+                        inquirer.as_str(),
+                        "InquiryResult",
+                        &reply.message_id,
+                        payload.to_xml().as_bytes(),
+                    )
+                    .ok();
+                self.inner().stats.results_served += 1;
+                Message::InquiryResult {
+                    header: reply,
+                    serial,
+                    record_id,
+                    status: ResultStatus::Finished {
+                        detail_status: "09".into(),
+                        item_status: item_status.into(),
+                    },
+                    provider: Some(self.config.provider_agency_code.clone()),
+                    sealed,
+                    fault: None,
+                }
+            }
+            Message::KeyPublication { header, key } => {
+                let reply = self.header(Some(&header), &header.sender);
+                let mut peer = match self.keys.peer(key.agency.as_str()) {
+                    Some(p) if key.agency == header.sender => (*p).clone(),
+                    _ => {
+                        return Message::Fault {
+                            header: reply,
+                            fault: fault(faults::BAD_MESSAGE, "鍵の公開元が不正です。"),
+                        }
+                    }
+                };
+                let ok = match key.key_use {
+                    renkei_platform::KeyUse::Signing => {
+                        renkei_crypto::VerifyingKey::from_sec1(&key.public_key)
+                            .map(|k| {
+                                peer.signing.insert(key.version, k);
+                            })
+                            .is_ok()
+                    }
+                    renkei_platform::KeyUse::Sealing => {
+                        renkei_crypto::SealingPublicKey::from_bytes(&key.public_key)
+                            .map(|k| {
+                                peer.sealing.insert(key.version, k);
+                            })
+                            .is_ok()
+                    }
+                };
+                if !ok {
+                    return Message::Fault {
+                        header: reply,
+                        fault: fault(faults::BAD_MESSAGE, "公開鍵の形式が不正です。"),
+                    };
+                }
+                self.keys.set_peer(peer);
+                Message::KeyPublicationAck {
+                    header: reply,
+                    agency: key.agency,
+                    key_use: key.key_use,
+                    version: key.version,
+                }
+            }
+            other => {
+                let h = other.header().clone();
+                Message::Fault {
+                    header: self.header(Some(&h), &h.sender),
+                    fault: fault(faults::BAD_MESSAGE, "この電文種別は受け付けていません。"),
+                }
+            }
+        }
+    }
+
+    async fn admin(&self, peer: Peer, req: Request<Incoming>) -> HttpResponse {
+        if peer.name != self.config.admin_client.as_str() {
+            return json_response(
+                StatusCode::FORBIDDEN,
+                &serde_json::json!({"code": "not_admin", "message": "admin client certificate required"}),
+            );
+        }
+        match (req.method().clone(), req.uri().path()) {
+            (hyper::Method::GET, "/admin/stats") => {
+                let stats = self.inner().stats.clone();
+                json_response(StatusCode::OK, &stats)
+            }
+            (hyper::Method::POST, "/admin/mode") => {
+                let body = match Limited::new(req.into_body(), 4096).collect().await {
+                    Ok(b) => b.to_bytes(),
+                    Err(_) => Bytes::new(),
+                };
+                match serde_json::from_slice::<ModeRequest>(&body) {
+                    Ok(m) => {
+                        let mut g = match self.mode.lock() {
+                            Ok(g) => g,
+                            Err(p) => p.into_inner(),
+                        };
+                        *g = (m.mode, m.slow_ms.unwrap_or(g.1));
+                        tracing::info!(message = "Simulator mode changed.", mode = ?m.mode);
+                        json_response(StatusCode::OK, &m)
+                    }
+                    Err(e) => json_response(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        &serde_json::json!({"code": "invalid_mode", "message": e.to_string()}),
+                    ),
+                }
+            }
+            _ => json_response(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({"code": "no_such_endpoint"}),
+            ),
+        }
+    }
+}

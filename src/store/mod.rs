@@ -1,0 +1,260 @@
+//! The durable store: named trees, atomic batches with guards, ordered scans, and one
+//! group-commit writer that makes every acknowledged batch survive a power cut.
+//!
+//! The gateway sees only this interface ([`Store`]); sled is one implementation
+//! ([`sled_store::SledStore`]). A PostgreSQL store with a standby is meant to be a second
+//! implementation of the same trait: every method maps onto a table `(tree, key, value)` and a
+//! transaction per commit group.
+//!
+//! Durability contract: [`Store::commit`] resolves `Ok` only after the batch (and every batch
+//! committed before it) is on stable storage. The writer applies many callers' batches as one
+//! atomic write and makes them durable with one `fsync`, so the cost of durability is shared.
+
+pub mod sled_store;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+/// The named trees. Each is a separate keyspace; keys are ordered bytewise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tree {
+    /// Store metadata: schema version, counters, chain state.
+    Meta,
+    /// Person records by unified address number (individual number only encrypted).
+    Persons,
+    /// Blind index of individual numbers → unified address number.
+    BlindIndex,
+    /// `system \0 business number` → unified address number.
+    BusinessLinks,
+    /// `unified \0 system` → business number (reverse map for answers).
+    ReverseLinks,
+    /// Inquiries by id.
+    Inquiries,
+    /// `system \0 idempotency key` → inquiry id and request hash.
+    Idempotency,
+    /// Work schedule: `due time (ms, big-endian) ‖ job key` → empty.
+    Due,
+    /// Inquiries waiting for a person's code: `unified \0 inquiry id` → empty.
+    AwaitingCode,
+    /// The linkage-record log: sequence number (big-endian) → stored entry.
+    Records,
+    /// Signed checkpoints of the record log: tree size (big-endian) → checkpoint.
+    Checkpoints,
+    /// Batches of inquiries submitted as files.
+    Batches,
+}
+
+impl Tree {
+    /// Every tree, for scans that cover the whole store (privacy checks, backups).
+    pub const ALL: [Tree; 12] = [
+        Tree::Meta,
+        Tree::Persons,
+        Tree::BlindIndex,
+        Tree::BusinessLinks,
+        Tree::ReverseLinks,
+        Tree::Inquiries,
+        Tree::Idempotency,
+        Tree::Due,
+        Tree::AwaitingCode,
+        Tree::Records,
+        Tree::Checkpoints,
+        Tree::Batches,
+    ];
+
+    /// The tree's stable name (used as the sled tree name and in errors).
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::Meta => "meta",
+            Tree::Persons => "persons",
+            Tree::BlindIndex => "blind_index",
+            Tree::BusinessLinks => "business_links",
+            Tree::ReverseLinks => "reverse_links",
+            Tree::Inquiries => "inquiries",
+            Tree::Idempotency => "idempotency",
+            Tree::Due => "due",
+            Tree::AwaitingCode => "awaiting_code",
+            Tree::Records => "records",
+            Tree::Checkpoints => "checkpoints",
+            Tree::Batches => "batches",
+        }
+    }
+}
+
+/// One write in a batch.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Put(Tree, Vec<u8>, Vec<u8>),
+    Delete(Tree, Vec<u8>),
+}
+
+/// A set of writes applied atomically, all or nothing, with optional preconditions and log
+/// entries.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    pub(crate) ops: Vec<Op>,
+    pub(crate) absent: Vec<(Tree, Vec<u8>)>,
+    pub(crate) log: Vec<Vec<u8>>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes `value` under `key`.
+    pub fn put(&mut self, tree: Tree, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Put(tree, key.into(), value.into()));
+    }
+
+    /// Removes `key`.
+    pub fn delete(&mut self, tree: Tree, key: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Delete(tree, key.into()));
+    }
+
+    /// The whole batch is refused with [`StoreError::Conflict`] if `key` exists when the
+    /// writer applies it (checked in commit order, so two racing batches cannot both pass).
+    pub fn require_absent(&mut self, tree: Tree, key: impl Into<Vec<u8>>) {
+        self.absent.push((tree, key.into()));
+    }
+
+    /// Appends an entry to the hash-chained record log in the same atomic write.
+    pub fn append_log(&mut self, entry: Vec<u8>) {
+        self.log.push(entry);
+    }
+
+    /// True when the batch writes nothing (a durability barrier).
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.log.is_empty()
+    }
+}
+
+/// What a successful commit tells the caller.
+#[derive(Debug, Clone, Default)]
+pub struct CommitReceipt {
+    /// Sequence numbers given to this batch's log entries, in order.
+    pub log_seqs: Vec<u64>,
+}
+
+/// Store failures.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A `require_absent` key existed; carries the tree, key and the value found.
+    #[error("conflict in tree {}", .tree.name())]
+    Conflict {
+        tree: Tree,
+        key: Vec<u8>,
+        existing: Vec<u8>,
+    },
+    /// The storage engine or the file system failed; details are in the log.
+    #[error("storage failure: {0}")]
+    Io(String),
+    /// The writer has stopped (the gateway is shutting down).
+    #[error("store is closed")]
+    Closed,
+    /// Stored bytes could not be decoded.
+    #[error("corrupt value in tree {tree}: {detail}")]
+    Corrupt { tree: &'static str, detail: String },
+}
+
+impl StoreError {
+    /// Stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Conflict { .. } => "store_conflict",
+            StoreError::Io(_) => "store_io",
+            StoreError::Closed => "store_closed",
+            StoreError::Corrupt { .. } => "store_corrupt",
+        }
+    }
+}
+
+/// A pending commit: resolves once the batch is durable (or refused).
+pub type CommitFuture = Pin<Box<dyn Future<Output = Result<CommitReceipt, StoreError>> + Send>>;
+
+/// The hash-chained log the writer appends to. The writer owns the only instance, so
+/// appends are totally ordered; its state is saved in `Meta` in the same atomic write.
+pub trait LogChain: Send {
+    /// Appends one entry; returns its sequence number and the bytes to store for it.
+    fn append(&mut self, entry: &[u8]) -> (u64, Vec<u8>);
+    /// The chain state to persist after a group.
+    fn state(&self) -> Vec<u8>;
+    /// A copy to restore if the group's write fails.
+    fn snapshot(&self) -> Box<dyn LogChain>;
+}
+
+/// The store interface the gateway uses.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Reads one value.
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Up to `limit` entries with keys in `[start, end)`, in key order.
+    fn range(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Up to `limit` entries in `[start, end)`, newest (largest key) first.
+    fn range_rev(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Every entry whose key starts with `prefix`, in key order, up to `limit`.
+    fn scan_prefix(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Number of entries in a tree.
+    fn len(&self, tree: Tree) -> Result<usize, StoreError>;
+    /// Sends a batch to the group-commit writer; the future resolves when it is durable.
+    fn commit(&self, batch: Batch) -> CommitFuture;
+    /// Installs the record log chain (once, at start-up, before the first log append).
+    fn set_log_chain(&self, chain: Box<dyn LogChain>) -> Result<(), StoreError>;
+    /// Reads the persisted chain state, if any.
+    fn log_chain_state(&self) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Commit statistics since start.
+    fn stats(&self) -> CommitStats;
+}
+
+/// Group-commit counters (for metrics and the benchmark).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct CommitStats {
+    /// Batches acknowledged.
+    pub batches: u64,
+    /// Groups written (each one atomic write and one fsync).
+    pub groups: u64,
+}
+
+/// Key for the chain state in `Meta`.
+pub const META_CHAIN_STATE: &[u8] = b"records.chain_state";
+
+/// Builds `a \0 b` keys.
+pub fn key2(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + b.len() + 1);
+    k.extend_from_slice(a.as_bytes());
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! The gateway's side of the platform protocol: every exchange is one signed XML message
+//! posted over mutual TLS and one signed XML answer, verified before it is believed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use renkei_ids::AgencyCode;
+use renkei_platform::{from_xml, to_xml, Header, Message, PlatformFault};
+
+use crate::keys::{KeyState, SIGNATURE_HEADER};
+use crate::tls::{HttpsClient, TlsError};
+use crate::util::{now_ms, rfc3339_jst};
+
+/// The one endpoint of the platform protocol.
+pub const MESSAGES_PATH: &str = "/platform/v1/messages";
+
+/// How an exchange failed, sorted by what the dispatcher should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum UplinkError {
+    /// The platform is closed (operating hours); try again later.
+    #[error("platform closed")]
+    Closed { retry_after_ms: Option<u64> },
+    /// Network, timeout or 5xx: try again with backoff.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// The platform answered with a fault: final for this message.
+    #[error("platform fault {}", .0.code)]
+    Fault(PlatformFault),
+    /// The answer could not be trusted (bad signature, wrong reply, malformed): retry, and
+    /// alert, since this should not happen with a healthy platform.
+    #[error("untrusted answer: {0}")]
+    Untrusted(String),
+}
+
+impl UplinkError {
+    /// Stable machine code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            UplinkError::Closed { .. } => "platform_closed",
+            UplinkError::Transient(_) => "platform_unavailable",
+            UplinkError::Fault(_) => "platform_fault",
+            UplinkError::Untrusted(_) => "platform_answer_untrusted",
+        }
+    }
+}
+
+/// The HTTPS client toward the platform, with this side's keys.
+#[derive(Clone)]
+pub struct Uplink {
+    client: HttpsClient,
+    url: String,
+    pub keys: Arc<KeyState>,
+    pub platform: AgencyCode,
+}
+
+impl Uplink {
+    /// A new uplink.
+    pub fn new(
+        client: HttpsClient,
+        base_url: &str,
+        keys: Arc<KeyState>,
+        platform: AgencyCode,
+    ) -> Self {
+        Self {
+            client,
+            url: format!("{}{}", base_url.trim_end_matches('/'), MESSAGES_PATH),
+            keys,
+            platform,
+        }
+    }
+
+    /// A header for a new message to the platform.
+    pub fn header(&self, message_id: String) -> Header {
+        Header {
+            message_id,
+            sender: self.keys.agency.clone(),
+            recipient: self.platform.clone(),
+            created_at: rfc3339_jst(now_ms()),
+            in_reply_to: None,
+        }
+    }
+
+    /// Sends one message and returns the verified answer.
+    pub async fn exchange(&self, msg: &Message) -> Result<Message, UplinkError> {
+        let body = to_xml(msg);
+        let sig = self
+            .keys
+            .sign(body.as_bytes())
+            .map_err(|e| UplinkError::Transient(format!("signing: {e}")))?;
+        let resp = self
+            .client
+            .send(
+                hyper::Method::POST,
+                &self.url,
+                &[
+                    ("content-type", "application/xml; charset=utf-8"),
+                    (SIGNATURE_HEADER, &sig),
+                ],
+                Bytes::from(body),
+            )
+            .await
+            .map_err(|e| match e {
+                TlsError::Timeout => UplinkError::Transient("timeout".into()),
+                other => UplinkError::Transient(other.to_string()),
+            })?;
+        let status = resp.status.as_u16();
+        if status == 503 {
+            let retry_after_ms = resp
+                .headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|s| s * 1000);
+            return Err(UplinkError::Closed { retry_after_ms });
+        }
+        if status >= 500 {
+            return Err(UplinkError::Transient(format!(
+                "platform answered {status}"
+            )));
+        }
+        let signature = resp
+            .headers
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let (signer, _) = self
+            .keys
+            .verify(signature, &resp.body)
+            .map_err(|e| UplinkError::Untrusted(e.to_string()))?;
+        if signer != self.platform.as_str() {
+            return Err(UplinkError::Untrusted(format!("signed by {signer}")));
+        }
+        let answer = from_xml(&resp.body).map_err(|e| UplinkError::Untrusted(e.to_string()))?;
+        if answer.header().in_reply_to.as_deref() != Some(msg.header().message_id.as_str()) {
+            return Err(UplinkError::Untrusted(
+                "answer is not a reply to this message".into(),
+            ));
+        }
+        if let Message::Fault { fault, .. } = answer {
+            return Err(UplinkError::Fault(fault));
+        }
+        Ok(answer)
+    }
+}
+
+/// Client timeout for the platform.
+pub fn timeout(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}

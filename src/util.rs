@@ -1,0 +1,114 @@
+//! Small shared helpers: time in JST, sortable unique ids, request hashing.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use time::{OffsetDateTime, UtcOffset};
+
+/// Japan Standard Time, the platform's and the city's clock.
+pub const JST: UtcOffset = match UtcOffset::from_hms(9, 0, 0) {
+    Ok(o) => o,
+    Err(_) => UtcOffset::UTC,
+};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 in JST with milliseconds, e.g. `2026-11-26T21:00:00.123+09:00`.
+pub fn rfc3339_jst(ms: u64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .to_offset(JST);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+09:00",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Parses an RFC 3339 time into milliseconds since the epoch.
+pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
+    let t = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Minute of the day in JST.
+pub fn jst_minute_of_day(ms: u64) -> u32 {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .to_offset(JST);
+    u32::from(t.hour()) * 60 + u32::from(t.minute())
+}
+
+/// Milliseconds from `now` until the window `[open, close)` (minutes of the JST day) is
+/// open; 0 when it is open now.
+pub fn ms_until_open(now: u64, (open, close): (u32, u32)) -> u64 {
+    let minute = jst_minute_of_day(now);
+    if minute >= open && minute < close {
+        return 0;
+    }
+    let into_minute = now % 60_000;
+    let minutes = if minute < open {
+        open - minute
+    } else {
+        24 * 60 - minute + open
+    };
+    u64::from(minutes) * 60_000 - into_minute
+}
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A time-ordered unique id: `prefix` then 26 Crockford base-32 characters (48-bit
+/// millisecond time, 80 random bits), like a ULID. Letters and digits only, so it is also a
+/// valid platform message id and record id.
+pub fn new_id(prefix: &str) -> String {
+    let ms = now_ms() as u128 & ((1 << 48) - 1);
+    let rnd = (u128::from(fastrand::u64(..)) << 16) | u128::from(fastrand::u16(..));
+    let v = (ms << 80) | (rnd & ((1 << 80) - 1));
+    let mut out = String::with_capacity(prefix.len() + 26);
+    out.push_str(prefix);
+    for i in (0..26).rev() {
+        out.push(char::from(CROCKFORD[((v >> (i * 5)) & 31) as usize]));
+    }
+    out
+}
+
+/// SHA-256 of bytes, hex.
+pub fn sha256_hex(b: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_sortable_and_alphanumeric() {
+        let a = new_id("IQ");
+        let b = new_id("IQ");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 28);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn jst_formatting_and_window() {
+        // 2026-11-26T00:00:00Z is 09:00 JST.
+        let ms = 1_795_651_200_000;
+        assert_eq!(rfc3339_jst(ms), "2026-11-26T09:00:00.000+09:00");
+        assert_eq!(parse_rfc3339_ms("2026-11-26T09:00:00.000+09:00"), Some(ms));
+        assert_eq!(jst_minute_of_day(ms), 540);
+        assert_eq!(ms_until_open(ms, (480, 1260)), 0);
+        assert_eq!(ms_until_open(ms, (600, 1260)), 60 * 60_000);
+        assert_eq!(ms_until_open(ms, (0, 480)), (24 * 60 - 540) * 60_000);
+    }
+}
