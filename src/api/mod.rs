@@ -6,6 +6,7 @@
 //! role check per route, then the handler.
 
 pub mod business;
+pub mod ops;
 
 use std::sync::Arc;
 
@@ -235,6 +236,7 @@ pub fn app(gw: Arc<Gateway>) -> Router {
     let limit = gw.config.max_body_bytes;
     Router::new()
         .merge(business::routes())
+        .merge(ops::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(|| async {
             ApiError::new(

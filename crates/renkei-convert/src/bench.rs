@@ -46,7 +46,10 @@ fn record(layout: &Layout, i: usize) -> Result<Record, BenchError> {
     r.set("inquirer_department", "子ども医療費助成課");
     r.set("inquirer_user_id", format!("user{:04}", i % 1000));
     r.set("inquirer_agency", "0112345600000001");
-    r.set("non_disclosure", if i % 10 == 0 { "1" } else { "0" });
+    r.set(
+        "non_disclosure",
+        if i.is_multiple_of(10) { "1" } else { "0" },
+    );
     r.set("affair_code", "JM01000000121000");
     r.set("procedure_code", "JT01010000000214");
     r.set("provider_agency", "0113000000000001");

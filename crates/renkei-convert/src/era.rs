@@ -183,9 +183,7 @@ pub enum WarekiStyle {
 /// Parses a `YYYY-MM-DD` text into a date.
 pub fn parse_ymd(s: &str) -> Option<Date> {
     let d = PartialDate::parse_iso(s).ok()?;
-    if d.day.is_none() {
-        return None;
-    }
+    d.day?;
     d.first_day().ok()
 }
 

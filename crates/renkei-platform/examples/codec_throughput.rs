@@ -79,7 +79,8 @@ fn main() {
         header: header(),
         fault: PlatformFault {
             code: "E1001".into(),
-            message: "符号が未取得です。（団体内統合宛名番号：１２３４５６７８９０１２３４０）".into(),
+            message: "符号が未取得です。（団体内統合宛名番号：１２３４５６７８９０１２３４０）"
+                .into(),
         },
     };
     measure("InquiryRequest (256 B ct)", &inquiry);

@@ -21,7 +21,10 @@ pub(crate) fn is_xml_text(s: &str) -> bool {
     let b = s.as_bytes();
     // Fast path: a branch-free scan the compiler vectorises; most values have no control
     // characters and no 0xEF lead byte at all.
-    if !b.iter().fold(false, |acc, &c| acc | (c < 0x20) | (c == 0xEF)) {
+    if !b
+        .iter()
+        .fold(false, |acc, &c| acc | (c < 0x20) | (c == 0xEF))
+    {
         return true;
     }
     let mut i = 0;
@@ -31,7 +34,11 @@ pub(crate) fn is_xml_text(s: &str) -> bool {
             return false;
         }
         // U+FFFE and U+FFFF are EF BF BE / EF BF BF in UTF-8.
-        if c == 0xEF && i + 2 < b.len() && b[i + 1] == 0xBF && (b[i + 2] == 0xBE || b[i + 2] == 0xBF) {
+        if c == 0xEF
+            && i + 2 < b.len()
+            && b[i + 1] == 0xBF
+            && (b[i + 2] == 0xBE || b[i + 2] == 0xBF)
+        {
             return false;
         }
         i += 1;
@@ -125,7 +132,9 @@ fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        _ if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => 29,
+        _ if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         _ => 28,
     }
 }

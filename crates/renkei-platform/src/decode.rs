@@ -18,7 +18,7 @@ use crate::model::{
     PlatformFault, PublishedKey, ReceiptOutcome, ResultItem, ResultPayload, ResultStatus,
     SealedData, TargetPayload,
 };
-use crate::read::{parse_document, Node};
+use crate::read::{is_blank, parse_document, Node};
 use crate::{NAMESPACE, PAYLOAD_NAMESPACE};
 
 /// Walks an element's children in schema order.
@@ -32,20 +32,23 @@ impl<'n, 'a, 'p> Kids<'n, 'a, 'p> {
     /// The children of `node`, which must have no attributes.
     fn of(node: &'n Node<'a>, path: &'p Path<'p>) -> Result<Self, XmlError> {
         no_attrs(node, path)?;
+        Self::with_attrs(node, path)
+    }
+
+    /// The children of `node`, whose attributes the caller checks. Element-only content:
+    /// text other than whitespace is refused.
+    fn with_attrs(node: &'n Node<'a>, path: &'p Path<'p>) -> Result<Self, XmlError> {
+        if !is_blank(&node.text) {
+            return Err(path.err(
+                XmlError::UNEXPECTED_TEXT,
+                "text where only child elements are allowed",
+            ));
+        }
         Ok(Self {
             node,
             path,
             next: 0,
         })
-    }
-
-    /// The children of `node`, whose attributes the caller checks.
-    fn with_attrs(node: &'n Node<'a>, path: &'p Path<'p>) -> Self {
-        Self {
-            node,
-            path,
-            next: 0,
-        }
     }
 
     fn peek(&self) -> Option<&'n Node<'a>> {
@@ -570,7 +573,7 @@ pub(crate) fn result_from_xml(bytes: &[u8]) -> Result<ResultPayload, XmlError> {
     while let Some(n) = k.optional("Item") {
         attrs_only(n, &ip, &["code"])?;
         let item = id_value(&ip.child("@code"), attr(n, &ip, "code")?, ItemCode::parse)?;
-        let mut ik = Kids::with_attrs(n, &ip);
+        let mut ik = Kids::with_attrs(n, &ip)?;
         let mut fields = Vec::with_capacity(n.children.len());
         while let Some(f) = ik.optional("Field") {
             attrs_only(f, &fp, &["name"])?;
@@ -584,9 +587,6 @@ pub(crate) fn result_from_xml(bytes: &[u8]) -> Result<ResultPayload, XmlError> {
             fields.push((name.to_owned(), value.to_owned()));
         }
         ik.end()?;
-        if n.children.is_empty() && !n.text.is_empty() {
-            return Err(ip.err(XmlError::UNEXPECTED_TEXT, "text not allowed in Item"));
-        }
         items.push(ResultItem { item, fields });
     }
     k.end()?;

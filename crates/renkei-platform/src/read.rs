@@ -148,7 +148,7 @@ fn unescape<'a>(raw: &'a str, attr: bool) -> Result<Cow<'a, str>, (&'static str,
 }
 
 /// Whether text is only XML whitespace.
-fn is_blank(s: &str) -> bool {
+pub(crate) fn is_blank(s: &str) -> bool {
     s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
 }
 
@@ -370,7 +370,8 @@ pub(crate) fn parse_document<'a>(bytes: &'a [u8], ns: &str) -> Result<Node<'a>, 
                     if !is_blank(raw) {
                         return Err(malformed(&stack, "text outside the root element"));
                     }
-                } else if is_blank(raw) && stack.last().is_some_and(|top| !top.children.is_empty()) {
+                } else if is_blank(raw) && stack.last().is_some_and(|top| !top.children.is_empty())
+                {
                     // Indentation between child elements: insignificant, and skipping it
                     // saves a copy per container element.
                 } else {

@@ -384,6 +384,17 @@ fn refuses_unknown_missing_and_misplaced_elements_with_paths() {
         let e = err(&doc);
         assert_eq!((e.code, e.path.as_str()), (code, path), "{e}");
     }
+    // Text in element-only content, even where no child follows.
+    let master = to_xml(&samples()[13]);
+    let e = err(&master.replacen("<Agencies/>", "<Agencies>x</Agencies>", 1));
+    assert_eq!((e.code, e.path.as_str()), ("xml_unexpected_text", "MasterInfo/Agencies"));
+    let e = err(&fault_doc("  <Code>E1</Code>\n  <Message>x</Message>\n  y\n"));
+    assert_eq!((e.code, e.path.as_str()), ("xml_unexpected_text", "Fault"));
+    let mut spaced = result_payload().to_xml();
+    spaced = spaced.replacen("<Item code=\"TM00000000000089\"/>", "<Item code=\"TM00000000000089\">\n  </Item>", 1);
+    assert_eq!(ResultPayload::from_xml(spaced.as_bytes()), Ok(result_payload()));
+    let e = ResultPayload::from_xml(spaced.replacen("\n  </Item>", "z</Item>", 1).as_bytes()).unwrap_err();
+    assert_eq!((e.code, e.path.as_str()), ("xml_unexpected_text", "ResultPayload/Item"));
     let e = err("<?xml version=\"1.0\"?><Nope xmlns=\"urn:renkei:platform:v1\"/>");
     assert_eq!((e.code, e.path.as_str()), ("xml_unknown_element", "Nope"));
 }

@@ -876,3 +876,42 @@ Take the public key from the city through a channel you trust, NOT from public-k
    must give the note's root. Other people's records appear only as hashes in these paths.
 docs/records.md in the renkei sources describes the formats in full.
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_entry_parser_agrees_with_serde() {
+        let line = format!(
+            "{{\"seq\":42,\"leaf\":\"{}\",\"chain\":\"{}\"}}",
+            "ab".repeat(32),
+            "0f".repeat(32)
+        );
+        let fast = parse_entry_line_exact(line.as_bytes()).unwrap();
+        assert_eq!(
+            fast,
+            EntrySide::Ok {
+                seq: 42,
+                leaf: [0xab; 32],
+                chain: [0x0f; 32]
+            }
+        );
+        assert_eq!(parse_entry_line(line.as_bytes()), fast);
+        // Other spellings fall back to serde; broken lines are unreadable.
+        let spaced = line.replace(",\"leaf\"", ", \"leaf\"");
+        assert!(parse_entry_line_exact(spaced.as_bytes()).is_none());
+        assert_eq!(parse_entry_line(spaced.as_bytes()), fast);
+        for bad in [
+            &line[..line.len() - 1],
+            &line.replace("42", "4x"),
+            &line.replace("ab", "zz"),
+        ] {
+            assert_eq!(
+                parse_entry_line(bad.as_bytes()),
+                EntrySide::Unreadable,
+                "{bad}"
+            );
+        }
+    }
+}

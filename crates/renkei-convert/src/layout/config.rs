@@ -387,14 +387,11 @@ impl Layout {
                 seen_columns.push(column);
             }
             match (f.kind, &f.table) {
-                (FieldKind::Code, Some(t)) => {
-                    if codes.get(t).is_err() {
-                        problem(
-                            "missing_code_table",
-                            format!("{at}: code table {t:?} does not exist"),
-                        );
-                    }
-                }
+                (FieldKind::Code, Some(t)) if codes.get(t).is_err() => problem(
+                    "missing_code_table",
+                    format!("{at}: code table {t:?} does not exist"),
+                ),
+                (FieldKind::Code, Some(_)) => {}
                 (FieldKind::Code, None) => problem(
                     "missing_code_table",
                     format!("{at}: code fields need `table`"),

@@ -1,10 +1,10 @@
 //! Layouts as data: framing (CSV or fixed-width lines) separate from format (field kinds, codes).
 //!
-//! - [`config`]: the `schemas/layouts/*.toml` model and its validation into a [`Layout`];
-//! - [`record`]: [`Record`], an ordered map field name → canonical value;
-//! - [`field`]: per-kind conversion between file text and canonical values;
-//! - [`reader`]: [`LayoutReader`], a streaming line reader over any `BufRead`;
-//! - [`writer`]: [`LayoutWriter`].
+//! - [`config`] — the `schemas/layouts/*.toml` model and its validation into a [`Layout`];
+//! - [`record`] — [`Record`], an ordered map field name → canonical value;
+//! - [`field`] — per-kind conversion between file text and canonical values;
+//! - [`reader`] — [`LayoutReader`], a streaming line reader over any `BufRead`;
+//! - [`writer`] — [`LayoutWriter`].
 //!
 //! Canonical values: digits and codes in ASCII (full-width digits folded), text with half-width
 //! katakana widened, kana in full-width katakana, dates as ISO `YYYY-MM-DD` (or `YYYY-MM` /

@@ -141,14 +141,8 @@ fn secret_fields_never_reach_messages_or_debug() {
     let dbg = format!("{r:?}");
     assert!(dbg.contains("\"individual_number\": \"***\""), "{dbg}");
     assert!(!dbg.contains("123456789018"));
-    assert_eq!(
-        r.individual_number("individual_number")
-            .unwrap()
-            .unwrap()
-            .to_string()
-            .contains("1234"),
-        false
-    );
+    let number = r.individual_number("individual_number").unwrap().unwrap();
+    assert!(!format!("{number} {number:?}").contains("123456789018"));
     let e = got[1].as_ref().unwrap_err();
     assert_eq!(e.field.as_deref(), Some("individual_number"));
     assert_eq!(

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command: installs the outside judges the tests use (xmllint, Python's
+# cryptography), then checks formatting and lints, builds once in release and runs every
+# test of the workspace, including the end-to-end tests that spawn the release binary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "missing ${need_apt[*]}: install them (apt-get install ${need_apt[*]}) or run as root" >&2
+    exit 1
+  fi
+fi
+python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
+
+cargo fmt --all -- --check
+cargo clippy --release --workspace --all-targets -- -D warnings
+cargo build --release --workspace
+cargo test --release --workspace
