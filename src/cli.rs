@@ -55,6 +55,109 @@ enum Command {
         #[arg(long)]
         exit_after_flow: bool,
     },
+    /// Security officers: list, rotate and retire keys.
+    Keys {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Auditors: query, export and verify linkage records.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+/// How a staff command reaches the gateway.
+#[derive(clap::Args, Clone)]
+struct Conn {
+    /// Deployment folder (CA, clients/NAME/ certificates, gateway address).
+    #[arg(long, env = "RENKEI_DIR", default_value = ".")]
+    dir: PathBuf,
+    /// Client certificate name under clients/ to act as.
+    #[arg(long = "as")]
+    as_name: Option<String>,
+    /// Gateway URL, if not the one recorded in the deployment folder.
+    #[arg(long)]
+    gateway: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Every key by purpose, version, state, creation time and what it protects.
+    List,
+    /// Re-encryption progress after an at-rest rotation.
+    Status,
+    /// Make a new version active now (signing, sealing, at-rest).
+    Rotate { purpose: String },
+    /// Destroy an old version (refused while something depends on it).
+    Retire { purpose: String, version: u32 },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Find records (newest first).
+    Query {
+        #[command(flatten)]
+        conn: Conn,
+        #[arg(long)]
+        person: Option<String>,
+        #[arg(long)]
+        business_number: Option<String>,
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        procedure: Option<String>,
+        #[arg(long)]
+        item: Option<String>,
+        #[arg(long)]
+        result: Option<String>,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+        /// CSV instead of JSON.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Write a verifiable bundle of records into a folder.
+    Export {
+        #[command(flatten)]
+        conn: Conn,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// One person's records only (unified address number), with inclusion proofs.
+        #[arg(long)]
+        person: Option<String>,
+        /// Folder to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Verify a bundle offline with the gateway's public key, or the live store (--live).
+    Verify {
+        /// The bundle folder (offline check).
+        bundle: Option<PathBuf>,
+        /// The gateway's record-signing public key (PEM), obtained out of band.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// Check the whole stored log in place, through the gateway.
+        #[arg(long)]
+        live: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Print the gateway's record-signing public keys (PEM) by version.
+    PublicKeys {
+        #[command(flatten)]
+        conn: Conn,
+    },
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -117,12 +220,228 @@ pub fn main() -> ExitCode {
                 exit_after_flow,
             }))
         }),
+        Command::Keys { conn, action } => {
+            runtime().and_then(|rt| rt.block_on(keys_cmd(conn, action)))
+        }
+        Command::Audit { action } => runtime().and_then(|rt| rt.block_on(audit_cmd(action))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("renkei: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn staff(conn: &Conn, default_name: &str) -> Result<crate::staff::StaffClient, String> {
+    crate::staff::StaffClient::new(
+        &conn.dir,
+        conn.as_name.as_deref().unwrap_or(default_name),
+        conn.gateway.as_deref(),
+    )
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+async fn keys_cmd(conn: Conn, action: KeysAction) -> Result<(), String> {
+    let c = staff(&conn, "security-officer")?;
+    use hyper::Method;
+    let v = match action {
+        KeysAction::List => {
+            let v = c.json(Method::GET, "/v1/keys", None).await?;
+            println!(
+                "{:<12} {:>7}  {:<12} {:<30} {:<17} protects",
+                "purpose", "version", "state", "created", "fingerprint"
+            );
+            for k in v.as_array().cloned().unwrap_or_default() {
+                println!(
+                    "{:<12} {:>7}  {:<12} {:<30} {:<17} {}",
+                    k["purpose"].as_str().unwrap_or(""),
+                    k["version"],
+                    k["state"].as_str().unwrap_or(""),
+                    k["created_at"].as_str().unwrap_or(""),
+                    k["fingerprint"].as_str().unwrap_or("-"),
+                    k["protects"]
+                        .as_u64()
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+            return Ok(());
+        }
+        KeysAction::Status => c.json(Method::GET, "/v1/keys/status", None).await?,
+        KeysAction::Rotate { purpose } => {
+            c.json(Method::POST, &format!("/v1/keys/{purpose}/rotate"), None)
+                .await?
+        }
+        KeysAction::Retire { purpose, version } => {
+            c.json(
+                Method::POST,
+                &format!("/v1/keys/{purpose}/{version}/retire"),
+                None,
+            )
+            .await?
+        }
+    };
+    print_json(&v);
+    Ok(())
+}
+
+fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", enc(v))))
+        .collect();
+    parts.join("&")
+}
+
+async fn audit_cmd(action: AuditAction) -> Result<(), String> {
+    use hyper::Method;
+    match action {
+        AuditAction::Query {
+            conn,
+            person,
+            business_number,
+            system,
+            kind,
+            procedure,
+            item,
+            result,
+            from,
+            to,
+            limit,
+            csv,
+        } => {
+            let c = staff(&conn, "auditor")?;
+            let limit = limit.map(|l| l.to_string());
+            let format = csv.then(|| "csv".to_string());
+            let q = query_string(&[
+                ("person", &person),
+                ("business_number", &business_number),
+                ("system", &system),
+                ("kind", &kind),
+                ("procedure", &procedure),
+                ("item", &item),
+                ("result", &result),
+                ("from", &from),
+                ("to", &to),
+                ("limit", &limit),
+                ("format", &format),
+            ]);
+            let (status, body) = c
+                .call(
+                    Method::GET,
+                    &format!("/v1/audit/records?{q}"),
+                    &[],
+                    bytes::Bytes::new(),
+                )
+                .await?;
+            if status != 200 {
+                return Err(format!(
+                    "gateway answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                ));
+            }
+            if csv {
+                print!("{}", String::from_utf8_lossy(&body));
+            } else {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+                print_json(&v);
+            }
+            Ok(())
+        }
+        AuditAction::Export {
+            conn,
+            from,
+            to,
+            person,
+            out,
+        } => {
+            let c = staff(&conn, "auditor")?;
+            let v = c
+                .json(
+                    Method::POST,
+                    "/v1/audit/export",
+                    Some(serde_json::json!({"from": from, "to": to, "person": person})),
+                )
+                .await?;
+            std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            let files = v["files"].as_object().cloned().unwrap_or_default();
+            for (name, text) in &files {
+                if name.contains('/') || name.starts_with('.') {
+                    return Err(format!("refusing a bundle file name {name:?}"));
+                }
+                std::fs::write(out.join(name), text.as_str().unwrap_or_default())
+                    .map_err(|e| format!("{}: {e}", out.display()))?;
+            }
+            println!(
+                "Wrote {} records in {} files to {}.",
+                v["records"],
+                files.len(),
+                out.display()
+            );
+            println!(
+                "Verify offline: renkei audit verify {} --public-key KEY.pem",
+                out.display()
+            );
+            Ok(())
+        }
+        AuditAction::Verify {
+            bundle,
+            public_key,
+            live,
+            conn,
+        } => {
+            if live {
+                let c = staff(&conn, "auditor")?;
+                let v = c.json(Method::GET, "/v1/audit/verify", None).await?;
+                print_json(&v);
+                return if v["ok"].as_bool() == Some(true) {
+                    Ok(())
+                } else {
+                    Err("the stored log did not verify".into())
+                };
+            }
+            let bundle = bundle.ok_or("give the bundle folder, or --live")?;
+            let key_path =
+                public_key.ok_or("give --public-key (the gateway's record-signing key, PEM)")?;
+            let key =
+                std::fs::read(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
+            match renkei_records::verify_bundle(&bundle, &key) {
+                Ok(r) => {
+                    println!(
+                        "OK: {} records ({} swept), seq {}..{}, {} checkpoints verified, chain head {}",
+                        r.records, r.swept, r.first_seq, r.end_seq, r.checkpoints_verified, r.chain_head
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(format!("bundle does NOT verify: {e}")),
+            }
+        }
+        AuditAction::PublicKeys { conn } => {
+            let c = staff(&conn, "auditor")?;
+            let v = c.json(Method::GET, "/v1/audit/public-keys", None).await?;
+            for (ver, pem) in v.as_object().cloned().unwrap_or_default() {
+                println!(
+                    "# signing key version {ver}\n{}",
+                    pem.as_str().unwrap_or("")
+                );
+            }
+            Ok(())
         }
     }
 }

@@ -243,6 +243,18 @@ impl Gateway {
             .iter()
             .any(|p| p.procedure == req.procedure_code && p.item == req.item_code);
         if !permitted {
+            let mut r = crate::records::base(
+                renkei_records::RecordKind::DeniedRequest,
+                renkei_records::RecordResult::Refused,
+            );
+            r.procedure = Some(req.procedure_code.clone());
+            r.item = Some(req.item_code.clone());
+            r.business_system = Some(system.clone());
+            r.inquirer = Some(self.config.agency_code.clone());
+            r.reason = Some("not_permitted".into());
+            let mut b = Batch::new();
+            crate::records::append(&mut b, &r);
+            self.store.commit(b).await?;
             return Err(GatewayError::Forbidden {
                 code: "not_permitted",
                 message: "this system may not inquire this item under this procedure".into(),
@@ -303,6 +315,13 @@ impl Gateway {
             serde_json::to_vec(&inquiry).map_err(|e| GatewayError::Internal(e.to_string()))?,
         );
         b.put(Tree::Due, due, Vec::new());
+        let mut r = crate::inquiry::dispatch::inquiry_record(
+            &inquiry,
+            renkei_records::RecordResult::Accepted,
+        );
+        r.inquirer = Some(self.config.agency_code.clone());
+        r.reason = Some("queued".into());
+        crate::records::append(&mut b, &r);
         match self.store.commit(b).await {
             Ok(_) => {
                 self.wake.notify_one();

@@ -181,22 +181,21 @@ impl KeyState {
         }
     }
 
-    /// Applies a change to the keyring, saves it, then makes it current.
-    pub fn update<T>(
-        &self,
-        change: impl FnOnce(&mut Keyring) -> Result<T, renkei_crypto::CryptoError>,
-    ) -> Result<T, KeyError> {
+    /// A fresh copy of the keyring from disk, to change (see [`KeyState::install`]).
+    pub fn prepare(&self) -> Result<Keyring, KeyError> {
+        Keyring::load(&self.dir, &self.master).map_err(|e| KeyError::Material(e.to_string()))
+    }
+
+    /// Saves a changed keyring and makes it the current one.
+    pub fn install(&self, next: Keyring) -> Result<(), KeyError> {
+        next.save(&self.dir, &self.master)
+            .map_err(|e| KeyError::Material(e.to_string()))?;
         let mut guard = match self.keyring.write() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        let mut next = Keyring::load(&self.dir, &self.master)
-            .map_err(|e| KeyError::Material(e.to_string()))?;
-        let out = change(&mut next).map_err(|e| KeyError::Material(e.to_string()))?;
-        next.save(&self.dir, &self.master)
-            .map_err(|e| KeyError::Material(e.to_string()))?;
         *guard = Arc::new(next);
-        Ok(out)
+        Ok(())
     }
 
     /// Registers or replaces a peer's public keys.

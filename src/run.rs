@@ -54,6 +54,7 @@ pub fn build_gateway(config: GatewayConfig) -> Result<Arc<Gateway>, String> {
         .map_err(err)?,
     );
     keys.set_peer(PeerKeys::load(&config.platform.peer_keys).map_err(err)?);
+    crate::records::install(store.as_ref()).map_err(err)?;
     let registry = Registry::new(store.clone(), keys.clone()).map_err(err)?;
     let client = HttpsClient::new(
         &config.tls.ca,
@@ -112,12 +113,18 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<Running, String> {
         rx.clone(),
     ));
     let dispatcher = Dispatcher::new(gw.clone());
+    let checkpoints = tokio::spawn(crate::records::checkpointer(
+        gw.store.clone(),
+        gw.keys.clone(),
+        rx.clone(),
+    ));
+    let rekey = tokio::spawn(crate::rekey::reencrypt_job(gw.clone(), rx.clone()));
     let dispatch = tokio::spawn(dispatcher.run(rx));
     tracing::info!(message = "Gateway listening.", %addr);
     Ok(Running {
         addr,
         shutdown: tx,
-        tasks: vec![serve, dispatch],
+        tasks: vec![serve, dispatch, checkpoints, rekey],
     })
 }
 

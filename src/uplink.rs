@@ -12,6 +12,9 @@ use crate::keys::{KeyState, SIGNATURE_HEADER};
 use crate::tls::{HttpsClient, TlsError};
 use crate::util::{now_ms, rfc3339_jst};
 
+/// Platform fault code: the message's signature did not verify.
+pub const FAULT_BAD_SIGNATURE: &str = "E1004";
+
 /// The one endpoint of the platform protocol.
 pub const MESSAGES_PATH: &str = "/platform/v1/messages";
 
@@ -137,6 +140,14 @@ impl Uplink {
             ));
         }
         if let Message::Fault { fault, .. } = answer {
+            // A refused signature is the gateway's key state, not the inquiry's fault (it
+            // happens for a moment around a key rotation): retry rather than fail.
+            if fault.code == FAULT_BAD_SIGNATURE {
+                return Err(UplinkError::Transient(format!(
+                    "platform refused our signature ({})",
+                    fault.code
+                )));
+            }
             return Err(UplinkError::Fault(fault));
         }
         Ok(answer)

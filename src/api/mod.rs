@@ -5,8 +5,10 @@
 //! request), body size limit, identity (the certificate's name must be a configured client),
 //! role check per route, then the handler.
 
+pub mod audit;
 pub mod business;
 pub mod ops;
+pub mod security;
 
 use std::sync::Arc;
 
@@ -237,6 +239,8 @@ pub fn app(gw: Arc<Gateway>) -> Router {
     Router::new()
         .merge(business::routes())
         .merge(ops::routes())
+        .merge(audit::routes())
+        .merge(security::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(|| async {
             ApiError::new(

@@ -20,10 +20,12 @@ use tokio::sync::{watch, Semaphore};
 use super::{inquiry_job, Conditions, Inquiry, InquiryError, InquiryResult, ResultItem, Status};
 use crate::config::parse_hours;
 use crate::gateway::Gateway;
+use crate::records;
 use crate::registry::{code_job, due_key, CodeStatus};
 use crate::store::{key2, prefix_end, Batch, StoreError, Tree};
 use crate::uplink::UplinkError;
-use crate::util::{ms_until_open, new_id, now_ms};
+use crate::util::{ms_until_open, new_id, now_ms, rfc3339_jst};
+use renkei_records::{Record, RecordKind, RecordResult};
 
 /// Due entries read per scan of the schedule.
 const SCAN_BATCH: usize = 512;
@@ -272,7 +274,9 @@ impl Dispatcher {
                     inquiry.attempts = 0;
                     tracing::info!(message = "Inquiry sent.", inquiry_id = %inquiry.id);
                     let at = now + self.gw.config.platform.poll_interval_ms;
-                    self.reschedule(inquiry, at, false).await
+                    let mut r = inquiry_record(&inquiry, RecordResult::Accepted);
+                    r.reason = Some("sent".into());
+                    self.reschedule_with(inquiry, at, false, Some(r)).await
                 }
                 ReceiptOutcome::Rejected { fault } => {
                     if fault.code == FAULT_CODE_NOT_ACQUIRED {
@@ -394,18 +398,32 @@ impl Dispatcher {
             Vec::new(),
         );
         inquiry.due_key = Some(due);
+        let changed = inquiry.status != Status::AwaitingCode;
         inquiry.status = Status::AwaitingCode;
+        if changed {
+            let mut r = inquiry_record(&inquiry, RecordResult::Accepted);
+            r.reason = Some("awaiting_code".into());
+            records::append(&mut b, &r);
+        }
         put_inquiry(&mut b, &inquiry)?;
         self.gw.store.commit(b).await.map(|_| ())
     }
 
-    async fn reschedule(
+    async fn reschedule(&self, inquiry: Inquiry, at: u64, count: bool) -> Result<(), StoreError> {
+        self.reschedule_with(inquiry, at, count, None).await
+    }
+
+    async fn reschedule_with(
         &self,
         mut inquiry: Inquiry,
         at: u64,
         count: bool,
+        record: Option<Record>,
     ) -> Result<(), StoreError> {
         let mut b = Batch::new();
+        if let Some(r) = &record {
+            records::append(&mut b, r);
+        }
         if let Some(old) = inquiry.due_key.take() {
             b.delete(Tree::Due, old);
         }
@@ -429,6 +447,26 @@ impl Dispatcher {
 
     async fn finish(&self, mut inquiry: Inquiry) -> Result<(), StoreError> {
         let mut b = Batch::new();
+        let result = match (&inquiry.result, &inquiry.error) {
+            (Some(r), _) if r.item_status == crate::sim::data::ITEM_NOT_HELD => {
+                RecordResult::NotHeld
+            }
+            (Some(_), _) => RecordResult::Answered,
+            (None, Some(e)) if e.code.starts_with("platform_") => RecordResult::Refused,
+            _ => RecordResult::Failed,
+        };
+        let mut r = inquiry_record(&inquiry, result);
+        r.provided_at = inquiry.finished_ms.map(rfc3339_jst);
+        r.provider = inquiry
+            .result
+            .as_ref()
+            .and_then(|x| x.provider_agency.as_deref())
+            .and_then(|a| renkei_ids::AgencyCode::parse(a).ok());
+        r.reason = inquiry.error.as_ref().map(|e| match &e.platform_code {
+            Some(pc) => format!("{} ({pc})", e.code),
+            None => e.code.clone(),
+        });
+        records::append(&mut b, &r);
         if let Some(old) = inquiry.due_key.take() {
             b.delete(Tree::Due, old);
         }
@@ -532,6 +570,20 @@ impl Dispatcher {
         let mut b = Batch::new();
         b.delete(Tree::Due, key.to_vec());
         let acquired = status == CodeStatus::Acquired;
+        let mut r = records::base(
+            RecordKind::CodeAcquisition,
+            if acquired {
+                RecordResult::Done
+            } else {
+                RecordResult::Failed
+            },
+        );
+        r.person = Some(u);
+        r.inquirer = Some(self.gw.config.agency_code.clone());
+        r.reason = reason
+            .as_ref()
+            .map(|_| "platform refused the code acquisition".to_string());
+        records::append(&mut b, &r);
         if !acquired {
             // Failed acquisitions are retried automatically, further and further apart.
             b.put(
@@ -587,6 +639,19 @@ impl Dispatcher {
         b.put(Tree::Due, due_key(at, job), Vec::new());
         self.gw.store.commit(b).await.map(|_| ())
     }
+}
+
+/// The linkage record of an inquiry's current state.
+pub fn inquiry_record(inquiry: &Inquiry, result: RecordResult) -> Record {
+    let mut r = records::base(RecordKind::Inquiry, result);
+    r.procedure = Some(inquiry.procedure.clone());
+    r.item = Some(inquiry.item.clone());
+    r.person = Some(inquiry.unified);
+    r.business_system = Some(inquiry.system.clone());
+    r.requested_at = rfc3339_jst(inquiry.accepted_ms);
+    r.serial = inquiry.serial.clone();
+    r.reference = Some(inquiry.id.clone());
+    r
 }
 
 fn put_inquiry(b: &mut Batch, inquiry: &Inquiry) -> Result<(), StoreError> {

@@ -94,6 +94,7 @@ pub enum Op {
 pub struct Batch {
     pub(crate) ops: Vec<Op>,
     pub(crate) absent: Vec<(Tree, Vec<u8>)>,
+    pub(crate) equal: Vec<(Tree, Vec<u8>, Vec<u8>)>,
     pub(crate) log: Vec<Vec<u8>>,
 }
 
@@ -117,6 +118,17 @@ impl Batch {
     /// writer applies it (checked in commit order, so two racing batches cannot both pass).
     pub fn require_absent(&mut self, tree: Tree, key: impl Into<Vec<u8>>) {
         self.absent.push((tree, key.into()));
+    }
+
+    /// The whole batch is refused with [`StoreError::Conflict`] unless `key` holds exactly
+    /// `value` when the writer applies it (compare-and-swap for read-modify-write).
+    pub fn require_equal(
+        &mut self,
+        tree: Tree,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) {
+        self.equal.push((tree, key.into(), value.into()));
     }
 
     /// Appends an entry to the hash-chained record log in the same atomic write.

@@ -350,6 +350,16 @@ impl Writer {
                 });
             }
         }
+        for (t, k, v) in &batch.equal {
+            let found = self.existing(group, *t, k)?;
+            if found.as_deref() != Some(v.as_slice()) {
+                return Err(StoreError::Conflict {
+                    tree: *t,
+                    key: k.clone(),
+                    existing: found.unwrap_or_default(),
+                });
+            }
+        }
         if !batch.log.is_empty() && chain.is_none() {
             return Err(StoreError::Io("record log chain not installed".into()));
         }

@@ -99,3 +99,13 @@ pub fn bench_convert(records: usize) -> Result<ConvertBench, BenchError> {
         errors,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bench_runs_without_errors() {
+        let b = super::bench_convert(500).unwrap();
+        assert_eq!((b.records, b.errors, b.bytes), (500, 0, 500 * 239));
+        assert!(b.read_per_sec > 0.0 && b.write_per_sec > 0.0);
+    }
+}

@@ -253,13 +253,24 @@ fn decode_sjis(
     let mut out = String::with_capacity(raw.len());
     let mut offset = 0usize;
     for c in raw.chars() {
-        let len = if c.is_ascii() || ('\u{FF61}'..='\u{FF9F}').contains(&c) {
+        let len = if c.is_ascii() || c == '\u{80}' || ('\u{FF61}'..='\u{FF9F}').contains(&c) {
             1
         } else {
             2
         };
-        let end = (offset + len).min(bytes.len());
-        let here = &bytes[offset..end];
+        let here = match bytes.get(offset..offset + len) {
+            Some(h) if c != '\u{80}' => h,
+            // 0x80 is not Shift_JIS (WHATWG decodes it to U+0080); a short tail cannot happen
+            // after a clean decode, but is reported rather than trusted.
+            _ => {
+                let end = (offset + len).min(bytes.len());
+                return Err(CharsetError::Malformed {
+                    offset,
+                    bytes: bytes[offset.min(end)..end].to_vec(),
+                });
+            }
+        };
+        let end = offset + len;
         if len == 2 {
             if is_pua(c) {
                 return Err(CharsetError::Gaiji {
@@ -314,7 +325,7 @@ pub fn encode(text: &str, charset: Charset, rule: DivergentRule) -> Result<Vec<u
             out.push(ch as u8);
             continue;
         }
-        if is_pua(ch) || ch == '\u{00A5}' || ch == '\u{203E}' {
+        if is_pua(ch) || ch == '\u{80}' || ch == '\u{00A5}' || ch == '\u{203E}' {
             return Err(CharsetError::Unmappable { ch, index, target });
         }
         if let Some(d) = DIVERGENT.iter().find(|d| d.jis == ch || d.cp932 == ch) {
@@ -461,6 +472,9 @@ mod tests {
         assert_eq!(e.to_string(), "malformed bytes 0x82 at byte offset 2");
         let e = decode(b"AB\x82", Charset::ShiftJis, DivergentRule::Report).unwrap_err();
         assert_eq!(e.to_string(), "malformed bytes 0x82 at byte offset 2");
+        let e = decode(b"A\x80\x82\xA0", Charset::Cp932, DivergentRule::Report).unwrap_err();
+        assert_eq!(e.to_string(), "malformed bytes 0x80 at byte offset 1");
+        assert!(encode("\u{80}", Charset::Cp932, DivergentRule::Report).is_err());
         let e = decode(b"A\xff", Charset::Utf8, DivergentRule::Report).unwrap_err();
         assert_eq!(e.to_string(), "malformed bytes 0xFF at byte offset 1");
     }

@@ -289,7 +289,7 @@ impl EraTable {
             let rest = &s[1..];
             let parts: Vec<&str> = if rest.contains(['.', '/', '-']) {
                 rest.split(['.', '/', '-']).collect()
-            } else if rest.len() == 6 {
+            } else if rest.len() == 6 && rest.is_ascii() {
                 vec![&rest[0..2], &rest[2..4], &rest[4..6]]
             } else {
                 return Err(EraError::Syntax("expected E YY.MM.DD"));
@@ -448,6 +448,9 @@ mod tests {
         assert_eq!(iso("6080401"), "unknown_era");
         assert_eq!(iso("X08.04.01"), "unknown_era");
         assert_eq!(iso("R00.04.01"), "no_such_date");
+        assert_eq!(iso("Rあい"), "date_syntax");
+        assert_eq!(iso("令和"), "date_syntax");
+        assert_eq!(iso("令和8年"), "date_syntax");
     }
 
     #[test]

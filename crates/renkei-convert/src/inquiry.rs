@@ -75,10 +75,10 @@ fn timestamp17(s: &str) -> Option<String> {
     ))
 }
 
-/// The typed view of an `inquiry-batch` record. `line` in errors is 0: the caller knows the
-/// line number from the reader and may overwrite it.
+/// The typed view of an `inquiry-batch` record. Errors carry the record's line
+/// ([`Record::line`], 0 for records built in memory) and the field name.
 pub fn parse_batch_line(rec: &Record) -> Result<BatchInquiryLine, LineError> {
-    let line = 0;
+    let line = rec.line();
     let one_char = |name: &str| -> Result<char, LineError> {
         let v = req(rec, line, name)?;
         let mut c = v.chars();

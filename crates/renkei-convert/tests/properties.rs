@@ -174,4 +174,10 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn era_parse_never_panics(prefix in prop_oneof![Just(""), Just("R"), Just("令和"), Just("5"), Just("S")], s in "[0-9０-９年月日元不詳.あ/-]{0,10}") {
+        let eras = renkei_convert::era::EraTable::builtin().unwrap();
+        let _ = eras.parse(&format!("{prefix}{s}"));
+    }
 }

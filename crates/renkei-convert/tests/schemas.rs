@@ -92,3 +92,14 @@ fn broken_schemas_are_all_reported() {
         problems[2].message
     );
 }
+
+#[test]
+fn layouts_load_from_disk_like_the_builtins() {
+    for name in renkei_convert::Layout::builtin_names() {
+        let disk = renkei_convert::Layout::load(&schemas(), name).unwrap();
+        let built = renkei_convert::Layout::builtin(name).unwrap();
+        assert_eq!(disk.fields, built.fields, "{name}");
+    }
+    let e = renkei_convert::Layout::load(&schemas(), "nope").unwrap_err();
+    assert_eq!(e[0].code, "unreadable");
+}

@@ -515,7 +515,7 @@ pub fn from_xml(bytes: &[u8]) -> Result<Message, XmlError> {
     message(&root)
 }
 
-fn payload_root<'n, 'a>(root: &'n Node<'a>, name: &'static str) -> Result<(), XmlError> {
+fn payload_root(root: &Node<'_>, name: &'static str) -> Result<(), XmlError> {
     if root.name != name {
         return Err(XmlError::new(
             XmlError::UNKNOWN_ELEMENT,
@@ -527,7 +527,7 @@ fn payload_root<'n, 'a>(root: &'n Node<'a>, name: &'static str) -> Result<(), Xm
 }
 
 pub(crate) fn identity_from_xml(bytes: &[u8]) -> Result<IdentityPayload, XmlError> {
-    let mut root = parse_document(bytes, PAYLOAD_NAMESPACE)?;
+    let mut root = parse_document(bytes, PAYLOAD_NAMESPACE).map_err(scrub_digits)?;
     let result = (|| {
         payload_root(&root, "IdentityPayload")?;
         let p = Path::root("IdentityPayload");
@@ -540,7 +540,32 @@ pub(crate) fn identity_from_xml(bytes: &[u8]) -> Result<IdentityPayload, XmlErro
     })();
     // A copy made while unescaping holds the digits: wipe it.
     wipe(&mut root);
-    result
+    result.map_err(scrub_digits)
+}
+
+/// Masks every run of four or more ASCII digits in an error's path and message, so that
+/// nothing resembling an individual number, wherever a sender put it, reaches a log.
+fn scrub_digits(mut e: XmlError) -> XmlError {
+    fn scrub(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = String::with_capacity(s.len());
+        let mut i = 0;
+        while i < b.len() {
+            let run = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if run >= 4 {
+                out.extend(std::iter::repeat_n('*', run));
+                i += run;
+            } else {
+                let next = s[i..].chars().next().map_or(1, char::len_utf8);
+                out.push_str(&s[i..i + next.max(run)]);
+                i += next.max(run);
+            }
+        }
+        out
+    }
+    e.path = scrub(&e.path);
+    e.message = scrub(&e.message);
+    e
 }
 
 fn wipe(node: &mut Node<'_>) {

@@ -169,7 +169,8 @@ fn start_node<'a>(
     ns: &str,
 ) -> Result<Node<'a>, XmlError> {
     let name = slice_str(input, e.name().into_inner())
-        .ok_or_else(|| malformed(stack, "element name not UTF-8"))?;
+        .filter(|n| plausible_name(n))
+        .ok_or_else(|| malformed(stack, "malformed or overlong element name"))?;
     if stack.len() + 1 > MAX_DEPTH {
         return Err(XmlError::new(
             XmlError::TOO_DEEP,
@@ -195,7 +196,8 @@ fn start_node<'a>(
             )
         })?;
         let key = slice_str(input, a.key.into_inner())
-            .ok_or_else(|| malformed(stack, "attribute name not UTF-8"))?;
+            .filter(|n| plausible_name(n))
+            .ok_or_else(|| malformed(stack, "malformed or overlong attribute name"))?;
         let raw = match &a.value {
             Cow::Borrowed(b) => slice_str(input, b),
             Cow::Owned(_) => None,
@@ -244,6 +246,22 @@ fn start_node<'a>(
     })
 }
 
+/// Longest element or attribute name accepted; the schema's longest is 23 bytes, and the
+/// bound keeps an error path short whatever the document holds.
+const MAX_NAME_BYTES: usize = 64;
+
+/// A cheap subset of the XML `Name` rule (quick-xml does not check names): non-empty,
+/// bounded, not starting with a digit, `-` or `.`, and free of quotes, `<`, `>`, `&`, `=`.
+fn plausible_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_NAME_BYTES
+        && !matches!(b[0], b'0'..=b'9' | b'-' | b'.')
+        && !b.iter().any(|c| {
+            matches!(c, b'"' | b'\'' | b'<' | b'>' | b'&' | b'=' | b'/') || c.is_ascii_whitespace()
+        })
+}
+
 /// Re-borrows a byte slice that quick-xml took from `input` as `&str` with `input`'s lifetime.
 fn slice_str<'a>(input: &'a str, part: &[u8]) -> Option<&'a str> {
     let base = input.as_ptr() as usize;
@@ -273,6 +291,67 @@ fn finish_node<'a>(
             Ok(None)
         }
         None => Ok(Some(node)),
+    }
+}
+
+/// Checks the XML declaration strictly against the XML 1.0 grammar: `version` 1.0, then
+/// optionally `encoding` (UTF-8 only) and `standalone` (yes/no), in that order, separated by
+/// whitespace, each quoted with `"` or `'`.
+fn check_declaration(content: &[u8]) -> Result<(), &'static str> {
+    const BAD: &str = "malformed XML declaration";
+    let rest = content.strip_prefix(b"xml").ok_or(BAD)?;
+    let mut rest = rest;
+    let mut seen_version = false;
+    let mut order = 0;
+    loop {
+        let trimmed = rest.trim_ascii_start();
+        if trimmed.is_empty() {
+            break;
+        }
+        if trimmed.len() == rest.len() {
+            return Err(BAD); // pseudo-attributes must be separated by whitespace
+        }
+        let eq = trimmed.iter().position(|&b| b == b'=').ok_or(BAD)?;
+        let name = trimmed[..eq].trim_ascii_end();
+        let after = trimmed[eq + 1..].trim_ascii_start();
+        let quote = *after.first().ok_or(BAD)?;
+        if quote != b'"' && quote != b'\'' {
+            return Err(BAD);
+        }
+        let close = after[1..].iter().position(|&b| b == quote).ok_or(BAD)?;
+        let value = &after[1..1 + close];
+        rest = &after[close + 2..];
+        let rank = match name {
+            b"version" => {
+                if value != b"1.0" {
+                    return Err("only XML version 1.0 is accepted");
+                }
+                seen_version = true;
+                1
+            }
+            b"encoding" => {
+                if !value.eq_ignore_ascii_case(b"UTF-8") {
+                    return Err("only UTF-8 is accepted");
+                }
+                2
+            }
+            b"standalone" => {
+                if value != b"yes" && value != b"no" {
+                    return Err(BAD);
+                }
+                3
+            }
+            _ => return Err(BAD),
+        };
+        if rank <= order || (rank > 1 && !seen_version) {
+            return Err(BAD);
+        }
+        order = rank;
+    }
+    if seen_version {
+        Ok(())
+    } else {
+        Err("XML declaration without version")
     }
 }
 
@@ -317,19 +396,7 @@ pub(crate) fn parse_document<'a>(bytes: &'a [u8], ns: &str) -> Result<Node<'a>, 
                 if !was_first {
                     return Err(malformed(&stack, "XML declaration not at the start"));
                 }
-                let version = d
-                    .version()
-                    .map_err(|_| malformed(&stack, "XML declaration without version"))?;
-                if version.as_ref() != b"1.0" {
-                    return Err(malformed(&stack, "only XML version 1.0 is accepted"));
-                }
-                if let Some(enc) = d.encoding() {
-                    let enc =
-                        enc.map_err(|_| malformed(&stack, "malformed encoding in declaration"))?;
-                    if !enc.eq_ignore_ascii_case(b"UTF-8") {
-                        return Err(malformed(&stack, "only UTF-8 is accepted"));
-                    }
-                }
+                check_declaration(&d).map_err(|m| malformed(&stack, m))?;
             }
             Event::DocType(_) => {
                 return Err(XmlError::new(

@@ -387,14 +387,30 @@ fn refuses_unknown_missing_and_misplaced_elements_with_paths() {
     // Text in element-only content, even where no child follows.
     let master = to_xml(&samples()[13]);
     let e = err(&master.replacen("<Agencies/>", "<Agencies>x</Agencies>", 1));
-    assert_eq!((e.code, e.path.as_str()), ("xml_unexpected_text", "MasterInfo/Agencies"));
-    let e = err(&fault_doc("  <Code>E1</Code>\n  <Message>x</Message>\n  y\n"));
+    assert_eq!(
+        (e.code, e.path.as_str()),
+        ("xml_unexpected_text", "MasterInfo/Agencies")
+    );
+    let e = err(&fault_doc(
+        "  <Code>E1</Code>\n  <Message>x</Message>\n  y\n",
+    ));
     assert_eq!((e.code, e.path.as_str()), ("xml_unexpected_text", "Fault"));
     let mut spaced = result_payload().to_xml();
-    spaced = spaced.replacen("<Item code=\"TM00000000000089\"/>", "<Item code=\"TM00000000000089\">\n  </Item>", 1);
-    assert_eq!(ResultPayload::from_xml(spaced.as_bytes()), Ok(result_payload()));
-    let e = ResultPayload::from_xml(spaced.replacen("\n  </Item>", "z</Item>", 1).as_bytes()).unwrap_err();
-    assert_eq!((e.code, e.path.as_str()), ("xml_unexpected_text", "ResultPayload/Item"));
+    spaced = spaced.replacen(
+        "<Item code=\"TM00000000000089\"/>",
+        "<Item code=\"TM00000000000089\">\n  </Item>",
+        1,
+    );
+    assert_eq!(
+        ResultPayload::from_xml(spaced.as_bytes()),
+        Ok(result_payload())
+    );
+    let e = ResultPayload::from_xml(spaced.replacen("\n  </Item>", "z</Item>", 1).as_bytes())
+        .unwrap_err();
+    assert_eq!(
+        (e.code, e.path.as_str()),
+        ("xml_unexpected_text", "ResultPayload/Item")
+    );
     let e = err("<?xml version=\"1.0\"?><Nope xmlns=\"urn:renkei:platform:v1\"/>");
     assert_eq!((e.code, e.path.as_str()), ("xml_unknown_element", "Nope"));
 }
@@ -496,6 +512,20 @@ fn identity_payload_errors_never_show_the_number() {
         assert_eq!(e.path, "IdentityPayload/IndividualNumber");
         assert!(shown.contains(why), "{why}");
     }
+    // Not even where a sender put the digits into markup.
+    for doc in [
+        good.replace("IndividualNumber>", "a123456789018>"),
+        good.replace(
+            "<IndividualNumber>",
+            "<IndividualNumber x123456789018=\"1\">",
+        ),
+        good.replace("<IndividualNumber>", "<Extra/><IndividualNumber>"),
+        good.replace("<IndividualNumber>", "<123456789018/><IndividualNumber>"),
+    ] {
+        let e = IdentityPayload::from_xml(doc.as_bytes()).unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("1234"), "error shows digits");
+    }
     // Escaped digits are still read and still never shown.
     let escaped = good.replace("123456789018", "&#49;23456789018");
     assert!(IdentityPayload::from_xml(escaped.as_bytes()).unwrap() == identity());
@@ -539,6 +569,37 @@ fn validate_catches_what_from_xml_would_refuse() {
         r.validate().unwrap_err().path,
         "ResultPayload/Item/Field/@name"
     );
+}
+
+#[test]
+fn xml_declaration_is_checked_strictly() {
+    let body = fault_doc("  <Code>E1</Code>\n  <Message>x</Message>\n");
+    let body = body.split_once('\n').unwrap().1;
+    for ok in [
+        "<?xml version=\"1.0\"?>",
+        "<?xml version='1.0' encoding='utf-8' standalone='yes'?>",
+        "<?xml version=\"1.0\" standalone=\"no\" ?>",
+        "",
+    ] {
+        assert!(from_xml(format!("{ok}\n{body}").as_bytes()).is_ok(), "{ok}");
+    }
+    for bad in [
+        "<?xml version=\"1.1\"?>",
+        "<?xml encoding=\"UTF-8\" version=\"1.0\"?>",
+        "<?xml version=\"1.0\" foo=\"x\"?>",
+        "<?xml version=\"1.0\"encoding=\"UTF-8\"?>",
+        "<?xml version=\"1.0\" encoding=\"EUC-JP\"?>",
+        "<?xml version=\"1.0\" standalone=\"maybe\"?>",
+        "<?xml version=\"1.0\" standalone=\"yes\" encoding=\"UTF-8\"?>",
+        "<?xml?>",
+        " <?xml version=\"1.0\"?>",
+    ] {
+        assert_eq!(
+            err(&format!("{bad}\n{body}")).code,
+            "xml_malformed",
+            "{bad}"
+        );
+    }
 }
 
 #[test]

@@ -68,3 +68,95 @@ fn schema_refuses_bad_values() {
         );
     }
 }
+
+/// Mutates documents at random and keeps those `accept` still accepts (and that changed).
+fn accepted_mutants(
+    docs: &[Vec<u8>],
+    rounds: usize,
+    accept: impl Fn(&[u8]) -> bool,
+) -> Vec<(String, Vec<u8>)> {
+    // xorshift64*: deterministic, so a failure reproduces.
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    let tokens: [&[u8]; 24] = [
+        b"0",
+        b"9",
+        b"A",
+        b"-",
+        b" ",
+        b"",
+        b"&amp;",
+        "符".as_bytes(),
+        b"Z",
+        b"+",
+        b".",
+        b"x",
+        b"<",
+        b">",
+        b"\"",
+        b"'",
+        b"\r\n",
+        b"\t",
+        b"<X/>",
+        b"</Header>",
+        b"&#x41;",
+        b"<!-- c -->",
+        b"<![CDATA[x]]>",
+        b"=",
+    ];
+    let mut out = Vec::new();
+    for i in 0..rounds {
+        let mut doc = docs[(next() % docs.len() as u64) as usize].clone();
+        for _ in 0..1 + next() % 2 {
+            let at = (next() % doc.len() as u64) as usize;
+            let end = (at + (next() % 4) as usize).min(doc.len());
+            let rep = tokens[(next() % tokens.len() as u64) as usize];
+            doc.splice(at..end, rep.iter().copied());
+        }
+        if !docs.contains(&doc) && accept(&doc) {
+            out.push((format!("mutant{i:05}"), doc));
+        }
+    }
+    out
+}
+
+/// Differential check, reader ⊆ schema: many randomly mutated documents; every one the reader
+/// still accepts must also validate against the XSD (one xmllint run for all of them).
+#[test]
+fn whatever_the_reader_accepts_the_schema_accepts() {
+    let docs: Vec<Vec<u8>> = samples().iter().map(|m| to_xml(m).into_bytes()).collect();
+    let accepted = accepted_mutants(&docs, 20_000, |d| from_xml(d).is_ok());
+    assert!(
+        accepted.len() > 500,
+        "too few accepted mutants ({}) to mean anything",
+        accepted.len()
+    );
+    xmllint_validate("messages.xsd", &accepted, true);
+    eprintln!(
+        "{} accepted message mutants validated by xmllint",
+        accepted.len()
+    );
+
+    let docs = vec![
+        target().to_xml().into_bytes(),
+        result_payload().to_xml().into_bytes(),
+    ];
+    let accepted = accepted_mutants(&docs, 5_000, |d| {
+        TargetPayload::from_xml(d).is_ok() || ResultPayload::from_xml(d).is_ok()
+    });
+    assert!(
+        accepted.len() > 100,
+        "too few accepted payload mutants ({})",
+        accepted.len()
+    );
+    xmllint_validate("payloads.xsd", &accepted, true);
+    eprintln!(
+        "{} accepted payload mutants validated by xmllint",
+        accepted.len()
+    );
+}

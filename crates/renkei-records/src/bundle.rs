@@ -2,7 +2,7 @@
 //! in-place verification of the stored log.
 //!
 //! A log bundle holds `bundle.json`, `records.jsonl`, `entries.jsonl`, `checkpoints.jsonl`,
-//! `checkpoints/<size>.note` + `.sig`, `public-key.pem` and `VERIFY.txt`; a person bundle
+//! `public-key.pem` and `VERIFY.txt` (flat, text only); a person bundle
 //! holds `proofs.jsonl` instead of `entries.jsonl`. The formats are in `docs/records.md`.
 
 use std::fs::{self, File};
@@ -22,12 +22,15 @@ use crate::verify::{replay, ContentSide, EntrySide, Item};
 /// The `format` value of `bundle.json`.
 pub const BUNDLE_FORMAT: &str = "renkei-records-bundle/v1";
 
+/// Leaf hashes preallocated for a person export: 16 Mi hashes (512 MiB) covers years of a
+/// city's records; a larger log still works, growing the vector as it goes.
+const DEFAULT_PREALLOCATE_LEAVES: u64 = 1 << 24;
+
 const MANIFEST: &str = "bundle.json";
 const RECORDS: &str = "records.jsonl";
 const ENTRIES: &str = "entries.jsonl";
 const PROOFS: &str = "proofs.jsonl";
 const CHECKPOINTS: &str = "checkpoints.jsonl";
-const CHECKPOINT_DIR: &str = "checkpoints";
 const PUBLIC_KEY: &str = "public-key.pem";
 const VERIFY_TXT: &str = "VERIFY.txt";
 
@@ -150,18 +153,12 @@ fn sorted(checkpoints: &[Checkpoint]) -> Vec<Checkpoint> {
     cps
 }
 
-/// Writes `checkpoints.jsonl` and `checkpoints/<size>.note|.sig` for `cps`.
+/// Writes `checkpoints.jsonl` for `cps`.
 fn write_checkpoints(dir: &Path, cps: &[Checkpoint]) -> Result<(), RecordsError> {
     let path = dir.join(CHECKPOINTS);
     let mut w = create(&path)?;
-    let cdir = dir.join(CHECKPOINT_DIR);
-    fs::create_dir_all(&cdir).map_err(write_err(&cdir))?;
     for cp in cps {
         writeln!(w, "{}", cp.to_json_line()).map_err(write_err(&path))?;
-        let note = cdir.join(format!("{}.note", cp.tree_size));
-        fs::write(&note, cp.note()).map_err(write_err(&note))?;
-        let sig = cdir.join(format!("{}.sig", cp.tree_size));
-        fs::write(&sig, &cp.signature).map_err(write_err(&sig))?;
     }
     w.flush().map_err(write_err(&path))
 }
@@ -340,7 +337,10 @@ pub fn export_person_bundle(
         .pop()
         .ok_or_else(|| RecordsError::Export("no checkpoint yet".into()))?;
     let size = cp.tree_size;
-    let mut leaves = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    // Preallocate for the checkpoint's size, capped so a corrupt size cannot ask for
+    // terabytes up front.
+    let mut leaves =
+        Vec::with_capacity(usize::try_from(size.min(DEFAULT_PREALLOCATE_LEAVES)).unwrap_or(0));
     let mut mine: Vec<(u64, Vec<u8>)> = vec![];
     let mut prev = CHAIN_GENESIS;
     for e in entries {
@@ -546,7 +546,7 @@ impl Iterator for BundleItems {
     }
 }
 
-/// Reads and signature-checks `checkpoints.jsonl` (and that the note/sig files match).
+/// Reads and signature-checks `checkpoints.jsonl`.
 fn read_checkpoints(dir: &Path, sec1: &[u8]) -> Result<Vec<Checkpoint>, VerifyError> {
     let mut lines = Lines::open(dir, CHECKPOINTS)?;
     let mut out: Vec<Checkpoint> = vec![];
@@ -573,23 +573,6 @@ fn read_checkpoints(dir: &Path, sec1: &[u8]) -> Result<Vec<Checkpoint>, VerifyEr
                 format!(
                     "checkpoint of size {} (key version {}) does not verify under the given key",
                     cp.tree_size, cp.key_version
-                ),
-            ));
-        }
-        let cdir = dir.join(CHECKPOINT_DIR);
-        let note = fs::read(cdir.join(format!("{}.note", cp.tree_size))).ok();
-        let sig = fs::read(cdir.join(format!("{}.sig", cp.tree_size))).ok();
-        if note.as_deref() != Some(cp.note().as_slice())
-            || sig.as_deref() != Some(cp.signature.as_slice())
-        {
-            return Err(VerifyError::new(
-                TamperKind::BadCheckpoint,
-                seq,
-                CHECKPOINTS,
-                Some(n),
-                format!(
-                    "checkpoints/{0}.note or {0}.sig is missing or differs from this line",
-                    cp.tree_size
                 ),
             ));
         }
@@ -660,6 +643,16 @@ fn verify_log_bundle(
         RECORDS,
         true,
     )?;
+    if t.end_seq != manifest.end_seq {
+        return Err(VerifyError::malformed(
+            MANIFEST,
+            None,
+            format!(
+                "end_seq says {} but the bundle ends at {}",
+                manifest.end_seq, t.end_seq
+            ),
+        ));
+    }
     Ok(VerifyReport {
         kind: BundleKind::Log,
         first_seq: t.first_seq,
@@ -832,19 +825,22 @@ pub fn verify_entries(
 }
 
 const VERIFY_LOG_TEXT: &str = "\
-How to verify this bundle by hand (needs only sha256sum, openssl and a POSIX shell)
-===================================================================================
+How to verify this bundle by hand (needs only sha256sum, openssl and bash)
+==========================================================================
 Take the public key from the city through a channel you trust, NOT from public-key.pem
 in this folder (that copy is informational). Call it key.pem.
 
 Files: records.jsonl (line k = record of seq first_seq+k-1, canonical JSON, or
 {\"swept\":\"<leaf hex>\"} / {\"withheld\":\"<leaf hex>\"}), entries.jsonl (line k =
-{\"seq\":..,\"leaf\":\"<hex>\",\"chain\":\"<hex>\"}), checkpoints.jsonl and checkpoints/<size>.note
-+ <size>.sig, bundle.json (first_seq, end_seq, anchor = chain hash before first_seq).
+{\"seq\":..,\"leaf\":\"<hex>\",\"chain\":\"<hex>\"}), checkpoints.jsonl (one signed checkpoint
+a line), bundle.json (first_seq, end_seq, anchor = chain hash before first_seq).
 
-1. Checkpoint signatures. For each size N in checkpoints/:
-     openssl dgst -sha256 -verify key.pem -signature checkpoints/N.sig checkpoints/N.note
-   must print \"Verified OK\". Line 2 of the note is N, line 4 the chain head (base64).
+1. Checkpoint signatures. For each line c of checkpoints.jsonl, rebuild the signed note and
+   the DER signature, then check:
+     sed -n \"${c}p\" checkpoints.jsonl | sed -E 's/^\\{\"tree_size\":([0-9]+),\"root\":\"([^\"]+)\",\"chain_head\":\"([^\"]+)\",\"created_at\":\"([^\"]+)\",\"key_version\":([0-9]+),.*/renkei-records\\/v1\\n\\1\\n\\2\\n\\3\\n\\4\\n\\5/' > note.txt
+     sed -n \"${c}p\" checkpoints.jsonl | sed -E 's/.*\"signature\":\"([^\"]+)\".*/\\1/' | base64 -d > sig.der
+     openssl dgst -sha256 -verify key.pem -signature sig.der note.txt
+   must print \"Verified OK\". Line 2 of note.txt is the size N, line 4 the chain head (base64).
 2. Leaf hashes. For a record line k of records.jsonl:
      sed -n \"${k}p\" records.jsonl | tr -d '\\n' | { printf '\\000'; cat; } | sha256sum
    must equal the \"leaf\" of line k of entries.jsonl. For a swept/withheld line, the hex it
@@ -854,7 +850,7 @@ Files: records.jsonl (line k = record of seq first_seq+k-1, canonical JSON, or
      printf \"$(echo \"$prev$leaf\" | sed 's/../\\\\x&/g')\" | sha256sum
    must equal the \"chain\" of line k, and seqs must count up by one.
 4. Anchoring. For each checkpoint of size N, the chain of the entry with seq N-1 must equal
-   the note's chain head: printf '%s' \"<line 4 of the note>\" | base64 -d | od -An -v -tx1 | tr -d ' \\n'
+   the note's chain head: sed -n 4p note.txt | base64 -d | od -An -v -tx1 | tr -d ' \\n'
    The last line of entries.jsonl must be seq end_seq-1 and a checkpoint must have size end_seq.
 5. Optional: the note's line 3 is the RFC 9162 Merkle root over all leaf hashes (bundles from
    seq 0); `renkei audit verify` checks it too.
@@ -866,9 +862,11 @@ How to verify this personal bundle by hand
 ==========================================
 Take the public key from the city through a channel you trust, NOT from public-key.pem.
 
-1. openssl dgst -sha256 -verify key.pem -signature checkpoints/N.sig checkpoints/N.note
-   (N = the one size in checkpoints/) must print \"Verified OK\"; line 3 of the note is the
-   Merkle root (base64).
+1. Rebuild note.txt and sig.der from the one line of checkpoints.jsonl exactly as in step 1
+   of a log bundle (docs/records.md), then
+     openssl dgst -sha256 -verify key.pem -signature sig.der note.txt
+   must print \"Verified OK\"; line 2 of the note is the tree size N, line 3 the Merkle root
+   (base64).
 2. For record line k of records.jsonl, sed -n \"${k}p\" records.jsonl | tr -d '\\n' |
    { printf '\\000'; cat; } | sha256sum must equal the \"leaf\" of line k of proofs.jsonl.
 3. The \"path\" of line k is an RFC 9162 inclusion proof of that leaf at index \"seq\" in the tree

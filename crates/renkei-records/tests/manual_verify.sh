@@ -10,15 +10,20 @@ for tool in openssl sha256sum base64 od sed tr; do
   command -v "$tool" >/dev/null || fail "missing tool: $tool"
 done
 
-# Step 1: checkpoint signatures; remember each checkpoint's chain head (hex).
+# Step 1: checkpoint signatures. Rebuild each signed note and DER signature from its line of
+# checkpoints.jsonl, check it with openssl, and remember its chain head (hex).
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 declare -A head
-for note in "$dir"/checkpoints/*.note; do
-  n=$(basename "$note" .note)
-  openssl dgst -sha256 -verify "$key" -signature "$dir/checkpoints/$n.sig" "$note" | grep -q '^Verified OK$' \
-    || fail "checkpoint $n: signature"
-  [ "$(sed -n 1p "$note")" = "renkei-records/v1" ] || fail "checkpoint $n: origin line"
-  [ "$(sed -n 2p "$note")" = "$n" ] || fail "checkpoint $n: size line"
-  head[$n]=$(sed -n 4p "$note" | base64 -d | od -An -v -tx1 | tr -d ' \n')
+ncp=$(wc -l < "$dir/checkpoints.jsonl")
+for c in $(seq 1 "$ncp"); do
+  sed -n "${c}p" "$dir/checkpoints.jsonl" | sed -E 's/^\{"tree_size":([0-9]+),"root":"([^"]+)","chain_head":"([^"]+)","created_at":"([^"]+)","key_version":([0-9]+),.*/renkei-records\/v1\n\1\n\2\n\3\n\4\n\5/' > "$work/note.txt"
+  sed -n "${c}p" "$dir/checkpoints.jsonl" | sed -E 's/.*"signature":"([^"]+)".*/\1/' | base64 -d > "$work/sig.der"
+  openssl dgst -sha256 -verify "$key" -signature "$work/sig.der" "$work/note.txt" | grep -q '^Verified OK$' \
+    || fail "checkpoint line $c: signature"
+  [ "$(sed -n 1p "$work/note.txt")" = "renkei-records/v1" ] || fail "checkpoint line $c: unreadable"
+  n=$(sed -n 2p "$work/note.txt")
+  head[$n]=$(sed -n 4p "$work/note.txt" | base64 -d | od -An -v -tx1 | tr -d ' \n')
 done
 [ "${#head[@]}" -gt 0 ] || fail "no checkpoint"
 

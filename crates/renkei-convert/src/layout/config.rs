@@ -528,6 +528,34 @@ impl Layout {
         })
     }
 
+    /// Loads `schemas_dir/layouts/<name>.toml` with the code tables of `schemas_dir/codes/` and
+    /// the eras of `schemas_dir/eras.toml` (for deployments that ship schemas beside the binary).
+    pub fn load(schemas_dir: &std::path::Path, name: &str) -> Result<Layout, Vec<LayoutError>> {
+        let one = |code, message: String| {
+            vec![LayoutError {
+                layout: name.to_owned(),
+                code,
+                message,
+            }]
+        };
+        let codes = CodeTables::load_dir(&schemas_dir.join("codes")).map_err(|errs| {
+            errs.into_iter()
+                .map(|(p, e)| LayoutError {
+                    layout: name.to_owned(),
+                    code: e.code(),
+                    message: format!("{}: {e}", p.display()),
+                })
+                .collect::<Vec<_>>()
+        })?;
+        let era_text = std::fs::read_to_string(schemas_dir.join("eras.toml"))
+            .map_err(|e| one("unreadable", e.to_string()))?;
+        let eras = EraTable::from_toml(&era_text).map_err(|e| one(e.code(), e.to_string()))?;
+        let path = schemas_dir.join("layouts").join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| one("unreadable", format!("{}: {e}", path.display())))?;
+        Layout::from_toml(&text, &codes, &eras)
+    }
+
     /// Index of the field named `name`.
     pub fn field_index(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)

@@ -4,6 +4,7 @@
 use std::io::BufRead;
 
 use time::Date;
+use zeroize::Zeroize;
 
 use super::config::{Field, Framing, Layout, LineEnding};
 use super::field::{read_field, FieldError};
@@ -51,6 +52,11 @@ impl LineError {
     }
 }
 
+/// Longest physical line accepted, in bytes. The longest built-in layout line is a few hundred
+/// bytes; 64 KiB leaves room for long CSV text while a file without line breaks cannot make the
+/// reader buffer all of it.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
 /// Today in Japan (JST, UTC+9), the default date for code-table versions: files are read as of
 /// the day they arrive.
 pub fn today_jst() -> Date {
@@ -90,16 +96,48 @@ impl<'a, R: BufRead> LayoutReader<'a, R> {
         }
     }
 
-    /// Reads one physical line into `buf` (appending); returns bytes read.
+    /// Reads one physical line into `buf` (appending); returns bytes read. A line longer than
+    /// [`DEFAULT_MAX_LINE_BYTES`] is consumed to its end and reported.
     fn read_physical(&mut self) -> Result<usize, LineError> {
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|e| LineError::line(self.line + 1, "io", e.to_string()))?;
-        if n > 0 {
+        let mut total = 0usize;
+        let mut too_long = false;
+        loop {
+            let avail = match self.reader.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(LineError::line(self.line + 1, "io", e.to_string())),
+            };
+            if avail.is_empty() {
+                break;
+            }
+            let (chunk, found) = match avail.iter().position(|&b| b == b'\n') {
+                Some(i) => (&avail[..=i], true),
+                None => (avail, false),
+            };
+            let n = chunk.len();
+            if self.buf.len() + n > DEFAULT_MAX_LINE_BYTES {
+                too_long = true;
+            } else {
+                self.buf.extend_from_slice(chunk);
+            }
+            total += n;
+            self.reader.consume(n);
+            if found {
+                break;
+            }
+        }
+        if total > 0 {
             self.line += 1;
         }
-        Ok(n)
+        if too_long {
+            self.buf.zeroize();
+            return Err(LineError::line(
+                self.line,
+                "line_too_long",
+                format!("line longer than {DEFAULT_MAX_LINE_BYTES} bytes"),
+            ));
+        }
+        Ok(total)
     }
 
     fn next_line(&mut self) -> Option<Result<(u64, usize), LineError>> {
@@ -169,17 +207,59 @@ impl<R: BufRead> Iterator for LayoutReader<'_, R> {
                     if e.code == "io" {
                         self.done = true;
                     }
+                    self.header_pending = false;
                     return Some(Err(e));
                 }
                 Some(Ok(v)) => v,
             };
             if self.header_pending {
                 self.header_pending = false;
-                continue;
+                match check_header(self.layout, line, &self.buf[..len]) {
+                    Ok(()) => continue,
+                    Err(e) => return Some(Err(e)),
+                }
             }
             return Some(self.parse(line, &self.buf[..len]));
         }
     }
+}
+
+impl<R> Drop for LayoutReader<'_, R> {
+    fn drop(&mut self) {
+        // The last line may hold a secret field's bytes.
+        self.buf.zeroize();
+    }
+}
+
+/// A CSV header must name every column, by field name or by label, in column order.
+fn check_header(layout: &Layout, line: u64, content: &[u8]) -> Result<(), LineError> {
+    let mismatch = |m: String| LineError::line(line, "header_mismatch", m);
+    let cells = match layout.framing {
+        Framing::Csv => split_csv(content).map_err(mismatch)?,
+        Framing::FixedWidth => return Ok(()),
+    };
+    let mut fields: Vec<&Field> = layout.fields.iter().collect();
+    fields.sort_by_key(|f| f.column);
+    if cells.len() != fields.len() {
+        return Err(mismatch(format!(
+            "expected {} columns, got {}",
+            fields.len(),
+            cells.len()
+        )));
+    }
+    for (i, (cell, f)) in cells.iter().zip(fields).enumerate() {
+        let text = crate::charset::decode(cell, layout.charset, layout.divergent)
+            .map_err(|e| mismatch(format!("column {}: {e}", i + 1)))?;
+        if text != f.name && text != f.label {
+            return Err(mismatch(format!(
+                "column {} should be {} ({})",
+                i + 1,
+                f.name,
+                f.label
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn parse_fixed(
@@ -220,7 +300,7 @@ fn parse_fixed(
                 .map_err(|e| LineError::field(line, field, e))?,
         );
     }
-    Ok(Record::from_values(layout, values))
+    Ok(Record::from_values(layout, values, line))
 }
 
 /// Whether `bytes` end inside a quoted CSV field (a quote opens a field only at its start;
@@ -323,5 +403,5 @@ fn parse_csv(layout: &Layout, line: u64, content: &[u8], as_of: Date) -> Result<
                 .map_err(|e| LineError::field(line, field, e))?,
         );
     }
-    Ok(Record::from_values(layout, values))
+    Ok(Record::from_values(layout, values, line))
 }

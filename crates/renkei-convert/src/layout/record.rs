@@ -16,6 +16,7 @@ pub struct Record {
     names: Arc<[String]>,
     secret: Arc<[bool]>,
     values: Vec<String>,
+    line: u64,
 }
 
 impl Record {
@@ -25,15 +26,22 @@ impl Record {
             names: layout.names.clone(),
             secret: layout.secret.clone(),
             values: vec![String::new(); layout.names.len()],
+            line: 0,
         }
     }
 
-    pub(crate) fn from_values(layout: &Layout, values: Vec<String>) -> Self {
+    pub(crate) fn from_values(layout: &Layout, values: Vec<String>, line: u64) -> Self {
         Self {
             names: layout.names.clone(),
             secret: layout.secret.clone(),
             values,
+            line,
         }
+    }
+
+    /// The 1-based line the record was read from (0 when built in memory). Not part of equality.
+    pub fn line(&self) -> u64 {
+        self.line
     }
 
     /// The value of `name` (`None` if the layout has no such field).

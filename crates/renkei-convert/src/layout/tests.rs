@@ -247,3 +247,43 @@ fn writer_reports_field_errors() {
     assert_eq!(w.write(&r).unwrap_err().code, "too_long");
     assert!(w.into_inner().is_empty());
 }
+
+#[test]
+fn csv_header_must_match_and_long_lines_are_refused() {
+    let l = Layout::builtin("resident-csv").unwrap();
+    let file =
+        "change_kind,business_number,個人番号,name,kana,birth_date,sex,address,change_date\n\
+                01,100,,山田,ヤマダ,令和8年4月1日,1,,20260401\n";
+    let got: Vec<_> = LayoutReader::with_as_of(&l, file.as_bytes(), AS_OF).collect();
+    assert_eq!(
+        got.len(),
+        1,
+        "a matching header (names or labels) yields no item"
+    );
+    let r = got[0].as_ref().unwrap();
+    assert_eq!((r.line(), r.get("birth_date")), (2, Some("2026-04-01")));
+    let bad = "change_kind,bn\n01,100,,山田,ヤマダ,令和8年4月1日,1,,20260401\n";
+    let got: Vec<_> = LayoutReader::with_as_of(&l, bad.as_bytes(), AS_OF).collect();
+    assert_eq!(
+        got[0].as_ref().unwrap_err().to_string(),
+        "line 1: header_mismatch: expected 9 columns, got 2"
+    );
+    assert!(got[1].is_ok());
+
+    let b = batch();
+    let mut file = vec![b'x'; reader::DEFAULT_MAX_LINE_BYTES + 10];
+    file.extend_from_slice(b"\r\n");
+    file.extend_from_slice(&batch_line("7", b""));
+    file.extend_from_slice(b"\r\n");
+    let got: Vec<_> = LayoutReader::with_as_of(&b, file.as_slice(), AS_OF).collect();
+    assert_eq!(got[0].as_ref().unwrap_err().code, "line_too_long");
+    let r = got[1].as_ref().unwrap();
+    assert_eq!(r.line(), 2);
+    let mut r = r.clone();
+    r.set("item_code", "XX00000000000002");
+    let e = parse_batch_line(&r).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "line 2 field item_code: invalid_format: item_code: expected TM followed by 14 digits"
+    );
+}

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use time::Date;
+use zeroize::Zeroize;
 
 use super::config::{Framing, Layout};
 use super::field::{encode_field, render_field};
@@ -109,15 +110,20 @@ impl<'a, W: Write> LayoutWriter<'a, W> {
         buf.clear();
         let line = self.line + 1;
         let result = self.render(record, line, &mut buf);
-        if result.is_ok() {
+        let written = match result {
+            Ok(()) => self
+                .out
+                .write_all(&buf)
+                .map_err(|e| LineError::line(line, "io", e.to_string())),
+            Err(e) => Err(e),
+        };
+        if written.is_ok() {
             self.line = line;
-            if let Err(e) = self.out.write_all(&buf) {
-                self.buf = buf;
-                return Err(LineError::line(line, "io", e.to_string()));
-            }
         }
+        // The rendered line may hold a secret field's bytes.
+        buf.zeroize();
         self.buf = buf;
-        result
+        written
     }
 
     /// Flushes the output.

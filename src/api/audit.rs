@@ -1,0 +1,503 @@
+//! Routes for auditors: query, export and verify the linkage records, and the public keys
+//! needed to verify exports offline. Every auditor action is itself recorded.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use renkei_ids::{BusinessNumber, SystemId, UnifiedAddressNumber};
+use renkei_records::{Record, RecordKind, StaffDetail, StoredEntry};
+use serde::{Deserialize, Serialize};
+
+use super::{json_error, ApiError, Caller};
+use crate::config::Role;
+use crate::gateway::{Gateway, GatewayError};
+use crate::records;
+use crate::store::Batch;
+
+/// Most records one page returns.
+pub const MAX_PAGE: usize = 1000;
+/// Default page size.
+pub const DEFAULT_PAGE: usize = 100;
+
+pub fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/v1/audit/records", get(query))
+        .route("/v1/audit/export", post(export))
+        .route("/v1/audit/verify", get(verify_live))
+        .route("/v1/audit/public-keys", get(public_keys))
+}
+
+/// Query parameters of `GET /v1/audit/records`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordQuery {
+    /// Unified address number.
+    pub person: Option<String>,
+    /// A business number, with `system`.
+    pub business_number: Option<String>,
+    /// Business system name.
+    pub system: Option<String>,
+    /// inquiry, provision, code_acquisition, denied_request, staff_action, key_action, retention_sweep
+    pub kind: Option<String>,
+    pub procedure: Option<String>,
+    pub item: Option<String>,
+    /// answered, not_held, refused, failed, accepted, done
+    pub result: Option<String>,
+    /// Requested at or after (RFC 3339 or YYYY-MM-DD).
+    pub from: Option<String>,
+    /// Requested before.
+    pub to: Option<String>,
+    /// Page size (≤ 1000).
+    pub limit: Option<usize>,
+    /// Return records with seq below this (the `next_before` of the previous page).
+    pub before: Option<u64>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// One record in a query answer.
+#[derive(Debug, Serialize)]
+pub struct RecordRow {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+/// A page of records, newest first.
+#[derive(Debug, Serialize)]
+pub struct RecordPage {
+    pub records: Vec<RecordRow>,
+    /// Pass as `before` to get the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_before: Option<u64>,
+}
+
+fn bad(field: &str, msg: &str) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", msg).field(field)
+}
+
+fn snake(v: &impl Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|x| x.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn time_bound(field: &str, s: &Option<String>) -> Result<Option<String>, ApiError> {
+    match s {
+        None => Ok(None),
+        Some(v) if v.len() == 10 => {
+            crate::gateway::check_date(field, v)
+                .map_err(|_| bad(field, "a date YYYY-MM-DD or an RFC 3339 time"))?;
+            Ok(Some(format!("{v}T00:00:00+09:00")))
+        }
+        Some(v) => crate::util::parse_rfc3339_ms(v)
+            .map(|_| Some(v.clone()))
+            .ok_or_else(|| bad(field, "a date YYYY-MM-DD or an RFC 3339 time")),
+    }
+}
+
+struct Filter {
+    person: Option<UnifiedAddressNumber>,
+    system: Option<String>,
+    kind: Option<String>,
+    procedure: Option<String>,
+    item: Option<String>,
+    result: Option<String>,
+    from_ms: Option<u64>,
+    to_ms: Option<u64>,
+}
+
+impl Filter {
+    fn matches(&self, r: &Record) -> bool {
+        let t = crate::util::parse_rfc3339_ms(&r.requested_at).unwrap_or(0);
+        self.person.is_none_or(|p| r.person == Some(p))
+            && self
+                .system
+                .as_ref()
+                .is_none_or(|s| r.business_system.as_ref().map(|x| x.as_str()) == Some(s.as_str()))
+            && self.kind.as_ref().is_none_or(|k| &snake(&r.kind) == k)
+            && self.result.as_ref().is_none_or(|k| &snake(&r.result) == k)
+            && self
+                .procedure
+                .as_ref()
+                .is_none_or(|p| r.procedure.as_ref().map(|x| x.as_str()) == Some(p.as_str()))
+            && self
+                .item
+                .as_ref()
+                .is_none_or(|p| r.item.as_ref().map(|x| x.as_str()) == Some(p.as_str()))
+            && self.from_ms.is_none_or(|f| t >= f)
+            && self.to_ms.is_none_or(|f| t < f)
+    }
+}
+
+fn build_filter(gw: &Gateway, q: &RecordQuery) -> Result<Filter, ApiError> {
+    let mut person = match &q.person {
+        Some(p) => Some(UnifiedAddressNumber::parse(p).map_err(|e| bad("person", &e.to_string()))?),
+        None => None,
+    };
+    if let Some(bn) = &q.business_number {
+        let system = q
+            .system
+            .as_ref()
+            .ok_or_else(|| bad("system", "a business_number needs its system"))?;
+        let system = SystemId::parse(system).map_err(|e| bad("system", &e.to_string()))?;
+        let bn = BusinessNumber::parse(bn).map_err(|e| bad("business_number", &e.to_string()))?;
+        let u = gw
+            .registry
+            .resolve(&system, &bn)
+            .map_err(|e| ApiError::from(GatewayError::from(e)))?
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "person_not_found",
+                    "no person has this business number in this system",
+                )
+            })?;
+        person = Some(u);
+    }
+    let from = time_bound("from", &q.from)?;
+    let to = time_bound("to", &q.to)?;
+    Ok(Filter {
+        person,
+        system: if q.business_number.is_some() {
+            None
+        } else {
+            q.system.clone()
+        },
+        kind: q.kind.clone(),
+        procedure: q.procedure.clone(),
+        item: q.item.clone(),
+        result: q.result.clone(),
+        from_ms: from.as_deref().and_then(crate::util::parse_rfc3339_ms),
+        to_ms: to.as_deref().and_then(crate::util::parse_rfc3339_ms),
+    })
+}
+
+/// Records the auditor's own action in the log.
+async fn record_staff(
+    gw: &Gateway,
+    caller: &Caller,
+    action: &str,
+    target: Option<String>,
+) -> Result<(), ApiError> {
+    let mut r = records::base(RecordKind::StaffAction, renkei_records::RecordResult::Done);
+    r.staff = Some(StaffDetail {
+        actor: caller.client.name.to_string(),
+        terminal: caller.peer.addr.to_string(),
+        certificate_fingerprint: Some(caller.peer.fingerprint.clone()),
+        action: action.to_string(),
+        target,
+        touched_individual_number: false,
+    });
+    let mut b = Batch::new();
+    records::append(&mut b, &r);
+    gw.store
+        .commit(b)
+        .await
+        .map_err(|e| ApiError::from(GatewayError::Store(e)))?;
+    Ok(())
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn to_csv(rows: &[RecordRow]) -> String {
+    let mut out = String::from(
+        "seq,kind,requested_at,provided_at,inquirer,provider,procedure,item,person,business_system,serial,result,reason,non_disclosure,staff_actor,staff_action,staff_terminal,reference\r\n",
+    );
+    for row in rows {
+        let r = &row.record;
+        let o = |v: Option<String>| v.unwrap_or_default();
+        let fields = [
+            row.seq.to_string(),
+            snake(&r.kind),
+            r.requested_at.clone(),
+            o(r.provided_at.clone()),
+            o(r.inquirer.as_ref().map(|x| x.to_string())),
+            o(r.provider.as_ref().map(|x| x.to_string())),
+            o(r.procedure.as_ref().map(|x| x.to_string())),
+            o(r.item.as_ref().map(|x| x.to_string())),
+            o(r.person.map(|x| x.to_string())),
+            o(r.business_system.as_ref().map(|x| x.to_string())),
+            o(r.serial.as_ref().map(|x| x.to_string())),
+            snake(&r.result),
+            o(r.reason.clone()),
+            r.non_disclosure.to_string(),
+            o(r.staff.as_ref().map(|s| s.actor.clone())),
+            o(r.staff.as_ref().map(|s| s.action.clone())),
+            o(r.staff.as_ref().map(|s| s.terminal.clone())),
+            o(r.reference.clone()),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+async fn query(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    q: Result<Query<RecordQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Auditor)?;
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            e.body_text(),
+        )
+    })?;
+    let filter = build_filter(&gw, &q)?;
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+    let end = q
+        .before
+        .map(|b| b.to_be_bytes().to_vec())
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    let mut cursor_end = end;
+    let mut next_before = None;
+    'scan: loop {
+        let page = gw
+            .store
+            .range_rev(crate::store::Tree::Records, &[], &cursor_end, 4096)
+            .map_err(|e| ApiError::from(GatewayError::Store(e)))?;
+        if page.is_empty() {
+            break;
+        }
+        for (k, v) in &page {
+            cursor_end = k.clone();
+            let Ok(entry) = StoredEntry::from_bytes(v) else {
+                continue;
+            };
+            if let Some(r) = records::decode(&entry) {
+                if filter.matches(&r) {
+                    if rows.len() == limit {
+                        next_before = Some(
+                            rows.last()
+                                .map(|x: &RecordRow| x.seq)
+                                .unwrap_or(entry.seq + 1),
+                        );
+                        break 'scan;
+                    }
+                    rows.push(RecordRow {
+                        seq: entry.seq,
+                        record: r,
+                    });
+                }
+            }
+        }
+        if page.len() < 4096 {
+            break;
+        }
+    }
+    record_staff(
+        &gw,
+        &caller,
+        "audit.query",
+        q.person.clone().or(q.business_number.clone()),
+    )
+    .await?;
+    if q.format.as_deref() == Some("csv") {
+        return Ok((
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            to_csv(&rows),
+        )
+            .into_response());
+    }
+    Ok(Json(RecordPage {
+        records: rows,
+        next_before,
+    })
+    .into_response())
+}
+
+/// `POST /v1/audit/export` body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// First record time (inclusive), RFC 3339 or date; omit for the beginning.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// End time (exclusive); omit for "up to the latest checkpoint".
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Export one person's records only (unified address number).
+    #[serde(default)]
+    pub person: Option<String>,
+}
+
+/// The bundle, file by file, for the client to write into a folder.
+#[derive(Debug, Serialize)]
+pub struct ExportAnswer {
+    pub files: BTreeMap<String, String>,
+    pub records: u64,
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::from(GatewayError::Internal(e.to_string()))
+}
+
+async fn export(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    body: Result<Json<ExportRequest>, JsonRejection>,
+) -> Result<Json<ExportAnswer>, ApiError> {
+    caller.require(Role::Auditor)?;
+    let Json(req) = body.map_err(json_error)?;
+    // Make sure everything recorded so far is covered by a signed checkpoint.
+    records::checkpoint_now(gw.store.as_ref(), &gw.keys)
+        .await
+        .map_err(internal)?;
+    let cps = records::checkpoints(gw.store.as_ref()).map_err(internal)?;
+    let pem = public_key_pem(&gw)?;
+    let tmp = tempdir_in(&gw.config.data_dir).map_err(internal)?;
+    let all = || records::entries(gw.store.as_ref(), 0).map_while(Result::ok);
+    let summary = if let Some(p) = &req.person {
+        let u = UnifiedAddressNumber::parse(p).map_err(|e| bad("person", &e.to_string()))?;
+        renkei_records::export_person_bundle(&tmp, u, all(), &cps, &pem)
+    } else {
+        let from = time_bound("from", &req.from)?.and_then(|s| crate::util::parse_rfc3339_ms(&s));
+        let to = time_bound("to", &req.to)?.and_then(|s| crate::util::parse_rfc3339_ms(&s));
+        // Map times to a contiguous range of sequence numbers (append order).
+        let mut first: Option<u64> = None;
+        let mut end: u64 = u64::MAX;
+        for e in all() {
+            let t =
+                records::decode(&e).and_then(|r| crate::util::parse_rfc3339_ms(&r.requested_at));
+            if first.is_none() && from.is_none_or(|f| t.is_some_and(|t| t >= f)) {
+                first = Some(e.seq);
+            }
+            if let (Some(to), Some(t)) = (to, t) {
+                if t >= to && end == u64::MAX && first.is_some() {
+                    end = e.seq;
+                }
+            }
+        }
+        let first = first.unwrap_or(0);
+        let previous = if first == 0 {
+            None
+        } else {
+            records::entries(gw.store.as_ref(), first - 1)
+                .next()
+                .and_then(Result::ok)
+        };
+        renkei_records::export_range_bundle(
+            &tmp,
+            previous.as_ref(),
+            records::entries(gw.store.as_ref(), first).map_while(Result::ok),
+            end,
+            &cps,
+            &pem,
+        )
+    }
+    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(&tmp).map_err(internal)? {
+        let entry = entry.map_err(internal)?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(entry.path()).map_err(internal)?;
+        files.insert(name, text);
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    record_staff(&gw, &caller, "audit.export", req.person.clone()).await?;
+    Ok(Json(ExportAnswer {
+        files,
+        records: summary.records,
+    }))
+}
+
+fn tempdir_in(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+    let p = dir.join("tmp").join(crate::util::new_id("EX"));
+    std::fs::create_dir_all(&p)?;
+    Ok(p)
+}
+
+fn public_key_pem(gw: &Gateway) -> Result<String, ApiError> {
+    let ring = gw.keys.keyring();
+    let (v, _) = ring.signing();
+    let k = ring
+        .verifying_key(v)
+        .ok_or_else(|| internal("no signing key"))?;
+    Ok(k.to_spki_pem())
+}
+
+/// Live verification answer.
+#[derive(Debug, Serialize)]
+pub struct LiveVerify {
+    pub ok: bool,
+    pub records: u64,
+    pub checkpoints_verified: usize,
+    pub unchecked_tail: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<serde_json::Value>,
+}
+
+async fn verify_live(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+) -> Result<Json<LiveVerify>, ApiError> {
+    caller.require(Role::Auditor)?;
+    let cps = records::checkpoints(gw.store.as_ref()).map_err(internal)?;
+    let ring = gw.keys.keyring();
+    let key = ring
+        .verifying_key(ring.signing().0)
+        .ok_or_else(|| internal("no signing key"))?
+        .to_sec1();
+    let mut bad_entry: Option<String> = None;
+    let entries = records::entries(gw.store.as_ref(), 0).map_while(|e| match e {
+        Ok(x) => Some(x),
+        Err(err) => {
+            bad_entry = Some(err);
+            None
+        }
+    });
+    let result = renkei_records::verify_entries(entries, &cps, &key);
+    record_staff(&gw, &caller, "audit.verify_live", None).await?;
+    Ok(Json(match result {
+        Ok(rep) => LiveVerify {
+            ok: bad_entry.is_none(),
+            records: rep.records,
+            checkpoints_verified: rep.checkpoints_verified,
+            unchecked_tail: rep.unchecked_tail,
+            problem: bad_entry
+                .map(|e| serde_json::json!({"kind": "undecodable_entry", "detail": e})),
+        },
+        Err(e) => LiveVerify {
+            ok: false,
+            records: 0,
+            checkpoints_verified: 0,
+            unchecked_tail: 0,
+            problem: Some(serde_json::json!({"kind": e.code(), "detail": e.to_string()})),
+        },
+    }))
+}
+
+async fn public_keys(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+) -> Result<Json<BTreeMap<u32, String>>, ApiError> {
+    caller.require(Role::Auditor)?;
+    let ring = gw.keys.keyring();
+    let mut out = BTreeMap::new();
+    for info in ring.list() {
+        if info.purpose == renkei_crypto::keyring::KeyPurpose::Signing {
+            if let Some(k) = ring.verifying_key(info.version) {
+                out.insert(info.version, k.to_spki_pem());
+            }
+        }
+    }
+    Ok(Json(out))
+}

@@ -1,0 +1,220 @@
+//! The gateway's linkage records (情報提供等記録): builds a record for every change it makes,
+//! appends it to the hash-chained log in the same atomic batch as the change, signs
+//! checkpoints, and answers auditors (query, export, live verify, retention sweep).
+//! The log's rules (hashes, Merkle tree, bundle format) live in `renkei_records`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use renkei_records::{
+    canonical_bytes, ChainState, Checkpoint, CheckpointSigner, Record, RecordKind, RecordResult,
+    StoredEntry,
+};
+use tokio::sync::watch;
+
+use crate::keys::KeyState;
+use crate::store::{Batch, LogChain, Store, StoreError, Tree, META_CHAIN_STATE};
+use crate::util::{now_ms, rfc3339_jst};
+
+/// A checkpoint is signed once this many records were added since the last one…
+pub const DEFAULT_CHECKPOINT_EVERY_RECORDS: u64 = 10_000;
+/// …or this long after a record was added, whichever comes first: an auditor's export is at
+/// most this stale.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The store's log chain, backed by `renkei_records::ChainState`.
+pub struct RecordChain(ChainState);
+
+impl LogChain for RecordChain {
+    fn append(&mut self, entry: &[u8]) -> (u64, Vec<u8>) {
+        let stored = self.0.append(entry);
+        (stored.seq, stored.to_bytes())
+    }
+    fn state(&self) -> Vec<u8> {
+        self.0.to_bytes()
+    }
+    fn snapshot(&self) -> Box<dyn LogChain> {
+        Box::new(RecordChain(self.0.clone()))
+    }
+}
+
+/// Installs the chain into the store, resuming from the persisted state.
+pub fn install(store: &dyn Store) -> Result<(), StoreError> {
+    let state = match store.log_chain_state()? {
+        Some(b) => ChainState::from_bytes(&b).map_err(|e| StoreError::Corrupt {
+            tree: "meta",
+            detail: e.to_string(),
+        })?,
+        None => ChainState::new(),
+    };
+    store.set_log_chain(Box::new(RecordChain(state)))
+}
+
+/// Appends `record` to the batch's log entries.
+pub fn append(b: &mut Batch, record: &Record) {
+    b.append_log(canonical_bytes(record));
+}
+
+/// A record with the common fields filled in.
+pub fn base(kind: RecordKind, result: RecordResult) -> Record {
+    Record {
+        kind,
+        inquirer: None,
+        provider: None,
+        procedure: None,
+        item: None,
+        person: None,
+        business_system: None,
+        requested_at: rfc3339_jst(now_ms()),
+        provided_at: None,
+        serial: None,
+        result,
+        reason: None,
+        non_disclosure: false,
+        staff: None,
+        reference: None,
+    }
+}
+
+/// Signs checkpoints with the gateway's active signing key.
+struct Signer(Arc<KeyState>);
+
+impl CheckpointSigner for Signer {
+    fn key_version(&self) -> u32 {
+        self.0.keyring().signing().0
+    }
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, String> {
+        self.0
+            .keyring()
+            .signing()
+            .1
+            .sign(msg)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The latest checkpoint's tree size (0 if none).
+pub fn last_checkpoint_size(store: &dyn Store) -> Result<u64, StoreError> {
+    Ok(store
+        .range_rev(Tree::Checkpoints, &[], &[], 1)?
+        .first()
+        .and_then(|(k, _)| k.get(..8).and_then(|b| b.try_into().ok()))
+        .map(u64::from_be_bytes)
+        .unwrap_or(0))
+}
+
+/// Signs a checkpoint of the current chain state if the log grew since the last one.
+pub async fn checkpoint_now(
+    store: &dyn Store,
+    keys: &Arc<KeyState>,
+) -> Result<Option<u64>, String> {
+    let Some(state) = store.log_chain_state().map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let state = ChainState::from_bytes(&state).map_err(|e| e.to_string())?;
+    if state.next_seq == 0
+        || state.next_seq <= last_checkpoint_size(store).map_err(|e| e.to_string())?
+    {
+        return Ok(None);
+    }
+    let cp = Checkpoint::sign(&state, &rfc3339_jst(now_ms()), &Signer(keys.clone()))
+        .map_err(|e| e.to_string())?;
+    let mut b = Batch::new();
+    b.put(
+        Tree::Checkpoints,
+        cp.tree_size.to_be_bytes().to_vec(),
+        cp.to_json_line().into_bytes(),
+    );
+    store.commit(b).await.map_err(|e| e.to_string())?;
+    Ok(Some(cp.tree_size))
+}
+
+/// Signs checkpoints every interval (or sooner when many records arrived) until shutdown.
+pub async fn checkpointer(
+    store: Arc<dyn Store>,
+    keys: Arc<KeyState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let grown = store
+            .log_chain_state()
+            .ok()
+            .flatten()
+            .and_then(|b| ChainState::from_bytes(&b).ok())
+            .map(|s| s.next_seq)
+            .unwrap_or(0)
+            .saturating_sub(last_checkpoint_size(store.as_ref()).unwrap_or(0));
+        let wait = if grown >= DEFAULT_CHECKPOINT_EVERY_RECORDS {
+            Duration::ZERO
+        } else {
+            DEFAULT_CHECKPOINT_INTERVAL
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+        if let Err(error) = checkpoint_now(store.as_ref(), &keys).await {
+            tracing::error!(message = "Checkpoint failed.", %error);
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+}
+
+/// All checkpoints, oldest first.
+pub fn checkpoints(store: &dyn Store) -> Result<Vec<Checkpoint>, String> {
+    store
+        .range(Tree::Checkpoints, &[], &[], usize::MAX)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|(_, v)| {
+            Checkpoint::from_json_line(&String::from_utf8_lossy(&v)).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Stored entries from `from` (inclusive) in order, read in pages.
+pub fn entries(
+    store: &dyn Store,
+    from: u64,
+) -> impl Iterator<Item = Result<StoredEntry, String>> + '_ {
+    const PAGE: usize = 4096;
+    let mut next = from;
+    let mut buf: std::collections::VecDeque<Result<StoredEntry, String>> = Default::default();
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if buf.is_empty() && !done {
+            match store.range(Tree::Records, &next.to_be_bytes(), &[], PAGE) {
+                Ok(page) => {
+                    if page.len() < PAGE {
+                        done = true;
+                    }
+                    for (_, v) in page {
+                        let e = StoredEntry::from_bytes(&v).map_err(|e| e.to_string());
+                        if let Ok(entry) = &e {
+                            next = entry.seq + 1;
+                        }
+                        buf.push_back(e);
+                    }
+                }
+                Err(e) => {
+                    done = true;
+                    buf.push_back(Err(e.to_string()));
+                }
+            }
+        }
+        buf.pop_front()
+    })
+}
+
+/// Decodes a stored entry's record, if its content is still there.
+pub fn decode(entry: &StoredEntry) -> Option<Record> {
+    entry
+        .content
+        .as_ref()
+        .and_then(|c| serde_json::from_slice::<Record>(c).ok())
+}
+
+/// Key of the chain state, for tests that tamper with the store.
+pub const CHAIN_STATE_KEY: &[u8] = META_CHAIN_STATE;

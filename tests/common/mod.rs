@@ -1,0 +1,592 @@
+//! Test harness for the end-to-end tests: a deployment folder made by `renkei init`, the
+//! release binary's `sim` and `serve` run as child processes (output captured under the
+//! deployment's `logs/`), mutual-TLS JSON clients per client certificate, and polling helpers.
+//!
+//! Each test file includes this module with `mod common;`; not every file uses every helper.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use renkei::tls::{HttpsClient, TlsError};
+use serde_json::{json, Value};
+
+/// The release binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_renkei");
+/// How often polling helpers look again.
+pub const POLL: Duration = Duration::from_millis(20);
+/// How long a server gets to come up.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a client request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Polls `f` every [`POLL`] until it returns true; panics naming `what` after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_for(timeout, what, || {
+        let fut = f();
+        async move { fut.await.then_some(()) }
+    })
+    .await
+}
+
+/// Polls `f` every [`POLL`] until it returns `Some`; panics naming `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// A JSON answer: status and body (`Value::Null` when the body is not JSON).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    /// The raw body, for checks on what the server wrote.
+    pub raw: Bytes,
+}
+
+/// A mutual-TLS JSON client for one client certificate against one server.
+#[derive(Clone)]
+pub struct Api {
+    pub client: HttpsClient,
+    pub base: String,
+}
+
+impl Api {
+    /// A client presenting `clients/<name>` of deployment `dir` to `addr`.
+    pub fn new(dir: &Path, name: &str, addr: SocketAddr) -> Api {
+        let c = dir.join("clients").join(name);
+        Api::with_files(
+            &dir.join("ca.pem"),
+            &c.join("cert.pem"),
+            &c.join("key.pem"),
+            addr,
+        )
+    }
+
+    /// A client with explicit trust anchor and certificate files.
+    pub fn with_files(ca: &Path, cert: &Path, key: &Path, addr: SocketAddr) -> Api {
+        renkei::tls::install_default_provider();
+        let client = HttpsClient::new(ca, cert, key, REQUEST_TIMEOUT)
+            .unwrap_or_else(|e| panic!("client for {}: {e}", cert.display()));
+        Api {
+            client,
+            base: format!("https://{addr}"),
+        }
+    }
+
+    /// Sends a request; transport failures come back as `Err`.
+    pub async fn try_send(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Reply, TlsError> {
+        let url = format!("{}{path}", self.base);
+        let r = self.client.send(method, &url, headers, body).await?;
+        Ok(Reply {
+            status: r.status.as_u16(),
+            body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+            raw: r.body,
+        })
+    }
+
+    /// Sends a request; panics on transport failure.
+    pub async fn send(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Reply {
+        self.try_send(method.clone(), path, headers, body)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(hyper::Method::GET, path, &[], Bytes::new()).await
+    }
+
+    /// `PUT path` with a JSON body.
+    pub async fn put_json(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            hyper::Method::PUT,
+            path,
+            &[("content-type", "application/json")],
+            Bytes::from(body.to_string()),
+        )
+        .await
+    }
+
+    /// `POST path` with a JSON body and extra headers.
+    pub async fn post_json(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+        let mut h = vec![("content-type", "application/json")];
+        h.extend_from_slice(headers);
+        self.send(hyper::Method::POST, path, &h, Bytes::from(body.to_string()))
+            .await
+    }
+
+    /// `POST /v1/inquiries` with an idempotency key; transport failures come back as `Err`.
+    pub async fn try_submit(&self, key: &str, body: &Value) -> Result<Reply, TlsError> {
+        self.try_send(
+            hyper::Method::POST,
+            "/v1/inquiries",
+            &[
+                ("content-type", "application/json"),
+                ("idempotency-key", key),
+            ],
+            Bytes::from(body.to_string()),
+        )
+        .await
+    }
+
+    /// `POST /v1/inquiries` with an idempotency key.
+    pub async fn submit(&self, key: &str, body: &Value) -> Reply {
+        self.post_json("/v1/inquiries", &[("idempotency-key", key)], body)
+            .await
+    }
+
+    /// Submits and returns the id of the accepted (202) inquiry.
+    pub async fn submit_ok(&self, key: &str, body: &Value) -> String {
+        let r = self.submit(key, body).await;
+        assert_eq!(r.status, 202, "inquiry not accepted: {}", r.body);
+        r.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", r.body))
+            .to_string()
+    }
+
+    /// Polls an inquiry until it reaches a final status (answered or failed); returns it.
+    pub async fn wait_final(&self, id: &str, timeout: Duration) -> Value {
+        let path = format!("/v1/inquiries/{id}");
+        wait_for(timeout, &format!("inquiry {id} is final"), || async {
+            let r = self
+                .try_send(hyper::Method::GET, &path, &[], Bytes::new())
+                .await;
+            match r {
+                Ok(r) if r.status == 200 => {
+                    let s = r.body["status"].as_str().unwrap_or_default();
+                    (s == "answered" || s == "failed").then_some(r.body)
+                }
+                _ => None,
+            }
+        })
+        .await
+    }
+
+    /// The status string of an inquiry.
+    pub async fn status_of(&self, id: &str) -> String {
+        let r = self.get(&format!("/v1/inquiries/{id}")).await;
+        assert_eq!(r.status, 200, "GET inquiry {id}: {}", r.body);
+        r.body["status"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// The body linking sample `i` (its individual number as a JSON string).
+pub fn link_body(i: usize) -> Value {
+    let s = &renkei::demo::SAMPLES[i];
+    let n = renkei::demo::sample_number(s).expect("sample number is valid");
+    json!({
+        "individual_number": n.expose_digits(),
+        "name": s.name, "kana": s.kana, "birth_date": s.birth_date,
+        "sex": s.sex, "address": s.address,
+    })
+}
+
+/// The 12 digits of sample `i`'s individual number (never print them).
+pub fn sample_digits(i: usize) -> String {
+    renkei::demo::sample_number(&renkei::demo::SAMPLES[i])
+        .expect("sample number is valid")
+        .expose_digits()
+        .to_string()
+}
+
+/// An inquiry body for local tax FY2026 of `business_number`.
+pub fn local_tax(business_number: &str) -> Value {
+    json!({
+        "business_number": business_number,
+        "procedure_code": renkei::init::PROC_LOCAL_TAX,
+        "item_code": renkei::init::ITEM_LOCAL_TAX,
+        "conditions": {"fiscal_year": 2026},
+    })
+}
+
+/// An inquiry body for the public-fund account of `business_number`.
+pub fn public_fund(business_number: &str) -> Value {
+    json!({
+        "business_number": business_number,
+        "procedure_code": renkei::init::PROC_PUBLIC_FUND,
+        "item_code": renkei::init::ITEM_PUBLIC_FUND,
+        "conditions": {"fiscal_year": 2026},
+    })
+}
+
+/// A field of an answered inquiry's first result item.
+pub fn result_field(inquiry: &Value, name: &str) -> Option<String> {
+    inquiry["result"]["items"]
+        .as_array()?
+        .iter()
+        .flat_map(|it| it["fields"].as_array().cloned().unwrap_or_default())
+        .find(|f| f[0].as_str() == Some(name))
+        .and_then(|f| f[1].as_str().map(str::to_string))
+}
+
+/// A deployment folder with the simulator and gateway as child processes.
+pub struct Deployment {
+    /// Keeps the folder alive; removed on drop.
+    pub tmp: tempfile::TempDir,
+    /// The deployment folder.
+    pub dir: PathBuf,
+    sim: Option<Child>,
+    gateway: Option<Child>,
+    /// Where the simulator listens, once started.
+    pub sim_addr: Option<SocketAddr>,
+    /// Where the gateway listens, once started (changes on every restart).
+    pub gw_addr: Option<SocketAddr>,
+    /// Number of gateway starts so far (names the log files).
+    pub gateway_starts: u32,
+    /// Extra environment for the children (e.g. `RENKEI_LOG`).
+    pub env: Vec<(String, String)>,
+    /// `--capture` folder for the simulator.
+    pub capture: Option<PathBuf>,
+}
+
+fn run_init(dir: &Path) {
+    let out = Command::new(BIN)
+        .args(["init", "--dir"])
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0", "--sim-listen", "127.0.0.1:0"])
+        .output()
+        .expect("run renkei init");
+    assert!(
+        out.status.success(),
+        "renkei init failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Deployment {
+    /// A fresh deployment made by `renkei init` on ephemeral ports.
+    pub fn new() -> Deployment {
+        let tmp = tempfile::Builder::new()
+            .prefix("renkei-test-")
+            .tempdir()
+            .expect("tempdir");
+        let dir = tmp.path().join("deploy");
+        run_init(&dir);
+        std::fs::create_dir_all(dir.join("logs")).expect("logs dir");
+        Deployment {
+            tmp,
+            dir,
+            sim: None,
+            gateway: None,
+            sim_addr: None,
+            gw_addr: None,
+            gateway_starts: 0,
+            env: Vec::new(),
+            capture: None,
+        }
+    }
+
+    /// Replaces the value of the first line `key = …` in `file` (a plain text edit: the
+    /// harness does not depend on a TOML library). Panics if the key is not there.
+    pub fn set_line(&self, file: &str, key: &str, value: &str) {
+        let path = self.dir.join(file);
+        let text = std::fs::read_to_string(&path).expect("read config");
+        let prefix = format!("{key} = ");
+        let mut found = false;
+        let out: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if !found && l.starts_with(&prefix) {
+                    found = true;
+                    format!("{key} = {value}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        assert!(found, "{file} has no line `{key} = …`");
+        std::fs::write(&path, out.join("\n") + "\n").expect("write config");
+    }
+
+    /// Sets a value in the gateway's renkei.toml.
+    pub fn set_gateway(&self, key: &str, value: &str) {
+        self.set_line("renkei.toml", key, value);
+    }
+
+    /// Small backoff so fault tests finish fast.
+    pub fn fast_backoff(&self) {
+        self.set_gateway("backoff_base_ms", "20");
+        self.set_gateway("backoff_max_ms", "200");
+        self.set_gateway("poll_interval_ms", "50");
+    }
+
+    fn spawn(&self, args: &[&str], log: &str) -> Child {
+        let logs = self.dir.join("logs");
+        let out = std::fs::File::create(logs.join(format!("{log}.stdout"))).expect("log file");
+        let err = std::fs::File::create(logs.join(format!("{log}.stderr"))).expect("log file");
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("spawn renkei")
+    }
+
+    /// The stderr (log lines) of the gateway's latest run.
+    pub fn gateway_log(&self) -> String {
+        self.read_log(&format!("gateway-{}", self.gateway_starts))
+    }
+
+    /// Counts lines of the gateway's latest log containing every one of `parts`.
+    pub fn gateway_log_lines(&self, parts: &[&str]) -> usize {
+        self.gateway_log()
+            .lines()
+            .filter(|l| parts.iter().all(|p| l.contains(p)))
+            .count()
+    }
+
+    /// Waits until the simulator has issued codes for `n` persons.
+    pub async fn wait_codes(&self, n: u64) {
+        let admin = self.sim_admin();
+        wait_until(START_TIMEOUT, "codes are acquired", || async {
+            let r = admin.get("/admin/stats").await;
+            r.body["code_acquisitions"].as_u64().unwrap_or(0) >= n
+        })
+        .await;
+    }
+
+    fn read_log(&self, log: &str) -> String {
+        let p = self.dir.join("logs").join(format!("{log}.stderr"));
+        std::fs::read_to_string(p).unwrap_or_default()
+    }
+
+    async fn wait_addr(&self, file: &Path, child: &mut Child, log: &str) -> SocketAddr {
+        let start = Instant::now();
+        loop {
+            if let Some(a) = std::fs::read_to_string(file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                return a;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "renkei {log} exited with {status} before listening:\n{}",
+                    self.read_log(log)
+                );
+            }
+            assert!(
+                start.elapsed() < START_TIMEOUT,
+                "renkei {log} did not write {} in time",
+                file.display()
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Starts the simulator and rewrites the gateway's `platform.url` to its address.
+    pub async fn start_sim(&mut self) -> SocketAddr {
+        let addr_file = self.dir.join("sim/data/sim.addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let cfg = self.dir.join("sim.toml").display().to_string();
+        let mut args = vec!["sim", "--config", &cfg];
+        let capture = self.capture.as_ref().map(|c| c.display().to_string());
+        if let Some(c) = &capture {
+            args.push("--capture");
+            args.push(c);
+        }
+        let mut child = self.spawn(&args, "sim");
+        let addr = self.wait_addr(&addr_file, &mut child, "sim").await;
+        self.sim = Some(child);
+        self.sim_addr = Some(addr);
+        self.set_line("renkei.toml", "url", &format!("\"https://{addr}\""));
+        // Serving once the admin endpoint answers.
+        let admin = self.sim_admin();
+        wait_until(START_TIMEOUT, "the simulator serves", || async {
+            admin
+                .try_send(hyper::Method::GET, "/admin/stats", &[], Bytes::new())
+                .await
+                .map(|r| r.status == 200)
+                .unwrap_or(false)
+        })
+        .await;
+        addr
+    }
+
+    /// Starts (or restarts) the gateway and waits until it serves.
+    pub async fn start_gateway(&mut self) -> SocketAddr {
+        assert!(self.gateway.is_none(), "gateway already running");
+        let addr_file = self.dir.join("gateway/data/gateway.addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let cfg = self.dir.join("renkei.toml").display().to_string();
+        self.gateway_starts += 1;
+        let log = format!("gateway-{}", self.gateway_starts);
+        let mut child = self.spawn(&["serve", "--config", &cfg], &log);
+        let addr = self.wait_addr(&addr_file, &mut child, &log).await;
+        self.gateway = Some(child);
+        self.gw_addr = Some(addr);
+        let ops = self.client("operator");
+        wait_until(START_TIMEOUT, "the gateway serves", || async {
+            ops.try_send(hyper::Method::GET, "/healthz", &[], Bytes::new())
+                .await
+                .map(|r| r.status == 200)
+                .unwrap_or(false)
+        })
+        .await;
+        addr
+    }
+
+    /// Starts the simulator then the gateway.
+    pub async fn start(&mut self) {
+        self.start_sim().await;
+        self.start_gateway().await;
+    }
+
+    /// Kills the gateway with SIGKILL (no shutdown code runs) and reaps it.
+    pub fn kill_gateway(&mut self) {
+        if let Some(mut c) = self.gateway.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.gw_addr = None;
+    }
+
+    /// Kills the simulator.
+    pub fn kill_sim(&mut self) {
+        if let Some(mut c) = self.sim.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.sim_addr = None;
+    }
+
+    /// A business/staff client of the running gateway.
+    pub fn client(&self, name: &str) -> Api {
+        Api::new(&self.dir, name, self.gw_addr.expect("gateway started"))
+    }
+
+    /// The simulator's admin client.
+    pub fn sim_admin(&self) -> Api {
+        Api::new(
+            &self.dir,
+            renkei::init::CLIENT_SIM_ADMIN,
+            self.sim_addr.expect("sim started"),
+        )
+    }
+
+    /// `GET /admin/stats` of the simulator.
+    pub async fn sim_stats(&self) -> Value {
+        let r = self.sim_admin().get("/admin/stats").await;
+        assert_eq!(r.status, 200, "sim stats: {}", r.body);
+        r.body
+    }
+
+    /// Sets the simulator's mode (`open`, `closed`, `slow`, `failing`, `dropping`).
+    pub async fn sim_mode(&self, mode: &str, slow_ms: u64) {
+        let r = self
+            .sim_admin()
+            .post_json(
+                "/admin/mode",
+                &[],
+                &json!({"mode": mode, "slow_ms": slow_ms}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "sim mode {mode}: {}", r.body);
+    }
+
+    /// `GET /v1/ops/stats` of the gateway.
+    pub async fn ops_stats(&self) -> Value {
+        let r = self.client("operator").get("/v1/ops/stats").await;
+        assert_eq!(r.status, 200, "ops stats: {}", r.body);
+        r.body
+    }
+
+    /// Links the three samples as `kodomo-iryo`; returns their unified address numbers.
+    pub async fn link_samples(&self) -> Vec<String> {
+        let api = self.client(renkei::init::CLIENT_SUBSIDY);
+        let mut out = Vec::new();
+        for (i, s) in renkei::demo::SAMPLES.iter().enumerate() {
+            let r = api
+                .put_json(&format!("/v1/persons/{}", s.business_number), &link_body(i))
+                .await;
+            assert!(
+                r.status == 201 || r.status == 200,
+                "link sample {i}: {} {}",
+                r.status,
+                r.body
+            );
+            out.push(
+                r.body["unified_address_number"]
+                    .as_str()
+                    .expect("unified address number")
+                    .to_string(),
+            );
+        }
+        out
+    }
+
+    /// Every file under the deployment folder.
+    pub fn all_files(&self) -> Vec<PathBuf> {
+        fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+            if let Ok(rd) = std::fs::read_dir(p) {
+                for e in rd.flatten() {
+                    let path = e.path();
+                    if path.is_dir() {
+                        walk(&path, out);
+                    } else {
+                        out.push(path);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.dir, &mut out);
+        if let Some(c) = &self.capture {
+            if !c.starts_with(&self.dir) {
+                walk(c, &mut out);
+            }
+        }
+        out
+    }
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        Deployment::new()
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        self.kill_gateway();
+        self.kill_sim();
+    }
+}
