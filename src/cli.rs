@@ -62,6 +62,23 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Bulk person feeds (resident records) and registry searches.
+    Persons {
+        #[command(subcommand)]
+        action: crate::registry::cli::PersonsAction,
+    },
+    /// Business systems: submit inquiry batch files and fetch their results.
+    Inquiries {
+        #[command(subcommand)]
+        action: crate::batch::cli::InquiriesAction,
+    },
+    /// Check the layouts, code tables and era table under schemas/.
+    Schemas {
+        #[command(subcommand)]
+        action: crate::batch::cli::SchemasAction,
+    },
+    /// Measure throughput and latency on this machine.
+    Bench(crate::bench::BenchArgs),
     /// Auditors: query, export and verify linkage records.
     Audit {
         #[command(subcommand)]
@@ -224,6 +241,14 @@ pub fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(keys_cmd(conn, action)))
         }
         Command::Audit { action } => runtime().and_then(|rt| rt.block_on(audit_cmd(action))),
+        Command::Persons { action } => {
+            runtime().and_then(|rt| rt.block_on(crate::registry::cli::run(action)))
+        }
+        Command::Inquiries { action } => {
+            runtime().and_then(|rt| rt.block_on(crate::batch::cli::run(action)))
+        }
+        Command::Schemas { action } => crate::batch::cli::run_schemas(action),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(crate::bench::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

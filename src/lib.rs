@@ -25,6 +25,8 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod batch;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -158,7 +158,10 @@ async fn sigkill_under_load_loses_nothing_and_duplicates_nothing() {
     let stats = d.sim_stats().await;
     let effects = stats["effects"].as_object().expect("effects");
     let missing: Vec<&String> = ids.iter().filter(|id| !effects.contains_key(*id)).collect();
-    assert!(missing.is_empty(), "accepted but never took effect: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "accepted but never took effect: {missing:?}"
+    );
     let accepted_at_sim = stats["inquiries_accepted"].as_u64().expect("count");
     assert_eq!(
         accepted_at_sim,

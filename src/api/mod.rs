@@ -6,8 +6,10 @@
 //! role check per route, then the handler.
 
 pub mod audit;
+pub mod batch;
 pub mod business;
 pub mod ops;
+pub mod registry;
 pub mod security;
 
 use std::sync::Arc;
@@ -241,6 +243,8 @@ pub fn app(gw: Arc<Gateway>) -> Router {
         .merge(ops::routes())
         .merge(audit::routes())
         .merge(security::routes())
+        .merge(registry::routes())
+        .merge(batch::routes())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(|| async {
             ApiError::new(

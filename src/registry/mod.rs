@@ -2,6 +2,8 @@
 //! them to individual numbers (encrypted, found by blind index) and to each business system's
 //! own numbers, and tracks code (符号) acquisition per person.
 
+pub mod cli;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 

@@ -1,0 +1,3 @@
+//! Batch inquiries submitted as municipal files (being built).
+
+pub mod cli;
