@@ -1,11 +1,508 @@
-//! Routes for the registry API (being built).
+//! Routes for the registry: the resident-record import (streamed), searches, merges.
+//!
+//! - `POST /v1/persons:import?layout=NAME` (business system, its own numbers): the raw file as
+//!   the body, up to `max_batch_bytes`; answers an [`ImportSummary`].
+//! - `GET /v1/persons:lookup?business_number=B` or `?unified=U`: a business system sees only
+//!   persons linked to it; a security officer sees any person (recorded).
+//! - `POST /v1/persons:match` (basic four facts): same visibility; staff searches recorded.
+//! - `POST /v1/persons:by-individual-number` (security officer only): answers the unified
+//!   number, never the individual number; every lookup is recorded as touching it.
+//! - `POST /v1/persons:merge {from, into}` (security officer): recorded.
 
+use std::io::Read;
 use std::sync::Arc;
 
-use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::{Buf, Bytes};
+use http_body_util::BodyExt;
+use renkei_convert::{Layout, LayoutReader, LineError, Record};
+use renkei_ids::{BusinessNumber, IndividualNumber, UnifiedAddressNumber};
+use renkei_records::{RecordKind, RecordResult, StaffDetail};
+use serde::Deserialize;
+use tokio::sync::mpsc;
 
-use crate::gateway::Gateway;
+use super::{json_error, ApiError, Caller};
+use crate::config::Role;
+use crate::gateway::{Gateway, GatewayError};
+use crate::registry::import::{ImportSummary, DEFAULT_IMPORT_CHUNK};
+use crate::registry::lifecycle::MergeError;
+use crate::registry::search::{FactsQuery, PersonView};
+use crate::store::Batch;
+
+/// Body pieces buffered between the network and the parser: with hyper's frames of at most a
+/// few tens of KiB this bounds the import's read-ahead to about a MiB, whatever the file size.
+pub const DEFAULT_PIPE_DEPTH: usize = 32;
+/// Parsed chunks buffered between the parser and the store writer (each
+/// [`DEFAULT_IMPORT_CHUNK`] lines): the parser may work one chunk ahead of the commit.
+pub const DEFAULT_CHUNK_DEPTH: usize = 2;
 
 pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
+        .route(
+            "/v1/persons:import",
+            // The file is streamed and counted against `max_batch_bytes` by the handler; the
+            // 64 KiB default limit of the other routes does not apply here.
+            post(import).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v1/persons:lookup", get(lookup))
+        .route("/v1/persons:match", post(match_facts))
+        .route(
+            "/v1/persons:by-individual-number",
+            post(by_individual_number),
+        )
+        .route("/v1/persons:merge", post(merge))
+}
+
+fn staff_detail(
+    caller: &Caller,
+    action: &str,
+    target: Option<String>,
+    touched: bool,
+) -> StaffDetail {
+    StaffDetail {
+        actor: caller.client.name.to_string(),
+        terminal: caller.peer.addr.to_string(),
+        certificate_fingerprint: Some(caller.peer.fingerprint.clone()),
+        action: action.to_string(),
+        target,
+        touched_individual_number: touched,
+    }
+}
+
+/// Records a staff lookup durably before the answer is given.
+async fn record_lookup(
+    gw: &Gateway,
+    caller: &Caller,
+    action: &str,
+    person: Option<UnifiedAddressNumber>,
+    touched: bool,
+) -> Result<(), ApiError> {
+    let mut r = crate::records::base(
+        RecordKind::StaffAction,
+        if person.is_some() {
+            RecordResult::Done
+        } else {
+            RecordResult::NotHeld
+        },
+    );
+    r.person = person;
+    r.staff = Some(staff_detail(
+        caller,
+        action,
+        person.map(|u| format!("person:{u}")),
+        touched,
+    ));
+    let mut b = Batch::new();
+    crate::records::append(&mut b, &r);
+    gw.store.commit(b).await.map_err(GatewayError::from)?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportQuery {
+    layout: String,
+}
+
+/// A blocking `Read` over body pieces sent by the async side.
+struct ChannelReader {
+    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    cur: Bytes,
+    done: bool,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                None => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+        let n = out.len().min(self.cur.len());
+        out[..n].copy_from_slice(&self.cur[..n]);
+        self.cur.advance(n);
+        Ok(n)
+    }
+}
+
+async fn import(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    query: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<ImportSummary>, ApiError> {
+    caller.require(Role::Business)?;
+    let system = caller.client.name.clone();
+    let Query(q) = query.map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "missing_layout", e.body_text()).field("layout")
+    })?;
+    let layout = Layout::builtin(&q.layout).map_err(|_| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_layout",
+            format!("layout: no built-in layout {:?}", q.layout),
+        )
+        .field("layout")
+    })?;
+    if ["change_kind", "business_number", "individual_number"]
+        .iter()
+        .any(|f| layout.field_index(f).is_none())
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_layout",
+            "layout: not a resident-record layout (needs change_kind, business_number, individual_number)",
+        )
+        .field("layout"));
+    }
+    let max = gw.config.max_batch_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the file is larger than the gateway accepts ({max} bytes, max_batch_bytes)"),
+        )
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut summary = ImportSummary {
+        layout: layout.name.clone(),
+        system: system.to_string(),
+        ..Default::default()
+    };
+    let started = std::time::Instant::now();
+    let (btx, brx) = mpsc::channel::<std::io::Result<Bytes>>(DEFAULT_PIPE_DEPTH);
+    let (ctx, mut crx) = mpsc::channel::<Vec<Result<Record, LineError>>>(DEFAULT_CHUNK_DEPTH);
+    let feeder = tokio::spawn(async move {
+        let mut body = body;
+        let mut seen = 0usize;
+        while let Some(frame) = body.frame().await {
+            match frame {
+                Ok(f) => {
+                    let Ok(data) = f.into_data() else { continue };
+                    seen += data.len();
+                    if seen > max {
+                        let _ = btx
+                            .send(Err(std::io::Error::other(
+                                "body larger than max_batch_bytes",
+                            )))
+                            .await;
+                        return true;
+                    }
+                    if btx.send(Ok(data)).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = btx.send(Err(std::io::Error::other(e.to_string()))).await;
+                    break;
+                }
+            }
+        }
+        false
+    });
+    let parser = tokio::task::spawn_blocking(move || {
+        let reader = std::io::BufReader::with_capacity(
+            64 * 1024,
+            ChannelReader {
+                rx: brx,
+                cur: Bytes::new(),
+                done: false,
+            },
+        );
+        let mut chunk = Vec::with_capacity(DEFAULT_IMPORT_CHUNK);
+        for item in LayoutReader::new(&layout, reader) {
+            chunk.push(item);
+            if chunk.len() >= DEFAULT_IMPORT_CHUNK {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(DEFAULT_IMPORT_CHUNK));
+                if ctx.blocking_send(full).is_err() {
+                    return;
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = ctx.blocking_send(chunk);
+        }
+    });
+    let mut failure = None;
+    while let Some(chunk) = crx.recv().await {
+        if let Err(e) = gw
+            .registry
+            .import_chunk(&system, &chunk, &mut summary)
+            .await
+        {
+            failure = Some(e);
+            break;
+        }
+    }
+    drop(crx);
+    let over = feeder.await.unwrap_or(false);
+    let _ = parser.await;
+    gw.wake.notify_one();
+    let complete = failure.is_none() && !over;
+    tracing::info!(
+        message = "Import finished.",
+        system = %system,
+        layout = %summary.layout,
+        lines = summary.lines,
+        applied = summary.applied_changes,
+        unchanged = summary.unchanged,
+        rejected = summary.rejected_count,
+        commits = summary.commits,
+        ms = started.elapsed().as_millis() as u64,
+        complete,
+    );
+    let staff = staff_detail(
+        &caller,
+        "persons.import",
+        Some(format!("layout:{}", summary.layout)),
+        true,
+    );
+    gw.registry
+        .record_import(staff, &summary, complete)
+        .await
+        .map_err(GatewayError::from)?;
+    if let Some(e) = failure {
+        return Err(GatewayError::from(e).into());
+    }
+    if over {
+        let mut e = too_large();
+        e.body.message = format!(
+            "{}; the first {} lines were applied and replaying the file is harmless",
+            e.body.message, summary.lines
+        );
+        return Err(e);
+    }
+    Ok(Json(summary))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupQuery {
+    #[serde(default)]
+    business_number: Option<String>,
+    #[serde(default)]
+    unified: Option<String>,
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "person_not_found",
+        "no such person for this client",
+    )
+}
+
+fn parse_unified(field: &str, s: &str) -> Result<UnifiedAddressNumber, ApiError> {
+    UnifiedAddressNumber::parse(s).map_err(|e| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()).field(field)
+    })
+}
+
+async fn lookup(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    query: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PersonView>, ApiError> {
+    let Query(q) =
+        query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let staff = caller.client.role == Role::Security;
+    if !staff {
+        caller.require(Role::Business)?;
+    }
+    let system = caller.client.name.clone();
+    let view = match (&q.business_number, &q.unified) {
+        (Some(bn), None) => {
+            if staff {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "business_number_needs_system",
+                    "business numbers belong to a business system; staff look up by unified",
+                )
+                .field("business_number"));
+            }
+            let bn = BusinessNumber::parse(bn).map_err(|e| {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+                    .field("business_number")
+            })?;
+            gw.registry
+                .view_by_business_number(&system, &bn)
+                .map_err(GatewayError::from)?
+        }
+        (None, Some(u)) => {
+            let u = parse_unified("unified", u)?;
+            let v = gw
+                .registry
+                .view(&u, (!staff).then_some(&system))
+                .map_err(GatewayError::from)?;
+            if staff {
+                record_lookup(
+                    &gw,
+                    &caller,
+                    "person.lookup",
+                    v.as_ref().map(|v| v.unified_address_number),
+                    false,
+                )
+                .await?;
+            }
+            v
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "one_key",
+                "give exactly one of business_number or unified",
+            ))
+        }
+    };
+    view.map(Json).ok_or_else(not_found)
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Matches {
+    persons: Vec<PersonView>,
+}
+
+async fn match_facts(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    body: Result<Json<FactsQuery>, JsonRejection>,
+) -> Result<Json<Matches>, ApiError> {
+    let staff = caller.client.role == Role::Security;
+    if !staff {
+        caller.require(Role::Business)?;
+    }
+    let Json(q) = body.map_err(json_error)?;
+    crate::gateway::check_date("birth_date", &q.birth_date).or_else(|e| {
+        // Partial dates (不詳) are stored as YYYY-MM or YYYY.
+        let ok = q.birth_date.len() == 7 || q.birth_date.len() == 4;
+        if ok
+            && q.birth_date
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'-')
+        {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })?;
+    if q.kana.as_deref().unwrap_or("").trim().is_empty()
+        && q.name.as_deref().unwrap_or("").trim().is_empty()
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_field",
+            "give kana or name, and birth_date",
+        )
+        .field("kana"));
+    }
+    let system = caller.client.name.clone();
+    let found = gw.registry.find_by_facts(&q).map_err(GatewayError::from)?;
+    let mut persons = Vec::new();
+    for u in found {
+        if let Some(v) = gw
+            .registry
+            .view(&u, (!staff).then_some(&system))
+            .map_err(GatewayError::from)?
+        {
+            persons.push(v);
+        }
+    }
+    if staff {
+        record_lookup(
+            &gw,
+            &caller,
+            "person.match",
+            persons.first().map(|v| v.unified_address_number),
+            false,
+        )
+        .await?;
+    }
+    Ok(Json(Matches { persons }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ByNumber {
+    individual_number: IndividualNumber,
+}
+
+async fn by_individual_number(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    body: Result<Json<ByNumber>, JsonRejection>,
+) -> Result<Json<PersonView>, ApiError> {
+    caller.require(Role::Security)?;
+    let Json(q) = body.map_err(json_error)?;
+    let found = gw
+        .registry
+        .find_by_individual_number(&q.individual_number)
+        .map_err(GatewayError::from)?;
+    drop(q);
+    let view = match found {
+        Some(u) => gw.registry.view(&u, None).map_err(GatewayError::from)?,
+        None => None,
+    };
+    record_lookup(
+        &gw,
+        &caller,
+        "person.by_individual_number",
+        view.as_ref().map(|v| v.unified_address_number),
+        true,
+    )
+    .await?;
+    view.map(Json).ok_or_else(not_found)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MergeRequest {
+    from: String,
+    into: String,
+}
+
+async fn merge(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    body: Result<Json<MergeRequest>, JsonRejection>,
+) -> Result<Json<crate::registry::lifecycle::Merged>, ApiError> {
+    caller.require(Role::Security)?;
+    let Json(q) = body.map_err(json_error)?;
+    let from = parse_unified("from", &q.from)?;
+    let into = parse_unified("into", &q.into)?;
+    let staff = staff_detail(&caller, "person.merge", None, true);
+    match gw.registry.merge(&from, &into, staff).await {
+        Ok(m) => Ok(Json(m)),
+        Err(MergeError::Registry(e)) => Err(GatewayError::from(e).into()),
+        Err(e) => {
+            let status = match e {
+                MergeError::NotFound => StatusCode::NOT_FOUND,
+                MergeError::Same => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::CONFLICT,
+            };
+            Err(ApiError::new(status, e.code(), e.to_string()))
+        }
+    }
 }

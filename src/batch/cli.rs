@@ -1,29 +1,285 @@
-//! `renkei inquiries …` and `renkei schemas …` (being built).
+//! `renkei inquiries …` (a business system's client of the running gateway: submit a batch
+//! file, follow it, fetch its results) and `renkei schemas check` (local, no gateway).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::Method;
+
+use crate::staff::StaffClient;
+
+/// How often `submit --wait` asks for progress: often enough to feel live, rare enough that
+/// the gateway's recount of a large batch stays a small share of its work.
+pub const DEFAULT_WAIT_POLL: Duration = Duration::from_millis(1000);
+/// How long `submit --wait` waits for a batch to finish before giving up (the inquiries go
+/// on; `renkei inquiries status` follows them). A day, like an inquiry's own deadline.
+pub const DEFAULT_WAIT_SECS: u64 = 86_400;
+
+/// How a command reaches the gateway.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Conn {
+    /// Deployment folder (CA, clients/NAME/ certificates, gateway address).
+    #[arg(long, env = "RENKEI_DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Client certificate name under clients/ to act as (a business system).
+    #[arg(long = "as", default_value = crate::init::CLIENT_SUBSIDY)]
+    pub as_name: String,
+    /// Gateway URL, if not the one recorded in the deployment folder.
+    #[arg(long)]
+    pub gateway: Option<String>,
+}
+
+impl Conn {
+    fn client(&self) -> Result<StaffClient, String> {
+        StaffClient::new(&self.dir, &self.as_name, self.gateway.as_deref())
+    }
+}
 
 /// Subcommands of `renkei inquiries`.
 #[derive(clap::Subcommand)]
 pub enum InquiriesAction {
-    /// Placeholder until batch submission lands.
-    Info,
+    /// Upload an inquiry batch file (inquiry-batch layout, Shift_JIS, CRLF); prints the batch id.
+    Submit {
+        /// The batch file.
+        file: PathBuf,
+        /// Wait until every line is answered or failed, then write the results file.
+        #[arg(long)]
+        wait: bool,
+        /// Where to write the results (with --wait); default FILE.results.csv.
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = DEFAULT_WAIT_SECS)]
+        timeout: u64,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Progress of a batch: lines accepted and rejected, inquiries queued, sent, answered, failed.
+    Status {
+        batch_id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Download a batch's results file (inquiry-result layout, CP932).
+    Results {
+        batch_id: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+async fn get_json(c: &StaffClient, path: &str) -> Result<serde_json::Value, String> {
+    c.json(Method::GET, path, None).await
+}
+
+fn progress_line(v: &serde_json::Value) -> String {
+    format!(
+        "{} {}: lines {} accepted {} rejected {} | queued {} sent {} answered {} failed {}{}",
+        v["id"].as_str().unwrap_or("?"),
+        v["state"].as_str().unwrap_or("?"),
+        v["total_lines"],
+        v["accepted"],
+        v["rejected_count"],
+        v["queued"],
+        v["sent"],
+        v["answered"],
+        v["failed"],
+        if v["done"].as_bool() == Some(true) {
+            " — done"
+        } else {
+            ""
+        }
+    )
+}
+
+fn print_rejections(v: &serde_json::Value) {
+    let list = v["rejected"].as_array().cloned().unwrap_or_default();
+    for r in &list {
+        eprintln!(
+            "  line {}: {} {}: {}",
+            r["line"],
+            r["field"].as_str().unwrap_or("-"),
+            r["code"].as_str().unwrap_or("?"),
+            r["message"].as_str().unwrap_or("")
+        );
+    }
+    let count = v["rejected_count"].as_u64().unwrap_or(0);
+    if count > list.len() as u64 {
+        eprintln!("  … and {} more rejected lines", count - list.len() as u64);
+    }
+}
+
+async fn fetch_results(c: &StaffClient, batch_id: &str, out: &Path) -> Result<usize, String> {
+    let (status, body) = c
+        .call(
+            Method::GET,
+            &format!("/v1/batches/{batch_id}/results"),
+            &[],
+            Bytes::new(),
+        )
+        .await?;
+    if status != 200 {
+        return Err(format!(
+            "gateway answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    std::fs::write(out, &body).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(body.windows(2).filter(|w| w == b"\r\n").count())
 }
 
 /// Runs a `renkei inquiries` subcommand.
 pub async fn run(action: InquiriesAction) -> Result<(), String> {
     match action {
-        InquiriesAction::Info => Ok(()),
+        InquiriesAction::Submit {
+            file,
+            wait,
+            results,
+            timeout,
+            conn,
+        } => {
+            let c = conn.client()?;
+            let body = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let size = body.len();
+            let started = Instant::now();
+            let (status, answer) = c
+                .call(
+                    Method::POST,
+                    "/v1/inquiries:batch",
+                    &[("content-type", "application/octet-stream")],
+                    Bytes::from(body),
+                )
+                .await?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null);
+            if status != 202 {
+                return Err(format!(
+                    "gateway answered {status}: {} {}",
+                    v["code"].as_str().unwrap_or(""),
+                    v["message"].as_str().unwrap_or("")
+                ));
+            }
+            let id = v["batch_id"].as_str().ok_or("no batch id in the answer")?;
+            eprintln!(
+                "Uploaded {} ({size} bytes): batch {id}{}",
+                file.display(),
+                if v["new"].as_bool() == Some(false) {
+                    " (this file was uploaded before: nothing new is created)"
+                } else {
+                    ""
+                }
+            );
+            println!("{id}");
+            if !wait {
+                return Ok(());
+            }
+            let path = format!("/v1/batches/{id}");
+            let mut last = String::new();
+            let mut accepted_reported = false;
+            let final_view = loop {
+                let v = get_json(&c, &path).await?;
+                let line = progress_line(&v);
+                if line != last {
+                    eprintln!("{line}");
+                    last = line;
+                }
+                if !accepted_reported && v["state"] == "accepted" {
+                    accepted_reported = true;
+                    eprintln!(
+                        "All {} lines read in {:.1} s.",
+                        v["total_lines"],
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                if v["state"] == "interrupted" {
+                    return Err(format!(
+                        "batch {id} was interrupted; submit the same file again to resume"
+                    ));
+                }
+                if v["done"].as_bool() == Some(true) {
+                    break v;
+                }
+                if started.elapsed() > Duration::from_secs(timeout) {
+                    return Err(format!(
+                        "batch {id} not finished after {timeout} s; follow it with `renkei inquiries status {id}`"
+                    ));
+                }
+                tokio::time::sleep(DEFAULT_WAIT_POLL).await;
+            };
+            if final_view["rejected_count"].as_u64().unwrap_or(0) > 0 {
+                eprintln!("Rejected lines:");
+                print_rejections(&final_view);
+            }
+            let out = results.unwrap_or_else(|| {
+                let mut s = file.clone().into_os_string();
+                s.push(".results.csv");
+                PathBuf::from(s)
+            });
+            let n = fetch_results(&c, id, &out).await?;
+            eprintln!("Wrote {n} result lines to {}.", out.display());
+            Ok(())
+        }
+        InquiriesAction::Status { batch_id, conn } => {
+            let c = conn.client()?;
+            let v = get_json(&c, &format!("/v1/batches/{batch_id}")).await?;
+            eprintln!("{}", progress_line(&v));
+            println!("{}", serde_json::to_string_pretty(&v).map_err(err)?);
+            Ok(())
+        }
+        InquiriesAction::Results {
+            batch_id,
+            out,
+            conn,
+        } => {
+            let c = conn.client()?;
+            let n = fetch_results(&c, &batch_id, &out).await?;
+            eprintln!("Wrote {n} result lines to {}.", out.display());
+            Ok(())
+        }
     }
 }
 
 /// Subcommands of `renkei schemas`.
 #[derive(clap::Subcommand)]
 pub enum SchemasAction {
-    /// Placeholder until the schema check lands.
-    Info,
+    /// Validate every layout, code table and the era table; lists every problem.
+    Check {
+        /// The schemas folder.
+        #[arg(long, default_value = "schemas")]
+        dir: PathBuf,
+    },
 }
 
 /// Runs a `renkei schemas` subcommand.
 pub fn run_schemas(action: SchemasAction) -> Result<(), String> {
     match action {
-        SchemasAction::Info => Ok(()),
+        SchemasAction::Check { dir } => {
+            if !dir.is_dir() {
+                return Err(format!("{}: not a folder", dir.display()));
+            }
+            let problems = renkei_convert::check_schemas(&dir);
+            for p in &problems {
+                println!("{p}");
+            }
+            if problems.is_empty() {
+                println!("{}: all schemas valid", dir.display());
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} problem{} in {}",
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" },
+                    dir.display()
+                ))
+            }
+        }
     }
 }

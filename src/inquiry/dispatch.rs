@@ -7,6 +7,7 @@
 //! dedupes by it, so the effect is exactly once.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +42,11 @@ pub struct Dispatcher {
     gw: Arc<Gateway>,
     in_flight: Mutex<HashSet<Vec<u8>>>,
     permits: Arc<Semaphore>,
+    /// No new platform work starts before this time (ms): the platform is closed or failing.
+    /// One shared pause instead of every queued inquiry probing a closed platform on its own.
+    paused_until: AtomicU64,
+    /// Consecutive transient failures toward the platform (resets on any answer).
+    failures: AtomicU32,
 }
 
 impl Dispatcher {
@@ -51,6 +57,8 @@ impl Dispatcher {
             gw,
             in_flight: Mutex::new(HashSet::new()),
             permits,
+            paused_until: AtomicU64::new(0),
+            failures: AtomicU32::new(0),
         })
     }
 
@@ -89,6 +97,10 @@ impl Dispatcher {
                 };
             let mut started = 0usize;
             for (key, _) in due {
+                if self.paused_until.load(Ordering::Relaxed) > now_ms() {
+                    // The platform is closed or failing: leave the rest where it is.
+                    break;
+                }
                 if !self.claim(&key) {
                     continue;
                 }
@@ -264,7 +276,11 @@ impl Dispatcher {
             condition,
             sealed,
         };
-        match uplink.exchange(&msg).await {
+        let answer = uplink.exchange(&msg).await;
+        if matches!(answer, Ok(_) | Err(UplinkError::Fault(_))) {
+            self.platform_ok();
+        }
+        match answer {
             Ok(Message::InquiryReceipt { outcome, .. }) => match outcome {
                 ReceiptOutcome::Accepted { serial } => {
                     let now = now_ms();
@@ -305,7 +321,11 @@ impl Dispatcher {
             header: uplink.header(new_id("RQ")),
             serial,
         };
-        match uplink.exchange(&msg).await {
+        let answer = uplink.exchange(&msg).await;
+        if matches!(answer, Ok(_) | Err(UplinkError::Fault(_))) {
+            self.platform_ok();
+        }
+        match answer {
             Ok(Message::InquiryResult {
                 status,
                 provider,
@@ -372,13 +392,33 @@ impl Dispatcher {
         }
     }
 
+    /// Pauses all platform work after a closed or failing answer.
+    fn pause_for(&self, e: &UplinkError) -> u64 {
+        let now = now_ms();
+        let until = match e {
+            UplinkError::Closed { retry_after_ms } => {
+                now + retry_after_ms.unwrap_or_else(|| self.gw.config.platform.backoff_base_ms)
+            }
+            _ => {
+                let n = self.failures.fetch_add(1, Ordering::Relaxed);
+                now + self.backoff_ms(n)
+            }
+        };
+        self.paused_until.fetch_max(until, Ordering::Relaxed);
+        until
+    }
+
+    /// Notes that the platform answered (the pause, if any, is over).
+    fn platform_ok(&self) {
+        self.failures.store(0, Ordering::Relaxed);
+    }
+
     async fn retry_later(&self, inquiry: Inquiry, e: UplinkError) -> Result<(), StoreError> {
         let now = now_ms();
+        let resume = self.pause_for(&e);
         let at = match &e {
-            UplinkError::Closed { retry_after_ms } => {
-                now + retry_after_ms.unwrap_or_else(|| self.backoff_ms(inquiry.attempts))
-            }
-            _ => now + self.backoff_ms(inquiry.attempts),
+            UplinkError::Closed { .. } => resume,
+            _ => resume.max(now + self.backoff_ms(inquiry.attempts)),
         };
         tracing::info!(message = "Platform not reachable; will retry.", reason = e.code(), inquiry_id = %inquiry.id, retry_in_ms = at - now);
         self.reschedule(inquiry, at, true).await
@@ -558,12 +598,8 @@ impl Dispatcher {
                     Some(format!("{}: {}", fault.code, fault.message)),
                 ),
                 Err(e) => {
-                    let at = match &e {
-                        UplinkError::Closed {
-                            retry_after_ms: Some(ms),
-                        } => now_ms() + ms,
-                        _ => now_ms() + self.backoff_ms(attempts),
-                    };
+                    let resume = self.pause_for(&e);
+                    let at = resume.max(now_ms() + self.backoff_ms(attempts));
                     return self.move_job(key, at, &code_job(&u)).await;
                 }
             };

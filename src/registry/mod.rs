@@ -3,6 +3,9 @@
 //! own numbers, and tracks code (符号) acquisition per person.
 
 pub mod cli;
+pub mod import;
+pub mod lifecycle;
+pub mod search;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -295,6 +298,7 @@ impl Registry {
                             .map_err(|e| RegistryError::Corrupt(e.to_string()))?,
                     );
                     self.put_links(&mut b, system, bn, &u);
+                    self.stage_facts_index(&mut b, &u, facts);
                     b.put(Tree::Due, due_key(now, &code_job(&u)), Vec::new());
                     match self.store.commit(b).await {
                         Ok(_) => {

@@ -167,6 +167,15 @@ impl Sim {
         }))
     }
 
+    /// Changes the mode (as `/admin/mode` does).
+    pub fn set_mode(&self, mode: SimMode, slow_ms: u64) {
+        let mut g = match self.mode.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *g = (mode, slow_ms);
+    }
+
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         match self.inner.lock() {
             Ok(g) => g,

@@ -588,5 +588,11 @@ impl Drop for Deployment {
     fn drop(&mut self) {
         self.kill_gateway();
         self.kill_sim();
+        if std::env::var_os("RENKEI_TEST_KEEP").is_some() {
+            // For debugging a failure: keep the folder (logs, store) and say where it is.
+            let path =
+                std::mem::replace(&mut self.tmp, tempfile::tempdir().expect("tempdir")).keep();
+            eprintln!("kept deployment folder {}", path.display());
+        }
     }
 }

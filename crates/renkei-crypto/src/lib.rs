@@ -71,6 +71,7 @@ pub mod at_rest;
 pub mod bench;
 pub mod envelope;
 mod error;
+mod hpke_schedule;
 pub mod keyring;
 mod rng;
 mod seal;

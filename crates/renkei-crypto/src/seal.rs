@@ -1,26 +1,34 @@
 //! HPKE (RFC 9180) base mode: DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM.
 
-use hpke::{Deserializable as _, Kem as _, Serializable as _};
+use hpke::{Kem as _, Serializable as _};
+use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+use ring::agreement;
 use zeroize::Zeroizing;
 
+use crate::hpke_schedule::{extract_and_expand, KeySchedule, N_SECRET, N_T};
 use crate::sign::{fingerprint, SEC1_UNCOMPRESSED_LEN};
 use crate::CryptoError;
 
-/// KEM 0x0010: DHKEM(P-256, HKDF-SHA256).
+/// KEM 0x0010: DHKEM(P-256, HKDF-SHA256). The `hpke` crate is kept for key generation
+/// (RFC 9180 `DeriveKeyPair`), point validation and, in tests, as the reference
+/// implementation the ring-based seal and single-multiplication open are checked against.
 pub(crate) type Kem = hpke::kem::DhP256HkdfSha256;
-/// KDF 0x0001: HKDF-SHA256.
+/// KDF 0x0001: HKDF-SHA256 (reference implementation, tests only).
+#[cfg(test)]
 pub(crate) type Kdf = hpke::kdf::HkdfSha256;
-/// AEAD 0x0002: AES-256-GCM.
+/// AEAD 0x0002: AES-256-GCM (reference implementation, tests only).
+#[cfg(test)]
 pub(crate) type Aead = hpke::aead::AesGcm256;
 
-/// Length of an AES-GCM authentication tag.
-const TAG_LEN: usize = 16;
 /// Length of a P-256 private scalar.
 const SCALAR_LEN: usize = 32;
 
-/// An HPKE recipient private key (a P-256 scalar). Zeroized on drop; no `Debug`.
+/// An HPKE recipient private key (a P-256 scalar) with its public key computed once at
+/// load, so that opening needs a single scalar multiplication. Zeroized on drop; no `Debug`.
 pub struct OpeningKey {
-    sk: <Kem as hpke::Kem>::PrivateKey,
+    /// `p256::SecretKey` zeroizes its scalar on drop.
+    sk: p256::SecretKey,
+    /// `pkRm`, part of every KEM context; cached so `open` does not recompute `sk·G`.
     pk: SealingPublicKey,
 }
 
@@ -29,16 +37,14 @@ impl OpeningKey {
     pub fn generate() -> Result<Self, CryptoError> {
         let mut rng = crate::rng::SeededRng::new()?;
         let (sk, pk) = Kem::gen_keypair(&mut rng);
-        Ok(Self::from_parts(sk, &pk))
-    }
-
-    fn from_parts(sk: <Kem as hpke::Kem>::PrivateKey, pk: &<Kem as hpke::Kem>::PublicKey) -> Self {
+        let sk = p256::SecretKey::from_slice(&sk.to_bytes())
+            .map_err(|_| CryptoError::InvalidKey("scalar out of range for P-256"))?;
         let mut point = [0u8; SEC1_UNCOMPRESSED_LEN];
         point.copy_from_slice(&pk.to_bytes());
-        OpeningKey {
+        Ok(OpeningKey {
             sk,
             pk: SealingPublicKey { point },
-        }
+        })
     }
 
     /// Loads a key from its 32-byte big-endian scalar (RFC 9180 `SerializePrivateKey`).
@@ -48,10 +54,18 @@ impl OpeningKey {
                 "an HPKE P-256 private key is 32 bytes",
             ));
         }
-        let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(b)
+        // Refuses 0 and values ≥ the group order n.
+        let sk = p256::SecretKey::from_slice(b)
             .map_err(|_| CryptoError::InvalidKey("scalar out of range for P-256"))?;
-        let pk = Kem::sk_to_pk(&sk);
-        Ok(Self::from_parts(sk, &pk))
+        let encoded = sk.public_key().to_encoded_point(false);
+        let point: [u8; SEC1_UNCOMPRESSED_LEN] = encoded
+            .as_bytes()
+            .try_into()
+            .map_err(|_| CryptoError::InvalidKey("scalar out of range for P-256"))?;
+        Ok(OpeningKey {
+            sk,
+            pk: SealingPublicKey { point },
+        })
     }
 
     /// The 32-byte scalar.
@@ -65,6 +79,9 @@ impl OpeningKey {
     }
 
     /// Opens a sealed message (RFC 9180 `OpenBase`, sequence number 0).
+    ///
+    /// One scalar multiplication (`DH(skR, pkE)`, `p256` crate); `pkRm` for the KEM
+    /// context is the cached public key.
     pub fn open(
         &self,
         sealed: &Sealed,
@@ -77,25 +94,24 @@ impl OpeningKey {
                 "expected a 65-byte uncompressed P-256 point",
             ));
         }
-        if sealed.ciphertext.len() < TAG_LEN {
+        if sealed.ciphertext.len() < N_T {
             return Err(CryptoError::Truncated {
                 what: "HPKE ciphertext",
-                min: TAG_LEN,
+                min: N_T,
                 got: sealed.ciphertext.len(),
             });
         }
-        let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed.enc)
+        // On-curve check; the identity has no 65-byte encoding.
+        let pk_e = p256::PublicKey::from_sec1_bytes(&sealed.enc)
             .map_err(|_| CryptoError::malformed("HPKE enc", "not a point on P-256"))?;
-        hpke::single_shot_open::<Aead, Kdf, Kem>(
-            &hpke::OpModeR::Base,
-            &self.sk,
-            &enc,
-            info,
-            &sealed.ciphertext,
-            aad,
-        )
-        .map(Zeroizing::new)
-        .map_err(|_| CryptoError::Decrypt)
+        // Never the identity: pkE is not, skR is non-zero mod the prime order (RFC 9180 §7.1.4).
+        // `SharedSecret` zeroizes on drop.
+        let dh = p256::ecdh::diffie_hellman(self.sk.to_nonzero_scalar(), pk_e.as_affine());
+        let shared_secret = extract_and_expand(dh.raw_secret_bytes(), &sealed.enc, &self.pk.point)
+            .ok_or(CryptoError::Decrypt)?;
+        KeySchedule::base(&shared_secret, info)
+            .and_then(|ks| ks.open(aad, &sealed.ciphertext))
+            .ok_or(CryptoError::Decrypt)
     }
 }
 
@@ -134,17 +150,63 @@ pub struct Sealed {
 }
 
 /// Seals `plaintext` to `pk` (RFC 9180 `SealBase`, sequence number 0).
+///
+/// The ephemeral key pair and `DH(skE, pkR)` come from ring's ECDH (`agree_ephemeral`);
+/// ring draws the ephemeral scalar from the system RNG.
 pub fn seal(
     pk: &SealingPublicKey,
     info: &[u8],
     aad: &[u8],
     plaintext: &[u8],
 ) -> Result<Sealed, CryptoError> {
-    let mut rng = crate::rng::SeededRng::new()?;
-    seal_with_rng(pk, info, aad, plaintext, &mut rng)
+    let rng = ring::rand::SystemRandom::new();
+    let sk_e = agreement::EphemeralPrivateKey::generate(&agreement::ECDH_P256, &rng)
+        .map_err(|_| CryptoError::Rng)?;
+    let enc = sk_e
+        .compute_public_key()
+        .map_err(|_| CryptoError::Encrypt)?;
+    let enc: [u8; SEC1_UNCOMPRESSED_LEN] =
+        enc.as_ref().try_into().map_err(|_| CryptoError::Encrypt)?;
+    let peer = agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, &pk.point);
+    let mut dh = Zeroizing::new([0u8; N_SECRET]);
+    let copied = agreement::agree_ephemeral(sk_e, &peer, |z| {
+        if z.len() == dh.len() {
+            dh.copy_from_slice(z);
+            true
+        } else {
+            false
+        }
+    })
+    .map_err(|_| CryptoError::InvalidKey("point is not on P-256"))?;
+    if !copied {
+        return Err(CryptoError::Encrypt);
+    }
+    seal_with_dh(dh.as_ref(), &enc, pk, info, aad, plaintext)
 }
 
-/// [`seal`] with a caller-chosen RNG (tests feed the RFC vectors' `ikmE`).
+/// Everything in `SealBase` after the DH: `ExtractAndExpand`, key schedule, AEAD.
+fn seal_with_dh(
+    dh: &[u8],
+    enc: &[u8; SEC1_UNCOMPRESSED_LEN],
+    pk: &SealingPublicKey,
+    info: &[u8],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Sealed, CryptoError> {
+    let shared_secret = extract_and_expand(dh, enc, &pk.point).ok_or(CryptoError::Encrypt)?;
+    let ciphertext = KeySchedule::base(&shared_secret, info)
+        .and_then(|ks| ks.seal(aad, plaintext))
+        .ok_or(CryptoError::Encrypt)?;
+    Ok(Sealed {
+        enc: enc.to_vec(),
+        ciphertext,
+    })
+}
+
+/// [`seal`] with the ephemeral key derived from a caller-chosen RNG (RFC 9180
+/// `GenerateKeyPair` = `DeriveKeyPair(random(32))`), so tests can feed the RFC vectors'
+/// `ikmE`; the DH is the `p256` crate's, everything after it is [`seal_with_dh`].
+#[cfg(test)]
 pub(crate) fn seal_with_rng<R: hpke::rand_core::CryptoRng + hpke::rand_core::RngCore>(
     pk: &SealingPublicKey,
     info: &[u8],
@@ -152,27 +214,22 @@ pub(crate) fn seal_with_rng<R: hpke::rand_core::CryptoRng + hpke::rand_core::Rng
     plaintext: &[u8],
     rng: &mut R,
 ) -> Result<Sealed, CryptoError> {
-    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(&pk.point)
+    let (sk_e, pk_e) = Kem::gen_keypair(rng);
+    let sk_e = p256::SecretKey::from_slice(&sk_e.to_bytes())
+        .map_err(|_| CryptoError::InvalidKey("scalar out of range for P-256"))?;
+    let pk_r = p256::PublicKey::from_sec1_bytes(&pk.point)
         .map_err(|_| CryptoError::InvalidKey("point is not on P-256"))?;
-    let (enc, ciphertext) = hpke::single_shot_seal::<Aead, Kdf, Kem, R>(
-        &hpke::OpModeS::Base,
-        &pk,
-        info,
-        plaintext,
-        aad,
-        rng,
-    )
-    .map_err(|_| CryptoError::Encrypt)?;
-    Ok(Sealed {
-        enc: enc.to_bytes().to_vec(),
-        ciphertext,
-    })
+    let dh = p256::ecdh::diffie_hellman(sk_e.to_nonzero_scalar(), pk_r.as_affine());
+    let mut enc = [0u8; SEC1_UNCOMPRESSED_LEN];
+    enc.copy_from_slice(&pk_e.to_bytes());
+    seal_with_dh(dh.raw_secret_bytes(), &enc, pk, info, aad, plaintext)
 }
 
 #[cfg(test)]
 mod tests {
     //! RFC 9180 / CFRG test vectors, mode 0, KEM 0x0010, KDF 0x0001, AEAD 0x0001 and 0x0002.
     use super::*;
+    use hpke::Deserializable as _;
     use serde::Deserialize;
 
     #[derive(Deserialize)]
@@ -195,6 +252,9 @@ mod tests {
         #[serde(rename = "skRm")]
         sk_rm: String,
         enc: String,
+        shared_secret: String,
+        key: String,
+        base_nonce: String,
         encryptions: Vec<Encryption>,
     }
 
@@ -306,6 +366,150 @@ mod tests {
                 last_nonce = e.nonce.clone();
             }
         }
+    }
+
+    #[test]
+    fn rfc9180_vectors_extract_and_expand_key_schedule_and_aead() {
+        use crate::hpke_schedule::{decrypt, encrypt, N_N};
+        let vs = vectors();
+        for v in &vs {
+            // DH both ways with the p256 crate (the recipient side of `open`).
+            let sk_e = p256::SecretKey::from_slice(&h(&v.sk_em)).unwrap();
+            let sk_r = p256::SecretKey::from_slice(&h(&v.sk_rm)).unwrap();
+            let pk_r = p256::PublicKey::from_sec1_bytes(&h(&v.pk_rm)).unwrap();
+            let pk_e = p256::PublicKey::from_sec1_bytes(&h(&v.enc)).unwrap();
+            let dh_s = p256::ecdh::diffie_hellman(sk_e.to_nonzero_scalar(), pk_r.as_affine());
+            let dh_r = p256::ecdh::diffie_hellman(sk_r.to_nonzero_scalar(), pk_e.as_affine());
+            assert_eq!(dh_s.raw_secret_bytes(), dh_r.raw_secret_bytes());
+            // The KEM does not depend on the AEAD: both vectors check ExtractAndExpand.
+            let ss = extract_and_expand(dh_r.raw_secret_bytes(), &h(&v.enc), &h(&v.pk_rm)).unwrap();
+            assert_eq!(hex::encode(ss.as_ref()), v.shared_secret);
+            if v.aead_id != 2 {
+                continue;
+            }
+            let ks = KeySchedule::base(&ss, &h(&v.info)).unwrap();
+            assert_eq!(hex::encode(ks.key()), v.key);
+            assert_eq!(hex::encode(ks.base_nonce()), v.base_nonce);
+            // The fixture keeps sequence numbers 0, 1, 2 and 256; nonce = base_nonce XOR seq.
+            assert_eq!(v.encryptions.len(), 4);
+            for (e, seq) in v.encryptions.iter().zip([0u64, 1, 2, 256]) {
+                let mut nonce = *ks.base_nonce();
+                for (n, s) in nonce[N_N - 8..].iter_mut().zip(seq.to_be_bytes()) {
+                    *n ^= s;
+                }
+                assert_eq!(hex::encode(nonce), e.nonce, "seq {seq}");
+                let ct = encrypt(ks.key(), &nonce, &h(&e.aad), &h(&e.pt)).unwrap();
+                assert_eq!(hex::encode(&ct), e.ct, "seq {seq}");
+                let pt = decrypt(ks.key(), &nonce, &h(&e.aad), &ct).unwrap();
+                assert_eq!(pt.as_slice(), h(&e.pt).as_slice());
+            }
+            // Sequence number 0 through the single-shot context calls.
+            let first = &v.encryptions[0];
+            let ct = ks.seal(&h(&first.aad), &h(&first.pt)).unwrap();
+            assert_eq!(hex::encode(&ct), first.ct);
+            assert_eq!(
+                ks.open(&h(&first.aad), &ct).unwrap().as_slice(),
+                h(&first.pt).as_slice()
+            );
+            assert!(ks.open(b"Count-1", &ct).is_none());
+            assert!(ks.open(&h(&first.aad), &ct[..15]).is_none());
+        }
+    }
+
+    /// Deterministic payload of `len` bytes that differs per size.
+    fn payload(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + len) as u8).collect()
+    }
+
+    #[test]
+    fn ring_seal_and_single_dh_open_interoperate_with_the_hpke_crate() {
+        let info = b"renkei/v1/InquiryRequest";
+        let aad = b"msg-0001";
+        for _ in 0..3 {
+            let k = OpeningKey::generate().unwrap();
+            let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&k.to_bytes()).unwrap();
+            let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(&k.public_key().to_bytes()).unwrap();
+            assert_eq!(Kem::sk_to_pk(&sk).to_bytes(), pk.to_bytes());
+            for len in [0usize, 1, 2048, 65536] {
+                let pt = payload(len);
+                // New seal (ring) → reference open (hpke crate).
+                let s = seal(&k.public_key(), info, aad, &pt).unwrap();
+                assert_eq!((s.enc.len(), s.ciphertext.len()), (65, len + 16));
+                let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&s.enc).unwrap();
+                let opened = hpke::single_shot_open::<Aead, Kdf, Kem>(
+                    &hpke::OpModeR::Base,
+                    &sk,
+                    &enc,
+                    info,
+                    &s.ciphertext,
+                    aad,
+                )
+                .unwrap();
+                assert_eq!(opened, pt, "len {len}");
+                assert!(hpke::single_shot_open::<Aead, Kdf, Kem>(
+                    &hpke::OpModeR::Base,
+                    &sk,
+                    &enc,
+                    info,
+                    &s.ciphertext,
+                    b"msg-0002",
+                )
+                .is_err());
+                // Reference seal (hpke crate) → new open (one DH, cached pkR).
+                let mut rng = crate::rng::SeededRng::new().unwrap();
+                let (enc, ciphertext) = hpke::single_shot_seal::<Aead, Kdf, Kem, _>(
+                    &hpke::OpModeS::Base,
+                    &pk,
+                    info,
+                    &pt,
+                    aad,
+                    &mut rng,
+                )
+                .unwrap();
+                let mut r = Sealed {
+                    enc: enc.to_bytes().to_vec(),
+                    ciphertext,
+                };
+                assert_eq!(k.open(&r, info, aad).unwrap().as_slice(), pt.as_slice());
+                // And our own round trip, then a flipped tag bit is refused.
+                assert_eq!(k.open(&s, info, aad).unwrap().as_slice(), pt.as_slice());
+                let last = r.ciphertext.len() - 1;
+                r.ciphertext[last] ^= 0x80;
+                assert_eq!(
+                    k.open(&r, info, aad).unwrap_err().code(),
+                    "crypto.decrypt_failed"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn seal_refuses_nothing_valid_and_loaded_keys_cache_the_public_key() {
+        // A key loaded from bytes carries the same pkR as the hpke crate derives.
+        let k = OpeningKey::generate().unwrap();
+        let loaded = OpeningKey::from_bytes(&k.to_bytes()).unwrap();
+        let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&k.to_bytes()).unwrap();
+        assert_eq!(
+            loaded.pk.point.to_vec(),
+            Kem::sk_to_pk(&sk).to_bytes().to_vec()
+        );
+        assert_eq!(loaded.to_bytes().as_slice(), k.to_bytes().as_slice());
+        // Scalar n - 1 (largest valid) loads; n is refused.
+        let n_minus_1 = h("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632550");
+        assert!(OpeningKey::from_bytes(&n_minus_1).is_ok());
+        let n = h("ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551");
+        assert_eq!(
+            OpeningKey::from_bytes(&n).err().map(|e| e.code()),
+            Some("crypto.invalid_key")
+        );
+        assert_eq!(
+            OpeningKey::from_bytes(&[1u8; 31]).err().map(|e| e.code()),
+            Some("crypto.invalid_key")
+        );
+        // Empty plaintext seals to a bare tag and opens.
+        let s = seal(&loaded.public_key(), b"", b"", b"").unwrap();
+        assert_eq!(s.ciphertext.len(), 16);
+        assert!(k.open(&s, b"", b"").unwrap().is_empty());
     }
 
     #[test]

@@ -25,17 +25,23 @@ pub const DEFAULT_BENCH_CHECKPOINT_EVERY: u64 = 10_000;
 pub struct EphemeralSigner {
     pair: EcdsaKeyPair,
     rng: SystemRandom,
+    version: u32,
 }
 
 impl EphemeralSigner {
-    /// Generates a fresh key.
+    /// Generates a fresh key that signs as key version 1.
     pub fn generate() -> Result<Self, RecordsError> {
+        Self::generate_version(1)
+    }
+
+    /// Generates a fresh key that signs as key `version` (to test rotations).
+    pub fn generate_version(version: u32) -> Result<Self, RecordsError> {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
             .map_err(|_| RecordsError::Signer("key generation failed".into()))?;
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
             .map_err(|_| RecordsError::Signer("key generation failed".into()))?;
-        Ok(EphemeralSigner { pair, rng })
+        Ok(EphemeralSigner { pair, rng, version })
     }
 
     /// The SEC1 uncompressed public key.
@@ -46,7 +52,7 @@ impl EphemeralSigner {
 
 impl CheckpointSigner for EphemeralSigner {
     fn key_version(&self) -> u32 {
-        1
+        self.version
     }
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, String> {
         self.pair

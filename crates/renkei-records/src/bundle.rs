@@ -2,7 +2,7 @@
 //! in-place verification of the stored log.
 //!
 //! A log bundle holds `bundle.json`, `records.jsonl`, `entries.jsonl`, `checkpoints.jsonl`,
-//! `public-key.pem` and `VERIFY.txt` (flat, text only); a person bundle
+//! `public-keys.pem` and `VERIFY.txt` (flat, text only); a person bundle
 //! holds `proofs.jsonl` instead of `entries.jsonl`. The formats are in `docs/records.md`.
 
 use std::fs::{self, File};
@@ -13,8 +13,9 @@ use renkei_ids::UnifiedAddressNumber;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{chain_hash, StoredEntry, CHAIN_GENESIS};
-use crate::checkpoint::{parse_public_key, Checkpoint};
+use crate::checkpoint::Checkpoint;
 use crate::error::{RecordsError, TamperKind, VerifyError};
+use crate::keyset::{BundleKeys, KeySet};
 use crate::merkle::{leaf_hash, to_hash, verify_inclusion, Frontier, Hash, MerkleTree};
 use crate::record::Record;
 use crate::verify::{replay, ContentSide, EntrySide, Item};
@@ -31,8 +32,67 @@ const RECORDS: &str = "records.jsonl";
 const ENTRIES: &str = "entries.jsonl";
 const PROOFS: &str = "proofs.jsonl";
 const CHECKPOINTS: &str = "checkpoints.jsonl";
-const PUBLIC_KEY: &str = "public-key.pem";
+const PUBLIC_KEYS: &str = "public-keys.pem";
 const VERIFY_TXT: &str = "VERIFY.txt";
+
+/// Checkpoints between two kept ones in [`CheckpointSelection::default`]: one per 100 000
+/// entries (~40 MB of records) still locates a consistent rewrite to a stretch an auditor can
+/// search, while a 5-second checkpoint interval no longer adds one line per 5 seconds.
+pub const DEFAULT_CHECKPOINT_SPACING: u64 = 100_000;
+
+/// Which of the checkpoints inside a log bundle's range are written to `checkpoints.jsonl`.
+/// The last one (at the bundle's end) is always written: it alone binds every entry, since
+/// its chain head follows from the anchor through all of them. Earlier ones only narrow down
+/// WHERE a consistent rewrite happened (`bad_checkpoint` names the first checkpoint after it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointSelection {
+    /// Every checkpoint in the range (the behaviour before thinning existed).
+    All,
+    /// Only the checkpoint that covers the end of the range.
+    Needed,
+    /// The first checkpoint at or after each multiple of this many entries, plus the last
+    /// (0 is read as 1, i.e. all).
+    Spaced(u64),
+}
+
+impl Default for CheckpointSelection {
+    fn default() -> Self {
+        CheckpointSelection::Spaced(DEFAULT_CHECKPOINT_SPACING)
+    }
+}
+
+impl CheckpointSelection {
+    /// Picks from `cps` (sorted, all inside the range, the last at its end).
+    fn pick(self, first: u64, cps: Vec<Checkpoint>) -> Vec<Checkpoint> {
+        let every = match self {
+            CheckpointSelection::All => return cps,
+            CheckpointSelection::Needed => return cps.into_iter().last().into_iter().collect(),
+            CheckpointSelection::Spaced(n) => n.max(1),
+        };
+        let next_mark = |after: u64| (after / every).saturating_add(1).saturating_mul(every);
+        let mut mark = next_mark(first);
+        let last = cps.len().saturating_sub(1);
+        cps.into_iter()
+            .enumerate()
+            .filter_map(|(i, cp)| {
+                if i == last || cp.tree_size >= mark {
+                    mark = next_mark(cp.tree_size);
+                    Some(cp)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+/// Options of a log-bundle export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportOptions {
+    /// Which checkpoints to include (default: one per [`DEFAULT_CHECKPOINT_SPACING`] entries
+    /// plus the last).
+    pub checkpoints: CheckpointSelection,
+}
 
 /// Which kind of bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,13 +223,13 @@ fn write_checkpoints(dir: &Path, cps: &[Checkpoint]) -> Result<(), RecordsError>
     w.flush().map_err(write_err(&path))
 }
 
-fn write_common(dir: &Path, manifest: &Manifest, public_key_pem: &str) -> Result<(), RecordsError> {
+fn write_common(dir: &Path, manifest: &Manifest, keys: &KeySet) -> Result<(), RecordsError> {
     let path = dir.join(MANIFEST);
     let json =
         serde_json::to_string_pretty(manifest).map_err(|e| RecordsError::Export(e.to_string()))?;
     fs::write(&path, json + "\n").map_err(write_err(&path))?;
-    let path = dir.join(PUBLIC_KEY);
-    fs::write(&path, public_key_pem).map_err(write_err(&path))?;
+    let path = dir.join(PUBLIC_KEYS);
+    fs::write(&path, keys.to_pem_file()).map_err(write_err(&path))?;
     let path = dir.join(VERIFY_TXT);
     let text = match manifest.kind {
         BundleKind::Log => VERIFY_LOG_TEXT,
@@ -178,29 +238,66 @@ fn write_common(dir: &Path, manifest: &Manifest, public_key_pem: &str) -> Result
     fs::write(&path, text).map_err(write_err(&path))
 }
 
-/// Exports the whole log from seq 0 up to the last checkpoint. `entries` must start at seq 0
-/// and run at least to the last checkpoint's size; entries after it are not exported.
-pub fn export_bundle(
+/// Exports the whole log from seq 0 up to the last checkpoint with the default
+/// [`ExportOptions`]. `entries` must start at seq 0 and run at least to the last
+/// checkpoint's size; entries after it are not exported. `keys` (one PEM as before, a
+/// [`KeySet`], or (version, PEM) pairs) becomes the informational `public-keys.pem`.
+pub fn export_bundle<K: BundleKeys + ?Sized>(
     dir: &Path,
     entries: impl Iterator<Item = StoredEntry>,
     checkpoints: &[Checkpoint],
-    public_key_pem: &str,
+    keys: &K,
 ) -> Result<BundleSummary, RecordsError> {
-    export_range_bundle(dir, None, entries, u64::MAX, checkpoints, public_key_pem)
+    export_bundle_with(dir, entries, checkpoints, keys, &ExportOptions::default())
 }
 
-/// Exports a range: content for seqs from `previous.seq + 1` (or 0) below `to`, then hashes
-/// only up to the first checkpoint at or after `to` (the last checkpoint when `to` is
-/// `u64::MAX`). `previous` is the stored entry just before the range: its chain hash is the
-/// anchor the verifier starts from. `entries` must start right after `previous`.
-pub fn export_range_bundle(
+/// [`export_bundle`] with explicit options.
+pub fn export_bundle_with<K: BundleKeys + ?Sized>(
+    dir: &Path,
+    entries: impl Iterator<Item = StoredEntry>,
+    checkpoints: &[Checkpoint],
+    keys: &K,
+    options: &ExportOptions,
+) -> Result<BundleSummary, RecordsError> {
+    export_range_bundle_with(dir, None, entries, u64::MAX, checkpoints, keys, options)
+}
+
+/// Exports a range with the default [`ExportOptions`]: content for seqs from
+/// `previous.seq + 1` (or 0) below `to`, then hashes only up to the first checkpoint at or
+/// after `to` (the last checkpoint when `to` is `u64::MAX`). `previous` is the stored entry
+/// just before the range: its chain hash is the anchor the verifier starts from. `entries`
+/// must start right after `previous`.
+pub fn export_range_bundle<K: BundleKeys + ?Sized>(
     dir: &Path,
     previous: Option<&StoredEntry>,
     entries: impl Iterator<Item = StoredEntry>,
     to: u64,
     checkpoints: &[Checkpoint],
-    public_key_pem: &str,
+    keys: &K,
 ) -> Result<BundleSummary, RecordsError> {
+    export_range_bundle_with(
+        dir,
+        previous,
+        entries,
+        to,
+        checkpoints,
+        keys,
+        &ExportOptions::default(),
+    )
+}
+
+/// [`export_range_bundle`] with explicit options. Every checkpoint in the range is checked
+/// against the stored entries; `options.checkpoints` says which are written.
+pub fn export_range_bundle_with<K: BundleKeys + ?Sized>(
+    dir: &Path,
+    previous: Option<&StoredEntry>,
+    entries: impl Iterator<Item = StoredEntry>,
+    to: u64,
+    checkpoints: &[Checkpoint],
+    keys: &K,
+    options: &ExportOptions,
+) -> Result<BundleSummary, RecordsError> {
+    let keys = keys.key_set()?;
     let first = previous.map_or(0, |p| p.seq + 1);
     let anchor = previous.map_or(CHAIN_GENESIS, |p| p.chain_hash);
     let cps = sorted(checkpoints);
@@ -214,7 +311,7 @@ pub fn export_range_bundle(
     .filter(|s| *s > first)
     .ok_or_else(|| RecordsError::Export("no checkpoint covers the end of the range yet".into()))?;
     let content_to = to.min(end);
-    let included: Vec<Checkpoint> = cps
+    let in_range: Vec<Checkpoint> = cps
         .into_iter()
         .filter(|c| c.tree_size > first && c.tree_size <= end)
         .collect();
@@ -231,12 +328,12 @@ pub fn export_range_bundle(
         records: 0,
         swept: 0,
         withheld: 0,
-        checkpoints: included.len(),
+        checkpoints: 0,
     };
     let mut frontier = (first == 0).then(Frontier::new);
     let mut prev = anchor;
     let mut expected = first;
-    let mut next_cp = included.iter().peekable();
+    let mut next_cp = in_range.iter().peekable();
     for e in entries {
         if expected == end {
             break;
@@ -309,6 +406,8 @@ pub fn export_range_bundle(
     }
     rw.flush().map_err(write_err(&rpath))?;
     ew.flush().map_err(write_err(&epath))?;
+    let included = options.checkpoints.pick(first, in_range);
+    summary.checkpoints = included.len();
     write_checkpoints(dir, &included)?;
     let manifest = Manifest {
         format: BUNDLE_FORMAT.into(),
@@ -319,20 +418,21 @@ pub fn export_range_bundle(
         anchor: hex::encode(anchor),
         person: None,
     };
-    write_common(dir, &manifest, public_key_pem)?;
+    write_common(dir, &manifest, &keys)?;
     Ok(summary)
 }
 
 /// Exports one person's records, each with an inclusion proof against the latest checkpoint.
 /// Other records appear only as hashes inside the proofs. `entries` must run from seq 0 to
 /// at least the checkpoint's size (swept entries carry no content and are not included).
-pub fn export_person_bundle(
+pub fn export_person_bundle<K: BundleKeys + ?Sized>(
     dir: &Path,
     person: UnifiedAddressNumber,
     entries: impl Iterator<Item = StoredEntry>,
     checkpoints: &[Checkpoint],
-    public_key_pem: &str,
+    keys: &K,
 ) -> Result<BundleSummary, RecordsError> {
+    let keys = keys.key_set()?;
     let cp = sorted(checkpoints)
         .pop()
         .ok_or_else(|| RecordsError::Export("no checkpoint yet".into()))?;
@@ -403,7 +503,7 @@ pub fn export_person_bundle(
         anchor: hex::encode(CHAIN_GENESIS),
         person: Some(person),
     };
-    write_common(dir, &manifest, public_key_pem)?;
+    write_common(dir, &manifest, &keys)?;
     Ok(BundleSummary {
         kind: BundleKind::Person,
         first_seq: 0,
@@ -547,7 +647,7 @@ impl Iterator for BundleItems {
 }
 
 /// Reads and signature-checks `checkpoints.jsonl`.
-fn read_checkpoints(dir: &Path, sec1: &[u8]) -> Result<Vec<Checkpoint>, VerifyError> {
+fn read_checkpoints(dir: &Path, keys: &KeySet) -> Result<Vec<Checkpoint>, VerifyError> {
     let mut lines = Lines::open(dir, CHECKPOINTS)?;
     let mut out: Vec<Checkpoint> = vec![];
     while let Some(line) = lines.next_line()? {
@@ -564,18 +664,7 @@ fn read_checkpoints(dir: &Path, sec1: &[u8]) -> Result<Vec<Checkpoint>, VerifyEr
             )
         })?;
         let seq = cp.tree_size.checked_sub(1);
-        if cp.verify(sec1).is_err() {
-            return Err(VerifyError::new(
-                TamperKind::BadSignature,
-                seq,
-                CHECKPOINTS,
-                Some(n),
-                format!(
-                    "checkpoint of size {} (key version {}) does not verify under the given key",
-                    cp.tree_size, cp.key_version
-                ),
-            ));
-        }
+        check_signature(&cp, keys, CHECKPOINTS, Some(n))?;
         if let Some(last) = out.last() {
             if cp.tree_size < last.tree_size {
                 return Err(VerifyError::new(
@@ -592,12 +681,51 @@ fn read_checkpoints(dir: &Path, sec1: &[u8]) -> Result<Vec<Checkpoint>, VerifyEr
     Ok(out)
 }
 
-/// Verifies a bundle directory with the auditor's public key (SEC1 bytes, SPKI DER or PEM —
-/// never the `public-key.pem` inside the bundle, which is informational). Detects the bundle
+/// Checks one checkpoint's signature with the key for its version; `BadSignature` naming the
+/// version when the set lacks it or the signature does not verify.
+fn check_signature(
+    cp: &Checkpoint,
+    keys: &KeySet,
+    file: &'static str,
+    line: Option<usize>,
+) -> Result<(), VerifyError> {
+    let detail = match cp.verify_with(keys) {
+        Ok(()) => return Ok(()),
+        Err(RecordsError::UnknownKeyVersion { version }) => format!(
+            "checkpoint of size {} is signed with key version {version}, which the given key set \
+             does not hold ({})",
+            cp.tree_size,
+            keys.describe()
+        ),
+        Err(_) => format!(
+            "checkpoint of size {} (key version {}) does not verify under the given key",
+            cp.tree_size, cp.key_version
+        ),
+    };
+    Err(VerifyError::new(
+        TamperKind::BadSignature,
+        cp.tree_size.checked_sub(1),
+        file,
+        line,
+        detail,
+    ))
+}
+
+fn read_keys(public_key: &[u8]) -> Result<KeySet, VerifyError> {
+    KeySet::parse(public_key).map_err(|e| VerifyError::malformed("public key", None, e.to_string()))
+}
+
+/// Verifies a bundle directory with the auditor's key file: SEC1 bytes, SPKI DER, one PEM
+/// (used for every key version) or a multi-version file as [`KeySet::parse`] reads it —
+/// never the `public-keys.pem` inside the bundle, which is informational. Detects the bundle
 /// kind from `bundle.json`. Returns the FIRST problem found.
 pub fn verify_bundle(dir: &Path, public_key: &[u8]) -> Result<VerifyReport, VerifyError> {
-    let sec1 = parse_public_key(public_key)
-        .map_err(|e| VerifyError::malformed("public key", None, e.to_string()))?;
+    verify_bundle_with(dir, &read_keys(public_key)?)
+}
+
+/// [`verify_bundle`] with a key set: each checkpoint is checked with the key of its
+/// `key_version`; a version the set lacks is `BadSignature` naming that version.
+pub fn verify_bundle_with(dir: &Path, keys: &KeySet) -> Result<VerifyReport, VerifyError> {
     let manifest_text = fs::read(dir.join(MANIFEST))
         .map_err(|_| VerifyError::malformed(MANIFEST, None, "file missing"))?;
     let manifest: Manifest = serde_json::from_slice(&manifest_text)
@@ -609,7 +737,7 @@ pub fn verify_bundle(dir: &Path, public_key: &[u8]) -> Result<VerifyReport, Veri
             "unknown bundle format",
         ));
     }
-    let checkpoints = read_checkpoints(dir, &sec1)?;
+    let checkpoints = read_checkpoints(dir, keys)?;
     match manifest.kind {
         BundleKind::Log => verify_log_bundle(dir, &manifest, &checkpoints),
         BundleKind::Person => verify_person_bundle(dir, &manifest, &checkpoints),
@@ -772,26 +900,25 @@ fn verify_person_bundle(
 }
 
 /// Verifies the stored log in place: entries from seq 0 in order, checkpoints as stored
-/// (each signature checked with `public_key`). Entries after the last checkpoint are
-/// chain-checked and counted in `unchecked_tail`.
+/// (each signature checked with `public_key`, read as [`verify_bundle`] reads it). Entries
+/// after the last checkpoint are chain-checked and counted in `unchecked_tail`.
 pub fn verify_entries(
     entries: impl Iterator<Item = StoredEntry>,
     checkpoints: &[Checkpoint],
     public_key: &[u8],
 ) -> Result<VerifyReport, VerifyError> {
-    let sec1 = parse_public_key(public_key)
-        .map_err(|e| VerifyError::malformed("public key", None, e.to_string()))?;
+    verify_entries_with(entries, checkpoints, &read_keys(public_key)?)
+}
+
+/// [`verify_entries`] with a key set (one key per signing-key version).
+pub fn verify_entries_with(
+    entries: impl Iterator<Item = StoredEntry>,
+    checkpoints: &[Checkpoint],
+    keys: &KeySet,
+) -> Result<VerifyReport, VerifyError> {
     let cps = sorted(checkpoints);
     for cp in &cps {
-        if cp.verify(&sec1).is_err() {
-            return Err(VerifyError::new(
-                TamperKind::BadSignature,
-                cp.tree_size.checked_sub(1),
-                "store",
-                None,
-                format!("checkpoint of size {} does not verify", cp.tree_size),
-            ));
-        }
+        check_signature(cp, keys, "store", None)?;
     }
     let mut items = entries.enumerate().map(|(i, e)| {
         Ok(Item {
@@ -827,8 +954,11 @@ pub fn verify_entries(
 const VERIFY_LOG_TEXT: &str = "\
 How to verify this bundle by hand (needs only sha256sum, openssl and bash)
 ==========================================================================
-Take the public key from the city through a channel you trust, NOT from public-key.pem
-in this folder (that copy is informational). Call it key.pem.
+Take the public keys from the city through a channel you trust, NOT from public-keys.pem
+in this folder (that copy is informational). The city's key file (`renkei audit public-keys`)
+holds one PEM block per signing-key version, each after a line \"# signing key version N\";
+a checkpoint names its version on line 6 of its note. Save the block for version N as
+key.pem:  sed -n \"/^# signing key version N\\$/,/^-----END/p\" keys.pem > key.pem
 
 Files: records.jsonl (line k = record of seq first_seq+k-1, canonical JSON, or
 {\"swept\":\"<leaf hex>\"} / {\"withheld\":\"<leaf hex>\"}), entries.jsonl (line k =
@@ -860,7 +990,8 @@ docs/records.md in the renkei sources describes the formats in full.
 const VERIFY_PERSON_TEXT: &str = "\
 How to verify this personal bundle by hand
 ==========================================
-Take the public key from the city through a channel you trust, NOT from public-key.pem.
+Take the public key from the city through a channel you trust, NOT from public-keys.pem;
+use the block for the checkpoint's key version (line 6 of the note) as key.pem.
 
 1. Rebuild note.txt and sig.der from the one line of checkpoints.jsonl exactly as in step 1
    of a log bundle (docs/records.md), then

@@ -109,7 +109,10 @@ impl ChainState {
         }
     }
 
-    /// Validates a record, encodes it canonically and appends it.
+    /// Validates a record ([`Record::validate`]: RFC 3339 times, no individual number in free
+    /// text), encodes it canonically and appends it. An invalid record leaves the state
+    /// untouched. (A writer that appends bytes, as the gateway's batch does, gets the same
+    /// check from [`crate::checked_canonical_bytes`].)
     pub fn append_record(&mut self, record: &Record) -> Result<StoredEntry, RecordsError> {
         record.validate()?;
         Ok(self.append(&canonical_bytes(record)))

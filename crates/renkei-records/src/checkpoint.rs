@@ -7,6 +7,7 @@ use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::ChainState;
+use crate::keyset::KeySet;
 use crate::merkle::{to_hash, Hash};
 use crate::record::parse_time;
 use crate::RecordsError;
@@ -93,6 +94,17 @@ impl Checkpoint {
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &sec1)
             .verify(&self.note(), &self.signature)
             .map_err(|_| RecordsError::BadSignature)
+    }
+
+    /// Verifies the signature with the key `keys` holds for this checkpoint's `key_version`;
+    /// `UnknownKeyVersion` when it holds none.
+    pub fn verify_with(&self, keys: &KeySet) -> Result<(), RecordsError> {
+        let key = keys
+            .get(self.key_version)
+            .ok_or(RecordsError::UnknownKeyVersion {
+                version: self.key_version,
+            })?;
+        self.verify(key)
     }
 
     /// The JSON line for `checkpoints.jsonl`.

@@ -28,6 +28,12 @@ pub enum RecordsError {
     /// A checkpoint signature did not verify under the given key.
     #[error("checkpoint signature does not verify")]
     BadSignature,
+    /// A checkpoint is signed with a key version the auditor's key set does not hold.
+    #[error("no public key for signing key version {version}")]
+    UnknownKeyVersion {
+        /// The checkpoint's `key_version`.
+        version: u32,
+    },
     /// The signer refused or failed.
     #[error("checkpoint signer failed: {0}")]
     Signer(String),
@@ -52,6 +58,7 @@ impl RecordsError {
             RecordsError::IndividualNumberInText { .. } => "records_individual_number_in_text",
             RecordsError::BadKey(_) => "records_bad_key",
             RecordsError::BadSignature => "records_bad_signature",
+            RecordsError::UnknownKeyVersion { .. } => "records_unknown_key_version",
             RecordsError::Signer(_) => "records_signer_failed",
             RecordsError::Export(_) => "records_export",
             RecordsError::Io { .. } => "records_io",

@@ -16,15 +16,18 @@
 //!   directory anyone can check with `sha256sum` and `openssl` (see `docs/records.md`);
 //!   [`verify_bundle`] and [`verify_entries`] check a bundle or the live store and name the
 //!   FIRST problem: its kind (altered, removed, inserted, reordered, bad signature, bad
-//!   checkpoint) and its seq.
+//!   checkpoint) and its seq. [`ExportOptions`] thins the checkpoints a log bundle carries.
+//! * [`KeySet`]: the auditor's public keys by signing-key version, so a log signed across a
+//!   key rotation verifies ([`verify_bundle_with`], [`verify_entries_with`]); read from the
+//!   file `renkei audit public-keys` prints with [`KeySet::parse`].
 //! * [`sweep`]: deletes a record's content past the retention period, keeping its hashes.
 //!
 //! # What it deliberately does not do
 //! * Store anything: the gateway keeps entries in its store through its own group-commit
 //!   writer and calls this crate for pure logic. Persist the new `StoredEntry` and the new
 //!   `ChainState::to_bytes()` in the same transaction.
-//! * Hold keys: signing goes through [`CheckpointSigner`]; verification takes the public key
-//!   from the caller (an auditor's copy), never from the bundle.
+//! * Hold keys: signing goes through [`CheckpointSigner`]; verification takes the public
+//!   keys from the caller (an auditor's copy), never from the bundle.
 //! * Prove completeness of a person bundle: it proves each record is in the signed log, not
 //!   that no record of the person was left out (a Merkle tree cannot show absence).
 //!
@@ -37,19 +40,25 @@ mod bundle;
 mod chain;
 mod checkpoint;
 mod error;
+mod keyset;
 pub mod merkle;
 mod record;
 mod retention;
 mod verify;
 
 pub use bundle::{
-    export_bundle, export_person_bundle, export_range_bundle, verify_bundle, verify_entries,
-    BundleKind, BundleSummary, VerifyReport, BUNDLE_FORMAT,
+    export_bundle, export_bundle_with, export_person_bundle, export_range_bundle,
+    export_range_bundle_with, verify_bundle, verify_bundle_with, verify_entries,
+    verify_entries_with, BundleKind, BundleSummary, CheckpointSelection, ExportOptions,
+    VerifyReport, BUNDLE_FORMAT, DEFAULT_CHECKPOINT_SPACING,
 };
 pub use chain::{chain_hash, ChainState, StoredEntry, CHAIN_GENESIS};
 pub use checkpoint::{parse_public_key, public_key_pem, Checkpoint, CheckpointSigner, NOTE_ORIGIN};
 pub use error::{RecordsError, TamperKind, VerifyError};
+pub use keyset::{BundleKeys, KeySet, KEY_VERSION_LINE};
 pub use merkle::{inclusion_proof, verify_inclusion, Hash};
-pub use record::{canonical_bytes, Record, RecordKind, RecordResult, StaffDetail};
+pub use record::{
+    canonical_bytes, checked_canonical_bytes, Record, RecordKind, RecordResult, StaffDetail,
+};
 pub use retention::{retention_cutoff, sweep, DEFAULT_RETENTION_YEARS};
 pub use verify::DEFAULT_ANALYSIS_WINDOW;

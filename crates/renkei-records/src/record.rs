@@ -213,6 +213,13 @@ fn looks_like_individual_number(text: &str) -> bool {
     false
 }
 
+/// [`Record::validate`], then [`canonical_bytes`]: what the gateway should hand to its log
+/// writer so a record with an individual number in free text never reaches the log.
+pub fn checked_canonical_bytes(record: &Record) -> Result<Vec<u8>, RecordsError> {
+    record.validate()?;
+    Ok(canonical_bytes(record))
+}
+
 /// The canonical encoding of a record: one line of JSON, UTF-8, no whitespace between
 /// tokens, every key present in the fixed order of the struct (absent values are `null`),
 /// strings escaped minimally (`\"`, `\\`, `\b \f \n \r \t`, other controls as `\u00xx`

@@ -9,9 +9,10 @@ use std::process::Command;
 use renkei_ids::UnifiedAddressNumber;
 use renkei_records::bench::{synthetic_record, EphemeralSigner};
 use renkei_records::{
-    canonical_bytes, chain_hash, export_bundle, export_person_bundle, export_range_bundle, merkle,
-    public_key_pem, retention_cutoff, sweep, verify_bundle, verify_entries, ChainState, Checkpoint,
-    Record, StoredEntry, TamperKind, VerifyError, CHAIN_GENESIS, DEFAULT_RETENTION_YEARS,
+    canonical_bytes, chain_hash, export_bundle, export_bundle_with, export_person_bundle,
+    export_range_bundle, merkle, public_key_pem, retention_cutoff, sweep, verify_bundle,
+    verify_entries, ChainState, Checkpoint, CheckpointSelection, ExportOptions, Record,
+    StoredEntry, TamperKind, VerifyError, CHAIN_GENESIS, DEFAULT_RETENTION_YEARS,
 };
 use tempfile::TempDir;
 
@@ -63,13 +64,17 @@ fn build(n: u64, every: u64) -> Log {
     }
 }
 
+/// A full export with every checkpoint, so tampering is located at the first checkpoint after it.
 fn export(log: &Log) -> TempDir {
     let dir = TempDir::new().unwrap();
-    export_bundle(
+    export_bundle_with(
         dir.path(),
         log.entries.clone().into_iter(),
         &log.checkpoints,
         &log.pem,
+        &ExportOptions {
+            checkpoints: CheckpointSelection::All,
+        },
     )
     .unwrap();
     dir
@@ -131,7 +136,7 @@ fn an_honest_export_verifies() {
             "bundle.json",
             "checkpoints.jsonl",
             "entries.jsonl",
-            "public-key.pem",
+            "public-keys.pem",
             "records.jsonl"
         ]
     );
@@ -296,9 +301,9 @@ fn checkpoints_with_a_wrong_key_or_edited_fields_fail() {
         (err.kind, err.file, err.line),
         (TamperKind::BadSignature, "checkpoints.jsonl", Some(1))
     );
-    // Also a bundle whose own public-key.pem was swapped: the auditor's key decides.
+    // Also a bundle whose own public-keys.pem was swapped: the auditor's key decides.
     fs::write(
-        dir.path().join("public-key.pem"),
+        dir.path().join("public-keys.pem"),
         public_key_pem(other.public_key()).unwrap(),
     )
     .unwrap();

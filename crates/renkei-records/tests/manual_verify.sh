@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Verifies a renkei-records log bundle with sha256sum, openssl and bash alone, following the
-# manual steps of docs/records.md. Usage: manual_verify.sh BUNDLE_DIR KEY.pem
+# manual steps of docs/records.md. Usage: manual_verify.sh BUNDLE_DIR KEYS.pem
+# KEYS.pem is one PEM public key (used for every key version) or the city's key file from
+# `renkei audit public-keys`: PEM blocks each after a line "# signing key version N".
 # Exit 0 and "bundle OK" when every step passes; non-zero with the failing step otherwise.
 set -euo pipefail
 dir=$1
 key=$2
 fail() { echo "FAIL: $*" >&2; exit 1; }
-for tool in openssl sha256sum base64 od sed tr; do
+for tool in openssl sha256sum base64 od sed tr grep; do
   command -v "$tool" >/dev/null || fail "missing tool: $tool"
 done
 
 # Step 1: checkpoint signatures. Rebuild each signed note and DER signature from its line of
-# checkpoints.jsonl, check it with openssl, and remember its chain head (hex).
+# checkpoints.jsonl, pick the key of the note's version (line 6), check it with openssl, and
+# remember its chain head (hex).
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 declare -A head
@@ -19,9 +22,16 @@ ncp=$(wc -l < "$dir/checkpoints.jsonl")
 for c in $(seq 1 "$ncp"); do
   sed -n "${c}p" "$dir/checkpoints.jsonl" | sed -E 's/^\{"tree_size":([0-9]+),"root":"([^"]+)","chain_head":"([^"]+)","created_at":"([^"]+)","key_version":([0-9]+),.*/renkei-records\/v1\n\1\n\2\n\3\n\4\n\5/' > "$work/note.txt"
   sed -n "${c}p" "$dir/checkpoints.jsonl" | sed -E 's/.*"signature":"([^"]+)".*/\1/' | base64 -d > "$work/sig.der"
-  openssl dgst -sha256 -verify "$key" -signature "$work/sig.der" "$work/note.txt" | grep -q '^Verified OK$' \
-    || fail "checkpoint line $c: signature"
   [ "$(sed -n 1p "$work/note.txt")" = "renkei-records/v1" ] || fail "checkpoint line $c: unreadable"
+  v=$(sed -n 6p "$work/note.txt")
+  if grep -q '^# signing key version ' "$key"; then
+    tr -d '\r' < "$key" | sed -n "/^# signing key version $v\$/,/^-----END PUBLIC KEY-----/p" > "$work/key.pem"
+    grep -q -- '-----BEGIN PUBLIC KEY-----' "$work/key.pem" || fail "checkpoint line $c: no key for signing key version $v"
+  else
+    cp "$key" "$work/key.pem"
+  fi
+  openssl dgst -sha256 -verify "$work/key.pem" -signature "$work/sig.der" "$work/note.txt" | grep -q '^Verified OK$' \
+    || fail "checkpoint line $c: signature (key version $v)"
   n=$(sed -n 2p "$work/note.txt")
   head[$n]=$(sed -n 4p "$work/note.txt" | base64 -d | od -An -v -tx1 | tr -d ' \n')
 done

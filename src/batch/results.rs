@@ -1,0 +1,137 @@
+//! The results file of a batch (情報照会結果ファイル, `inquiry-result` layout): one line per
+//! answered or failed line, in line order, written by the layout's own writer (encoding,
+//! quoting, code tables). Answered lines carry the platform's statuses and the item fields
+//! the layout has columns for; failed lines carry the error code and the platform's own
+//! Japanese message in 照会処理結果メッセージ.
+
+use std::sync::OnceLock;
+
+use renkei_convert::inquiry::{result_line_record, InquiryResultLine};
+use renkei_convert::{Layout, LayoutWriter};
+use renkei_ids::AgencyCode;
+
+use super::{line_prefix, BatchMeta, LineEntry};
+use crate::gateway::{Gateway, GatewayError};
+use crate::inquiry::{Inquiry, Status};
+use crate::store::{prefix_end, Tree};
+
+/// 照会ステータス（明細単位） written for a line the gateway or the platform failed: the
+/// layout's status column is numeric and `09` means "finished normally", so failures get
+/// the distinct `99`; the reason is in the message column.
+pub const FAILED_STATUS_DETAIL: &str = "99";
+
+fn internal(e: impl std::fmt::Display) -> GatewayError {
+    GatewayError::Internal(e.to_string())
+}
+
+/// The built-in `inquiry-result` layout, parsed once.
+pub fn result_layout() -> Result<&'static Layout, GatewayError> {
+    static LAYOUT: OnceLock<Result<Layout, String>> = OnceLock::new();
+    LAYOUT
+        .get_or_init(|| Layout::builtin("inquiry-result").map_err(|e| format!("{e:?}")))
+        .as_ref()
+        .map_err(|e| GatewayError::Internal(e.clone()))
+}
+
+/// The layout field for a result field named by the platform (label, e.g. 市町村民税所得割額,
+/// or field name). Fields the layout has no column for are not written.
+fn column_for(layout: &Layout, name: &str) -> Option<String> {
+    layout
+        .fields
+        .iter()
+        .find(|f| f.label == name || f.name == name)
+        .map(|f| f.name.clone())
+}
+
+/// The result line of a final inquiry.
+pub fn result_line(layout: &Layout, inquiry: &Inquiry) -> InquiryResultLine {
+    match (&inquiry.result, &inquiry.error) {
+        (Some(r), _) => InquiryResultLine {
+            business_number: inquiry.business_number.clone(),
+            provider: r
+                .provider_agency
+                .as_deref()
+                .and_then(|a| AgencyCode::parse(a).ok()),
+            status_detail: r.detail_status.clone(),
+            status_item: r.item_status.clone(),
+            message: String::new(),
+            items: r
+                .items
+                .iter()
+                .flat_map(|it| it.fields.iter())
+                .filter_map(|(k, v)| column_for(layout, k).map(|c| (c, v.clone())))
+                .collect(),
+        },
+        (None, e) => {
+            let message = match e {
+                Some(e) => {
+                    let text = e.platform_message.as_deref().unwrap_or(&e.message);
+                    match &e.platform_code {
+                        Some(pc) => format!("{} ({pc}): {text}", e.code),
+                        None => format!("{}: {text}", e.code),
+                    }
+                }
+                None => "failed".to_string(),
+            };
+            InquiryResultLine {
+                business_number: inquiry.business_number.clone(),
+                provider: None,
+                status_detail: FAILED_STATUS_DETAIL.into(),
+                status_item: String::new(),
+                message,
+                items: Vec::new(),
+            }
+        }
+    }
+}
+
+/// Renders the results file of `meta`'s batch as it stands (lines not yet final are left
+/// out; `done` in the status says when the file is complete).
+pub async fn render(gw: &Gateway, meta: &BatchMeta) -> Result<Vec<u8>, GatewayError> {
+    let layout = result_layout()?;
+    let mut w = LayoutWriter::new(layout, Vec::new());
+    let prefix = line_prefix(&meta.id);
+    let end = prefix_end(&prefix);
+    let mut start = prefix.clone();
+    loop {
+        let page = gw.store.range(
+            Tree::Batches,
+            &start,
+            &end,
+            super::progress::DEFAULT_SCAN_PAGE,
+        )?;
+        let Some((last_key, _)) = page.last() else {
+            break;
+        };
+        let mut next = last_key.clone();
+        next.push(0);
+        let full = page.len() == super::progress::DEFAULT_SCAN_PAGE;
+        for (_, value) in page {
+            let entry: LineEntry = serde_json::from_slice(&value).map_err(internal)?;
+            let Some(inquiry) = gw.inquiry(&entry.inquiry)? else {
+                continue;
+            };
+            if !matches!(inquiry.status, Status::Answered | Status::Failed) {
+                continue;
+            }
+            let mut line = result_line(layout, &inquiry);
+            let written = result_line_record(layout, &line).and_then(|r| w.write(&r));
+            if let Err(e) = written {
+                // A character the result encoding cannot carry: say so on the line rather
+                // than replace it silently or drop the line.
+                tracing::warn!(message = "Result line not encodable; writing the reason instead.", batch_id = %meta.id, inquiry_id = %inquiry.id, code = e.code, field = ?e.field);
+                line.message = format!("result_unencodable: {}", e.code);
+                line.items.clear();
+                let r = result_line_record(layout, &line).map_err(internal)?;
+                w.write(&r).map_err(internal)?;
+            }
+        }
+        if !full {
+            break;
+        }
+        start = next;
+        tokio::task::yield_now().await;
+    }
+    w.flush().map_err(internal)?;
+    Ok(w.into_inner())
+}
