@@ -119,12 +119,17 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<Running, String> {
         rx.clone(),
     ));
     let rekey = tokio::spawn(crate::rekey::reencrypt_job(gw.clone(), rx.clone()));
+    let sweep = tokio::spawn(crate::records::sweeper(
+        gw.store.clone(),
+        renkei_records::DEFAULT_RETENTION_YEARS,
+        rx.clone(),
+    ));
     let dispatch = tokio::spawn(dispatcher.run(rx));
     tracing::info!(message = "Gateway listening.", %addr);
     Ok(Running {
         addr,
         shutdown: tx,
-        tasks: vec![serve, dispatch, checkpoints, rekey],
+        tasks: vec![serve, dispatch, checkpoints, rekey, sweep],
     })
 }
 

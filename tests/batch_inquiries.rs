@@ -123,7 +123,7 @@ async fn mixed_batch_results_reupload_and_isolation() {
         (9, "inquirer_agency", "agency_mismatch"),
         (10, "fiscal_year_kind", "invalid_code"),
         (11, "requested_at", "invalid_timestamp"),
-        (12, "from_date", "invalid_date"),
+        (12, "from_date", "no_such_date"),
     ]
     .iter()
     .map(|(l, f, c)| (*l, f.to_string(), c.to_string()))

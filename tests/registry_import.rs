@@ -135,9 +135,9 @@ async fn fixed_width_import_changes_replay_isolation_and_privacy() {
     let r = import(&feed, "resident-fixed", file.clone()).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let s = &r.body;
-    assert_eq!(s["lines"], 11, "{s}");
-    assert_eq!(s["accepted"], 8, "{s}");
-    assert_eq!(s["applied_changes"], 8, "{s}");
+    assert_eq!(s["lines"], 12, "{s}");
+    assert_eq!(s["accepted"], 9, "{s}");
+    assert_eq!(s["applied_changes"], 9, "{s}");
     assert_eq!(s["persons_created"], 5, "{s}");
     assert_eq!(s["rejected_count"], 3, "{s}");
     let rej = s["rejected"].as_array().expect("rejected list");
@@ -153,7 +153,7 @@ async fn fixed_width_import_changes_replay_isolation_and_privacy() {
     assert!(line(6)["code"].as_str().is_some_and(|c| !c.is_empty()));
     assert_eq!(line(7)["field"], "individual_number", "{s}");
     assert_eq!(line(7)["code"], "invalid_check_digit", "{s}");
-    assert_eq!(line(11)["code"], "person_not_linked", "{s}");
+    assert_eq!(line(12)["code"], "person_not_linked", "{s}");
 
     // States and facts after the change records.
     assert_eq!(lookup(&feed, "R00001").await.body["state"], "active");
@@ -203,7 +203,7 @@ async fn fixed_width_import_changes_replay_isolation_and_privacy() {
     let again = import(&feed, "resident-fixed", file.clone()).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["applied_changes"], 0, "{}", again.body);
-    assert_eq!(again.body["unchanged"], 8, "{}", again.body);
+    assert_eq!(again.body["unchanged"], 9, "{}", again.body);
     assert_eq!(again.body["persons_created"], 0, "{}", again.body);
     assert_eq!(again.body["rejected_count"], 3, "{}", again.body);
     assert_eq!(lookup(&feed, "R00004").await.body["state"], "moved_out");

@@ -484,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn seal_refuses_nothing_valid_and_loaded_keys_cache_the_public_key() {
+    fn loaded_keys_cache_the_public_key_and_empty_plaintext_seals() {
         // A key loaded from bytes carries the same pkR as the hpke crate derives.
         let k = OpeningKey::generate().unwrap();
         let loaded = OpeningKey::from_bytes(&k.to_bytes()).unwrap();

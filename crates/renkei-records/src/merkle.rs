@@ -79,7 +79,7 @@ impl Frontier {
         self.size += 1;
     }
 
-    /// The RFC 9162 root, MTH(D[0:size]).
+    /// The RFC 9162 root, `MTH(D[0:size])`.
     pub fn root(&self) -> Hash {
         let mut iter = self.nodes.iter().rev();
         let Some(last) = iter.next() else {
@@ -128,7 +128,7 @@ fn mth_range(start: u64, end: u64, get_leaf: &impl Fn(u64) -> Hash) -> Hash {
     }
 }
 
-/// The RFC 9162 audit path PATH(m, D[0:tree_size]) for leaf `leaf_index`, computed with the
+/// The RFC 9162 audit path `PATH(m, D[0:tree_size])` for leaf `leaf_index`, computed with the
 /// RFC's recursion (O(n) leaf reads; use [`MerkleTree`] for many proofs). Empty when
 /// `leaf_index >= tree_size`.
 pub fn inclusion_proof(
