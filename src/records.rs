@@ -50,9 +50,64 @@ pub fn install(store: &dyn Store) -> Result<(), StoreError> {
     store.set_log_chain(Box::new(RecordChain(state)))
 }
 
-/// Appends `record` to the batch's log entries.
+/// Appends `record` to the batch's log entries. A record whose free text fails validation
+/// (it looks like it holds an individual number, or a time is malformed) is still recorded —
+/// the event happened — but with its free text withheld and the time set to now.
 pub fn append(b: &mut Batch, record: &Record) {
-    b.append_log(canonical_bytes(record));
+    match renkei_records::checked_canonical_bytes(record) {
+        Ok(bytes) => b.append_log(bytes),
+        Err(error) => {
+            tracing::error!(
+                message = "Record text failed validation; recorded without it.",
+                code = error.code()
+            );
+            let mut safe = record.clone();
+            safe.reason = Some("record text withheld: failed validation".into());
+            safe.reference = None;
+            safe.requested_at = rfc3339_jst(now_ms());
+            safe.provided_at = None;
+            if let Some(staff) = safe.staff.as_mut() {
+                staff.target = None;
+                staff.action = "withheld".into();
+            }
+            b.append_log(canonical_bytes(&safe));
+        }
+    }
+}
+
+/// Key in `Meta` holding every signing key version's public key (SEC1) ever used for
+/// checkpoints, so that checkpoints stay verifiable after the private key is retired.
+const META_CHECKPOINT_KEYS: &[u8] = b"records.checkpoint_keys";
+
+/// The public keys of every version that signed checkpoints (version → SEC1).
+pub fn checkpoint_keys(
+    store: &dyn Store,
+) -> Result<std::collections::BTreeMap<u32, Vec<u8>>, String> {
+    match store
+        .get(Tree::Meta, META_CHECKPOINT_KEYS)
+        .map_err(|e| e.to_string())?
+    {
+        Some(b) => serde_json::from_slice::<std::collections::BTreeMap<u32, String>>(&b)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(v, h)| hex::decode(h).map(|k| (v, k)).map_err(|e| e.to_string()))
+            .collect(),
+        None => Ok(Default::default()),
+    }
+}
+
+/// The checkpoint keys as PEM, for bundles and auditors.
+pub fn checkpoint_keys_pem(
+    store: &dyn Store,
+) -> Result<std::collections::BTreeMap<u32, String>, String> {
+    checkpoint_keys(store)?
+        .into_iter()
+        .map(|(v, k)| {
+            renkei_crypto::VerifyingKey::from_sec1(&k)
+                .map(|k| (v, k.to_spki_pem()))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// A record with the common fields filled in.
@@ -120,6 +175,22 @@ pub async fn checkpoint_now(
     let cp = Checkpoint::sign(&state, &rfc3339_jst(now_ms()), &Signer(keys.clone()))
         .map_err(|e| e.to_string())?;
     let mut b = Batch::new();
+    let mut known = checkpoint_keys(store)?;
+    if !known.contains_key(&cp.key_version) {
+        let ring = keys.keyring();
+        let public = ring
+            .verifying_key(cp.key_version)
+            .ok_or("the signing key just used has no public key")?
+            .to_sec1();
+        known.insert(cp.key_version, public);
+        let as_hex: std::collections::BTreeMap<u32, String> =
+            known.iter().map(|(v, k)| (*v, hex::encode(k))).collect();
+        b.put(
+            Tree::Meta,
+            META_CHECKPOINT_KEYS.to_vec(),
+            serde_json::to_vec(&as_hex).map_err(|e| e.to_string())?,
+        );
+    }
     b.put(
         Tree::Checkpoints,
         cp.tree_size.to_be_bytes().to_vec(),

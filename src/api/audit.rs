@@ -362,7 +362,7 @@ async fn export(
         .await
         .map_err(internal)?;
     let cps = records::checkpoints(gw.store.as_ref()).map_err(internal)?;
-    let pem = public_key_pem(&gw)?;
+    let pem = records::checkpoint_keys_pem(gw.store.as_ref()).map_err(internal)?;
     let tmp = tempdir_in(&gw.config.data_dir).map_err(internal)?;
     let all = || records::entries(gw.store.as_ref(), 0).map_while(Result::ok);
     let summary = if let Some(p) = &req.person {
@@ -425,15 +425,6 @@ fn tempdir_in(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
     Ok(p)
 }
 
-fn public_key_pem(gw: &Gateway) -> Result<String, ApiError> {
-    let ring = gw.keys.keyring();
-    let (v, _) = ring.signing();
-    let k = ring
-        .verifying_key(v)
-        .ok_or_else(|| internal("no signing key"))?;
-    Ok(k.to_spki_pem())
-}
-
 /// Live verification answer.
 #[derive(Debug, Serialize)]
 pub struct LiveVerify {
@@ -450,12 +441,16 @@ async fn verify_live(
     caller: Caller,
 ) -> Result<Json<LiveVerify>, ApiError> {
     caller.require(Role::Auditor)?;
+    // Make sure the newest records are covered, then check with every key version that
+    // ever signed a checkpoint (kept even after a version is retired).
+    records::checkpoint_now(gw.store.as_ref(), &gw.keys)
+        .await
+        .map_err(internal)?;
     let cps = records::checkpoints(gw.store.as_ref()).map_err(internal)?;
-    let ring = gw.keys.keyring();
-    let key = ring
-        .verifying_key(ring.signing().0)
-        .ok_or_else(|| internal("no signing key"))?
-        .to_sec1();
+    let keys = renkei_records::KeySet::from_pems(
+        records::checkpoint_keys(gw.store.as_ref()).map_err(internal)?,
+    )
+    .map_err(internal)?;
     let mut bad_entry: Option<String> = None;
     let entries = records::entries(gw.store.as_ref(), 0).map_while(|e| match e {
         Ok(x) => Some(x),
@@ -464,7 +459,7 @@ async fn verify_live(
             None
         }
     });
-    let result = renkei_records::verify_entries(entries, &cps, &key);
+    let result = renkei_records::verify_entries_with(entries, &cps, &keys);
     record_staff(&gw, &caller, "audit.verify_live", None).await?;
     Ok(Json(match result {
         Ok(rep) => LiveVerify {
@@ -490,12 +485,13 @@ async fn public_keys(
     caller: Caller,
 ) -> Result<Json<BTreeMap<u32, String>>, ApiError> {
     caller.require(Role::Auditor)?;
+    // Every version that signed checkpoints, plus the current signing keys.
+    let mut out = records::checkpoint_keys_pem(gw.store.as_ref()).map_err(internal)?;
     let ring = gw.keys.keyring();
-    let mut out = BTreeMap::new();
     for info in ring.list() {
         if info.purpose == renkei_crypto::keyring::KeyPurpose::Signing {
             if let Some(k) = ring.verifying_key(info.version) {
-                out.insert(info.version, k.to_spki_pem());
+                out.entry(info.version).or_insert_with(|| k.to_spki_pem());
             }
         }
     }

@@ -247,7 +247,9 @@ async fn import(
         }
     });
     let mut failure = None;
+    let mut waiting = std::time::Instant::now();
     while let Some(chunk) = crx.recv().await {
+        summary.timing.waiting_for_lines_ms += waiting.elapsed().as_millis() as u64;
         if let Err(e) = gw
             .registry
             .import_chunk(&system, &chunk, &mut summary)
@@ -256,8 +258,10 @@ async fn import(
             failure = Some(e);
             break;
         }
+        waiting = std::time::Instant::now();
     }
     drop(crx);
+    summary.timing.total_ms = started.elapsed().as_millis() as u64;
     let over = feeder.await.unwrap_or(false);
     let _ = parser.await;
     gw.wake.notify_one();

@@ -135,3 +135,90 @@ pub async fn render(gw: &Gateway, meta: &BatchMeta) -> Result<Vec<u8>, GatewayEr
     w.flush().map_err(internal)?;
     Ok(w.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inquiry::{Conditions, InquiryError, InquiryResult, ResultItem};
+    use renkei_convert::LayoutReader;
+
+    fn inquiry(result: Option<InquiryResult>, error: Option<InquiryError>) -> Inquiry {
+        serde_json::from_value::<Inquiry>(serde_json::json!({
+            "id": "IQ01", "system": "kodomo-iryo", "business_number": "000000000012345",
+            "unified": "000000000000001", "affair": "JM01000000121000",
+            "procedure": "JT01010000000214", "item": "TM00000000000002",
+            "conditions": {"fiscal_year": 2026}, "status": "failed",
+            "accepted_ms": 0, "deadline_ms": 0,
+        }))
+        .map(|mut i| {
+            i.result = result;
+            i.error = error;
+            i.conditions = Conditions::FiscalYear { fiscal_year: 2026 };
+            i
+        })
+        .unwrap()
+    }
+
+    fn render_one(i: &Inquiry) -> (Vec<u8>, renkei_convert::Record) {
+        let layout = result_layout().unwrap();
+        let rec = result_line_record(layout, &result_line(layout, i)).unwrap();
+        let mut w = LayoutWriter::new(layout, Vec::new());
+        w.write(&rec).unwrap();
+        let raw = w.into_inner();
+        let back = LayoutReader::new(layout, raw.as_slice())
+            .next()
+            .unwrap()
+            .unwrap();
+        (raw, back)
+    }
+
+    #[test]
+    fn failed_line_carries_code_and_platform_message_in_cp932() {
+        let i = inquiry(
+            None,
+            Some(InquiryError {
+                code: "platform_not_permitted".into(),
+                message: "the platform refused the inquiry".into(),
+                platform_code: Some("E1002".into()),
+                platform_message: Some("照会は許可されていません".into()),
+            }),
+        );
+        let (raw, back) = render_one(&i);
+        assert!(
+            std::str::from_utf8(&raw).is_err(),
+            "written as CP932, not UTF-8"
+        );
+        assert_eq!(back.get("status_detail"), Some(FAILED_STATUS_DETAIL));
+        assert_eq!(
+            back.get("result_message"),
+            Some("platform_not_permitted (E1002): 照会は許可されていません")
+        );
+        assert_eq!(back.get("business_number"), Some("000000000012345"));
+    }
+
+    #[test]
+    fn answered_line_maps_item_labels_to_columns() {
+        let i = inquiry(
+            Some(InquiryResult {
+                provider_agency: Some("0110020000000099".into()),
+                detail_status: "09".into(),
+                item_status: "01".into(),
+                items: vec![ResultItem {
+                    item_code: renkei_ids::ItemCode::parse("TM00000000000002").unwrap(),
+                    fields: vec![
+                        ("市町村民税均等割額".into(), "3500".into()),
+                        ("市町村民税所得割額".into(), "123400".into()),
+                        ("no such column".into(), "x".into()),
+                    ],
+                }],
+            }),
+            None,
+        );
+        let (_, back) = render_one(&i);
+        assert_eq!(back.get("status_detail"), Some("09"));
+        assert_eq!(back.get("status_item"), Some("01"));
+        assert_eq!(back.get("provider_agency"), Some("0110020000000099"));
+        assert_eq!(back.get("municipal_tax_per_capita"), Some("3500"));
+        assert_eq!(back.get("municipal_tax_income_levy"), Some("123400"));
+    }
+}

@@ -89,6 +89,21 @@ pub struct ImportSummary {
     pub code_acquisitions_until: Option<String>,
     /// Store commits made (each one shared fsync).
     pub commits: u64,
+    /// Where the time went (for the benchmark and operators sizing a feed).
+    pub timing: ImportTiming,
+}
+
+/// Milliseconds spent per phase of an import.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportTiming {
+    /// Waiting for parsed lines (network and Shift_JIS parsing).
+    pub waiting_for_lines_ms: u64,
+    /// Reading the store, encrypting, building batches.
+    pub applying_ms: u64,
+    /// Waiting for the store to make batches durable.
+    pub committing_ms: u64,
+    /// The whole request.
+    pub total_ms: u64,
 }
 
 impl ImportSummary {
@@ -107,6 +122,8 @@ impl ImportSummary {
         self.applied_changes += d.applied_changes;
         self.unchanged += d.unchanged;
         self.persons_created += d.persons_created;
+        self.timing.applying_ms += d.timing.applying_ms;
+        self.timing.committing_ms += d.timing.committing_ms;
         self.code_acquisitions_scheduled += d.code_acquisitions_scheduled;
         if d.code_acquisitions_until.is_some() {
             self.code_acquisitions_until = d.code_acquisitions_until.clone();
@@ -491,6 +508,7 @@ impl Registry {
         items: &[Result<Record, LineError>],
         pacer: &mut Pacer,
     ) -> Result<Result<ImportSummary, StoreError>, RegistryError> {
+        let started = std::time::Instant::now();
         let mut ov = Overlay::new(self);
         let mut d = ImportSummary::default();
         for item in items {
@@ -512,6 +530,7 @@ impl Registry {
             }
         }
         let mut b = ov.batch;
+        d.timing.applying_ms = started.elapsed().as_millis() as u64;
         if b.is_empty() {
             return Ok(Ok(d));
         }
@@ -520,7 +539,10 @@ impl Registry {
             META_CODE_PACE.to_vec(),
             pacer.next_ms.to_be_bytes().to_vec(),
         );
-        match self.store.commit(b).await {
+        let committing = std::time::Instant::now();
+        let outcome = self.store.commit(b).await;
+        d.timing.committing_ms = committing.elapsed().as_millis() as u64;
+        match outcome {
             Ok(_) => {
                 d.commits = 1;
                 Ok(Ok(d))

@@ -1,0 +1,118 @@
+//! Measurement (ignored by default; run with `--ignored --nocapture`): a 300,000-line batch
+//! file from upload to every line accepted, over real HTTPS into the fsync'd store.
+//!
+//! `RENKEI_BATCH_LINES` changes the size; `RENKEI_BATCH_PLATFORM=open` keeps the platform
+//! open so that the dispatcher sends while the batch is accepted (by default the gateway's
+//! operating window is set closed, so the dispatcher only parks the new inquiries).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::Deployment;
+use renkei::demo::SAMPLES;
+use renkei::init::CLIENT_SUBSIDY;
+
+/// The size the issue asks about.
+const DEFAULT_LINES: usize = 300_000;
+/// The target: the whole file accepted within 30 s.
+const TARGET: Duration = Duration::from_secs(30);
+
+/// An operating window that is closed now (it opens two hours from now, JST).
+fn closed_window() -> String {
+    let jst_hour = (renkei::util::now_ms() / 3_600_000 + 9) % 24;
+    let open = (jst_hour + 2) % 24;
+    format!("\"{open:02}:00-{open:02}:30\"")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: takes a minute and most of the machine"]
+async fn batch_of_300k_lines_is_accepted_within_30s() {
+    let lines: usize = std::env::var("RENKEI_BATCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_LINES);
+    let open = std::env::var("RENKEI_BATCH_PLATFORM").is_ok_and(|v| v == "open");
+    let mut d = Deployment::new();
+    if !open {
+        d.set_gateway("operating_hours", &closed_window());
+    }
+    d.start().await;
+    d.link_samples().await;
+    let persons: Vec<&str> = SAMPLES.iter().map(|s| s.business_number).collect();
+    let file = renkei::batch::generate_batch_file(lines, &persons);
+    let api = d.client(CLIENT_SUBSIDY);
+
+    let start = Instant::now();
+    let r = api
+        .send(
+            hyper::Method::POST,
+            "/v1/inquiries:batch",
+            &[("content-type", "application/octet-stream")],
+            Bytes::from(file),
+        )
+        .await;
+    let uploaded = start.elapsed();
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.body["batch_id"].as_str().expect("batch id").to_string();
+    let path = format!("/v1/batches/{id}");
+    let v = common::wait_for(
+        Duration::from_secs(600),
+        "every line is accepted",
+        || async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let r = api.get(&path).await;
+            (r.body["state"] == "accepted").then_some(r.body)
+        },
+    )
+    .await;
+    let accepted = start.elapsed();
+    assert_eq!(v["total_lines"].as_u64(), Some(lines as u64), "{v}");
+    assert_eq!(v["accepted"].as_u64(), Some(lines as u64), "{v}");
+    assert_eq!(v["rejected_count"], 0, "{v}");
+    let server_ms = strip_ansi(&d.gateway_log())
+        .lines()
+        .find(|l| l.contains("Batch accepted."))
+        .and_then(|l| l.split("elapsed_ms=").nth(1).map(str::to_string))
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .and_then(|s| s.parse::<u64>().ok());
+    let stats = d.ops_stats().await;
+    eprintln!(
+        "batch of {lines} lines ({}): upload {:.1} s, all accepted after {:.1} s = {:.0} lines/s \
+         (server-side acceptance {} ms); ops stats: {stats}",
+        if open {
+            "platform open"
+        } else {
+            "platform window closed"
+        },
+        uploaded.as_secs_f64(),
+        accepted.as_secs_f64(),
+        lines as f64 / accepted.as_secs_f64(),
+        server_ms
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "?".into()),
+    );
+    assert!(
+        accepted <= TARGET,
+        "{lines} lines took {accepted:?} (target {TARGET:?})"
+    );
+}
+
+/// The log without terminal colour codes (`ESC [ … m`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
