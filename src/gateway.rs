@@ -99,6 +99,8 @@ pub struct Gateway {
     pub uplink: Uplink,
     /// Wakes the dispatcher when new work is scheduled.
     pub wake: Arc<Notify>,
+    /// The platform's master information as last verified.
+    pub master: crate::master::SharedMaster,
 }
 
 fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> GatewayError {

@@ -36,6 +36,7 @@ pub mod init;
 pub mod inquiry;
 pub mod keys;
 pub mod logging;
+pub mod master;
 pub mod pki;
 pub mod records;
 pub mod registry;

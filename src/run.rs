@@ -76,6 +76,7 @@ pub fn build_gateway(config: GatewayConfig) -> Result<Arc<Gateway>, String> {
         keys,
         uplink,
         wake: Arc::new(Notify::new()),
+        master: Default::default(),
     }))
 }
 
@@ -119,6 +120,11 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<Running, String> {
         rx.clone(),
     ));
     let rekey = tokio::spawn(crate::rekey::reencrypt_job(gw.clone(), rx.clone()));
+    let master = tokio::spawn(crate::master::refresher(
+        gw.clone(),
+        gw.master.clone(),
+        rx.clone(),
+    ));
     let sweep = tokio::spawn(crate::records::sweeper(
         gw.store.clone(),
         renkei_records::DEFAULT_RETENTION_YEARS,
@@ -129,7 +135,7 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<Running, String> {
     Ok(Running {
         addr,
         shutdown: tx,
-        tasks: vec![serve, dispatch, checkpoints, rekey, sweep],
+        tasks: vec![serve, dispatch, checkpoints, rekey, sweep, master],
     })
 }
 

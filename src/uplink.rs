@@ -73,6 +73,13 @@ impl Uplink {
         }
     }
 
+    /// A plain GET to the platform (master information).
+    pub async fn get(&self, url: &str) -> Result<crate::tls::ClientResponse, TlsError> {
+        self.client
+            .send(hyper::Method::GET, url, &[], Bytes::new())
+            .await
+    }
+
     /// A header for a new message to the platform.
     pub fn header(&self, message_id: String) -> Header {
         Header {

@@ -186,13 +186,25 @@ async fn sigkill_under_load_loses_nothing_and_duplicates_nothing() {
         for id in &open {
             *by_status.entry(last[id].as_str()).or_default() += 1;
         }
+        let sim_alive = tokio::time::timeout(
+            Duration::from_secs(3),
+            d.sim_admin()
+                .try_send(hyper::Method::GET, "/admin/stats", &[], bytes::Bytes::new()),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
         let sample: Vec<(&String, &String)> =
             open.iter().take(5).map(|id| (id, &last[id])).collect();
         panic!(
             "{} of {} inquiries not answered {DRAIN_TIMEOUT:?} after the last restart: \
-             {by_status:?}, e.g. {sample:?}",
+             {by_status:?}, e.g. {sample:?}; the simulator {}",
             open.len(),
-            ids.len()
+            ids.len(),
+            if sim_alive {
+                "still answers /admin/stats"
+            } else {
+                "no longer answers /admin/stats (hung)"
+            }
         );
     }
     assert!(checked > 0, "no answer of sample 0 was checked");

@@ -21,6 +21,7 @@ pub struct OpsStats {
     pub awaiting_code: usize,
     pub records: usize,
     pub commits: CommitStats,
+    pub master_info: crate::master::MasterStatus,
 }
 
 pub fn routes() -> Router<Arc<Gateway>> {
@@ -41,5 +42,9 @@ async fn stats(State(gw): State<Arc<Gateway>>, caller: Caller) -> Result<Json<Op
         awaiting_code: n(Tree::AwaitingCode)?,
         records: n(Tree::Records)?,
         commits: gw.store.stats(),
+        master_info: match gw.master.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        },
     }))
 }

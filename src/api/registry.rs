@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use super::{json_error, ApiError, Caller};
 use crate::config::Role;
 use crate::gateway::{Gateway, GatewayError};
-use crate::registry::import::{ImportSummary, DEFAULT_IMPORT_CHUNK};
+use crate::registry::import::{ImportSummary, Importer, DEFAULT_IMPORT_CHUNK};
 use crate::registry::lifecycle::MergeError;
 use crate::registry::search::{FactsQuery, PersonView};
 use crate::store::Batch;
@@ -172,6 +172,7 @@ async fn import(
         )
         .field("layout"));
     }
+    let layout_name = layout.name.clone();
     let max = gw.config.max_batch_bytes;
     let too_large = || {
         ApiError::new(
@@ -187,11 +188,6 @@ async fn import(
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    let mut summary = ImportSummary {
-        layout: layout.name.clone(),
-        system: system.to_string(),
-        ..Default::default()
-    };
     let started = std::time::Instant::now();
     let (btx, brx) = mpsc::channel::<std::io::Result<Bytes>>(DEFAULT_PIPE_DEPTH);
     let (ctx, mut crx) = mpsc::channel::<Vec<Result<Record, LineError>>>(DEFAULT_CHUNK_DEPTH);

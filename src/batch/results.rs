@@ -145,7 +145,8 @@ mod tests {
     fn inquiry(result: Option<InquiryResult>, error: Option<InquiryError>) -> Inquiry {
         serde_json::from_value::<Inquiry>(serde_json::json!({
             "id": "IQ01", "system": "kodomo-iryo", "business_number": "000000000012345",
-            "unified": "000000000000001", "affair": "JM01000000121000",
+            "unified": renkei_ids::UnifiedAddressNumber::from_serial(1).unwrap().to_string(),
+            "affair": "JM01000000121000",
             "procedure": "JT01010000000214", "item": "TM00000000000002",
             "conditions": {"fiscal_year": 2026}, "status": "failed",
             "accepted_ms": 0, "deadline_ms": 0,

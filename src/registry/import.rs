@@ -25,7 +25,7 @@ use super::{
     b64, code_job, due_key, BasicFacts, CodeStatus, PersonRecord, PersonState, Registry,
     RegistryError,
 };
-use crate::store::{key2, Batch, StoreError, Tree};
+use crate::store::{key2, Batch, CommitFuture, StoreError, Tree};
 use crate::util::{now_ms, rfc3339_jst};
 
 /// Persons per store commit: large enough that one fsync is shared by hundreds of persons,
@@ -151,36 +151,64 @@ impl Pacer {
     }
 }
 
-/// Reads through a chunk's own writes; every first write of a key guards it with the value
-/// read from the store, so a racing change makes the whole chunk conflict instead of being lost.
+type Writes = HashMap<(Tree, Vec<u8>), Option<Vec<u8>>>;
+
+/// Reads through a chunk's own writes, then the writes of the chunk still being committed
+/// before it (`pending`), then the store. Every first write of a key, and every read served
+/// from `pending`, guards the key with the value seen: the writer applies batches in order, so
+/// a racing change — or a failed previous chunk — makes this chunk conflict instead of being
+/// lost or applied on top of something that never happened.
 struct Overlay<'a> {
     reg: &'a Registry,
-    writes: HashMap<(Tree, Vec<u8>), Option<Vec<u8>>>,
+    pending: Option<&'a Writes>,
+    writes: Writes,
+    seen: Writes,
+    guarded: std::collections::HashSet<(Tree, Vec<u8>)>,
     batch: Batch,
 }
 
 impl<'a> Overlay<'a> {
-    fn new(reg: &'a Registry) -> Self {
+    fn new(reg: &'a Registry, pending: Option<&'a Writes>) -> Self {
         Self {
             reg,
+            pending,
             writes: HashMap::new(),
+            seen: HashMap::new(),
+            guarded: Default::default(),
             batch: Batch::new(),
         }
     }
 
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, RegistryError> {
-        match self.writes.get(&(tree, key.to_vec())) {
-            Some(v) => Ok(v.clone()),
-            None => Ok(self.reg.store.get(tree, key)?),
-        }
-    }
-
-    fn guard(&mut self, tree: Tree, key: &[u8]) -> Result<(), RegistryError> {
-        if !self.writes.contains_key(&(tree, key.to_vec())) {
-            match self.reg.store.get(tree, key)? {
+    fn add_guard(&mut self, tree: Tree, key: &[u8], v: Option<Vec<u8>>) {
+        if self.guarded.insert((tree, key.to_vec())) {
+            match v {
                 Some(v) => self.batch.require_equal(tree, key.to_vec(), v),
                 None => self.batch.require_absent(tree, key.to_vec()),
             }
+        }
+    }
+
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, RegistryError> {
+        let k = (tree, key.to_vec());
+        if let Some(v) = self.writes.get(&k).or_else(|| self.seen.get(&k)) {
+            return Ok(v.clone());
+        }
+        let v = match self.pending.and_then(|p| p.get(&k)) {
+            Some(v) => {
+                let v = v.clone();
+                self.add_guard(tree, key, v.clone());
+                v
+            }
+            None => self.reg.store.get(tree, key)?,
+        };
+        self.seen.insert(k, v.clone());
+        Ok(v)
+    }
+
+    fn guard(&mut self, tree: Tree, key: &[u8]) -> Result<(), RegistryError> {
+        if !self.guarded.contains(&(tree, key.to_vec())) {
+            let v = self.get(tree, key)?;
+            self.add_guard(tree, key, v);
         }
         Ok(())
     }
@@ -192,6 +220,13 @@ impl<'a> Overlay<'a> {
         Ok(())
     }
 
+    /// A key that cannot exist yet (it names a unified number allocated by this chunk).
+    fn put_new(&mut self, tree: Tree, key: Vec<u8>, value: Vec<u8>) {
+        self.add_guard(tree, &key, None);
+        self.batch.put(tree, key.clone(), value.clone());
+        self.writes.insert((tree, key), Some(value));
+    }
+
     fn delete(&mut self, tree: Tree, key: Vec<u8>) -> Result<(), RegistryError> {
         self.guard(tree, &key)?;
         self.batch.delete(tree, key.clone());
@@ -199,7 +234,7 @@ impl<'a> Overlay<'a> {
         Ok(())
     }
 
-    fn person(&self, u: &UnifiedAddressNumber) -> Result<Option<PersonRecord>, RegistryError> {
+    fn person(&mut self, u: &UnifiedAddressNumber) -> Result<Option<PersonRecord>, RegistryError> {
         self.get(Tree::Persons, u.to_string().as_bytes())?
             .map(|v| serde_json::from_slice(&v).map_err(|e| RegistryError::Corrupt(e.to_string())))
             .transpose()
@@ -211,7 +246,7 @@ impl<'a> Overlay<'a> {
     }
 
     fn unified(
-        &self,
+        &mut self,
         tree: Tree,
         key: &[u8],
     ) -> Result<Option<UnifiedAddressNumber>, RegistryError> {
@@ -426,18 +461,24 @@ impl Registry {
                             updated_ms: now,
                         };
                         ov.put(Tree::BlindIndex, idx, u.to_string().into_bytes())?;
-                        ov.put_person(&p)?;
                         ov.put(Tree::BusinessLinks, link_key, u.to_string().into_bytes())?;
-                        ov.put(
+                        let us = u.to_string();
+                        ov.put_new(
+                            Tree::Persons,
+                            us.clone().into_bytes(),
+                            serde_json::to_vec(&p)
+                                .map_err(|e| RegistryError::Corrupt(e.to_string()))?,
+                        );
+                        ov.put_new(
                             Tree::ReverseLinks,
-                            key2(&u.to_string(), system.as_str()),
+                            key2(&us, system.as_str()),
                             bn.as_str().as_bytes().to_vec(),
-                        )?;
+                        );
                         for k in self.facts_index_keys(&u, &facts) {
-                            ov.put(Tree::BlindIndex, k, Vec::new())?;
+                            ov.put_new(Tree::BlindIndex, k, Vec::new());
                         }
                         let due = pacer.next();
-                        ov.put(Tree::Due, due_key(due, &code_job(&u)), Vec::new())?;
+                        ov.put_new(Tree::Due, due_key(due, &code_job(&u)), Vec::new());
                         d.code_acquisitions_scheduled += 1;
                         d.code_acquisitions_until = Some(rfc3339_jst(due));
                         Applied::Changed { created: true }
@@ -501,15 +542,16 @@ impl Registry {
         Ok(outcome)
     }
 
-    /// Applies `items` (good and bad lines, in order) in one commit; returns the summary delta.
-    async fn commit_lines(
+    /// Builds the batch for `items` (good and bad lines, in order) over `pending`.
+    fn prepare(
         &self,
         system: &SystemId,
         items: &[Result<Record, LineError>],
         pacer: &mut Pacer,
-    ) -> Result<Result<ImportSummary, StoreError>, RegistryError> {
+        pending: Option<&Writes>,
+    ) -> Result<(Batch, Writes, ImportSummary), RegistryError> {
         let started = std::time::Instant::now();
-        let mut ov = Overlay::new(self);
+        let mut ov = Overlay::new(self, pending);
         let mut d = ImportSummary::default();
         for item in items {
             d.lines += 1;
@@ -530,75 +572,17 @@ impl Registry {
             }
         }
         let mut b = ov.batch;
+        if !b.is_empty() {
+            b.put(
+                Tree::Meta,
+                META_CODE_PACE.to_vec(),
+                pacer.next_ms.to_be_bytes().to_vec(),
+            );
+            d.commits = 1;
+        }
         d.timing.applying_ms = started.elapsed().as_millis() as u64;
-        if b.is_empty() {
-            return Ok(Ok(d));
-        }
-        b.put(
-            Tree::Meta,
-            META_CODE_PACE.to_vec(),
-            pacer.next_ms.to_be_bytes().to_vec(),
-        );
-        let committing = std::time::Instant::now();
-        let outcome = self.store.commit(b).await;
-        d.timing.committing_ms = committing.elapsed().as_millis() as u64;
-        match outcome {
-            Ok(_) => {
-                d.commits = 1;
-                Ok(Ok(d))
-            }
-            Err(e @ StoreError::Conflict { .. }) => Ok(Err(e)),
-            Err(e) => Err(e.into()),
-        }
+        Ok((b, ov.writes, d))
     }
-
-    /// Applies a chunk of lines; if a racing change conflicts, applies them one by one.
-    pub async fn import_chunk(
-        &self,
-        system: &SystemId,
-        items: &[Result<Record, LineError>],
-        summary: &mut ImportSummary,
-    ) -> Result<(), RegistryError> {
-        let stored = self
-            .store
-            .get(Tree::Meta, META_CODE_PACE)?
-            .and_then(|v| v.try_into().ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0);
-        let mut pacer = Pacer { next_ms: stored };
-        match self.commit_lines(system, items, &mut pacer).await? {
-            Ok(d) => {
-                summary.commits += d.commits;
-                summary.add(&d);
-                return Ok(());
-            }
-            Err(_) => tracing::info!(
-                message = "Import chunk raced another change; applying line by line."
-            ),
-        }
-        for (i, item) in items.iter().enumerate() {
-            let mut done = false;
-            for _ in 0..3 {
-                if let Ok(d) = self.commit_lines(system, &items[i..=i], &mut pacer).await? {
-                    summary.commits += d.commits;
-                    summary.add(&d);
-                    done = true;
-                    break;
-                }
-            }
-            if !done {
-                summary.lines += 1;
-                summary.reject(RejectedLine {
-                    line: item.as_ref().map(|r| r.line()).unwrap_or_else(|e| e.line),
-                    field: None,
-                    code: "conflict".into(),
-                    message: "the line kept racing another change; send it again".into(),
-                });
-            }
-        }
-        Ok(())
-    }
-
     /// Records a finished import (linkage records: a staff action that touched individual
     /// numbers).
     pub async fn record_import(
@@ -633,5 +617,167 @@ impl Registry {
         crate::records::append(&mut b, &r);
         self.store.commit(b).await?;
         Ok(())
+    }
+}
+
+/// A chunk whose batch is with the store writer.
+struct InFlight {
+    commit: CommitFuture,
+    writes: Writes,
+    delta: ImportSummary,
+    items: Vec<Result<Record, LineError>>,
+}
+
+/// Applies an import chunk by chunk, building chunk N+1 while chunk N is being made durable
+/// (one chunk in flight: memory stays bounded by two chunks).
+pub struct Importer<'a> {
+    reg: &'a Registry,
+    system: SystemId,
+    pacer: Pacer,
+    in_flight: Option<InFlight>,
+    /// The running summary.
+    pub summary: ImportSummary,
+}
+
+impl<'a> Importer<'a> {
+    /// Starts an import fed by `system`.
+    pub fn new(reg: &'a Registry, system: SystemId, layout: &str) -> Result<Self, RegistryError> {
+        let stored = reg
+            .store
+            .get(Tree::Meta, META_CODE_PACE)?
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        Ok(Self {
+            reg,
+            summary: ImportSummary {
+                layout: layout.to_string(),
+                system: system.to_string(),
+                ..Default::default()
+            },
+            system,
+            pacer: Pacer { next_ms: stored },
+            in_flight: None,
+        })
+    }
+
+    /// Takes the next chunk of lines.
+    pub async fn push(
+        &mut self,
+        items: Vec<Result<Record, LineError>>,
+    ) -> Result<(), RegistryError> {
+        let prev = self.in_flight.take();
+        let mut prepared = self.reg.prepare(
+            &self.system,
+            &items,
+            &mut self.pacer,
+            prev.as_ref().map(|p| &p.writes),
+        )?;
+        if let Some(prev) = prev {
+            if !self.settle(prev).await? {
+                // Chunk N+1 was built on N's writes, which did not happen: build it again.
+                prepared = self
+                    .reg
+                    .prepare(&self.system, &items, &mut self.pacer, None)?;
+            }
+        }
+        let (batch, writes, delta) = prepared;
+        if batch.is_empty() {
+            self.summary.add(&delta);
+            return Ok(());
+        }
+        let mut commit = self.reg.store.commit(batch);
+        // Poll once so the batch reaches the writer's queue now, in order, before the next one.
+        let early = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(commit.as_mut(), cx))
+        })
+        .await;
+        match early {
+            std::task::Poll::Ready(outcome) => {
+                let ready: CommitFuture = Box::pin(async move { outcome });
+                self.in_flight = Some(InFlight {
+                    commit: ready,
+                    writes,
+                    delta,
+                    items,
+                });
+            }
+            std::task::Poll::Pending => {
+                self.in_flight = Some(InFlight {
+                    commit,
+                    writes,
+                    delta,
+                    items,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the chunk in flight; false if it conflicted (its lines were then applied one
+    /// by one).
+    async fn settle(&mut self, f: InFlight) -> Result<bool, RegistryError> {
+        let waiting = std::time::Instant::now();
+        let outcome = f.commit.await;
+        self.summary.timing.committing_ms += waiting.elapsed().as_millis() as u64;
+        match outcome {
+            Ok(_) => {
+                self.summary.commits += f.delta.commits;
+                self.summary.add(&f.delta);
+                Ok(true)
+            }
+            Err(StoreError::Conflict { .. }) => {
+                tracing::info!(
+                    message = "Import chunk raced another change; applying line by line."
+                );
+                self.one_by_one(&f.items).await?;
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn one_by_one(
+        &mut self,
+        items: &[Result<Record, LineError>],
+    ) -> Result<(), RegistryError> {
+        for (i, item) in items.iter().enumerate() {
+            let mut done = false;
+            for _ in 0..3 {
+                let (b, _, d) =
+                    self.reg
+                        .prepare(&self.system, &items[i..=i], &mut self.pacer, None)?;
+                let ok = b.is_empty()
+                    || match self.reg.store.commit(b).await {
+                        Ok(_) => true,
+                        Err(StoreError::Conflict { .. }) => false,
+                        Err(e) => return Err(e.into()),
+                    };
+                if ok {
+                    self.summary.commits += d.commits;
+                    self.summary.add(&d);
+                    done = true;
+                    break;
+                }
+            }
+            if !done {
+                self.summary.lines += 1;
+                self.summary.reject(RejectedLine {
+                    line: item.as_ref().map(|r| r.line()).unwrap_or_else(|e| e.line),
+                    field: None,
+                    code: "conflict".into(),
+                    message: "the line kept racing another change; send it again".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the last chunk; returns the summary.
+    pub async fn finish(mut self) -> Result<ImportSummary, RegistryError> {
+        if let Some(f) = self.in_flight.take() {
+            self.settle(f).await?;
+        }
+        Ok(self.summary)
     }
 }

@@ -231,6 +231,10 @@ impl Sim {
                 .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
             return Ok(r);
         }
+        if path == crate::master::MASTER_PATH && req.method() == hyper::Method::GET {
+            let (body, sig) = self.sign(&self.master_info(&peer));
+            return Ok(xml_response(StatusCode::OK, body, &sig));
+        }
         if path != crate::uplink::MESSAGES_PATH || req.method() != hyper::Method::POST {
             return Ok(json_response(
                 StatusCode::NOT_FOUND,
@@ -307,6 +311,90 @@ impl Sim {
                 .insert(h.message_id.clone(), (b.clone(), s.clone()));
         }
         Ok(xml_response(StatusCode::OK, b, &s))
+    }
+
+    /// The signed master information for the agency behind `peer`.
+    fn master_info(&self, peer: &Peer) -> Message {
+        let recipient = self
+            .config
+            .peers
+            .iter()
+            .find(|p| p.client_name.as_str() == peer.name)
+            .or(self.config.peers.first())
+            .map(|p| p.agency_code.clone())
+            .unwrap_or_else(|| self.config.agency_code.clone());
+        let mut agencies = vec![
+            (
+                self.config.agency_code.clone(),
+                "中間サーバー・プラットフォーム（シミュレータ）".to_string(),
+            ),
+            (
+                self.config.provider_agency_code.clone(),
+                "情報提供者（シミュレータ）".to_string(),
+            ),
+        ];
+        for p in &self.config.peers {
+            agencies.push((
+                p.agency_code.clone(),
+                format!("情報照会者 {}", p.client_name),
+            ));
+        }
+        let mut procedures: Vec<_> = self
+            .config
+            .permissions
+            .iter()
+            .map(|p| p.procedure.clone())
+            .collect();
+        procedures.sort();
+        procedures.dedup();
+        let mut items: Vec<_> = self
+            .config
+            .permissions
+            .iter()
+            .map(|p| p.item.clone())
+            .collect();
+        items.sort();
+        items.dedup();
+        let own = self.keys.own_public();
+        let mut keys = Vec::new();
+        for (v, k) in &own.signing {
+            keys.push(renkei_platform::PublishedKey {
+                agency: self.config.agency_code.clone(),
+                key_use: renkei_platform::KeyUse::Signing,
+                version: *v,
+                public_key: k.to_sec1(),
+                not_after: None,
+            });
+        }
+        for (v, k) in &own.sealing {
+            keys.push(renkei_platform::PublishedKey {
+                agency: self.config.agency_code.clone(),
+                key_use: renkei_platform::KeyUse::Sealing,
+                version: *v,
+                public_key: k.to_bytes(),
+                not_after: None,
+            });
+        }
+        Message::MasterInfo {
+            header: self.header(None, &recipient),
+            valid_until: rfc3339_jst(now_ms() + crate::master::DEFAULT_VALIDITY_MS),
+            agencies,
+            procedures: procedures
+                .into_iter()
+                .map(|p| (p, "事務手続".to_string()))
+                .collect(),
+            items: items
+                .into_iter()
+                .map(|i| (i, "特定個人情報".to_string()))
+                .collect(),
+            permissions: self
+                .config
+                .permissions
+                .iter()
+                .map(|p| (p.procedure.clone(), p.item.clone()))
+                .collect(),
+            keys,
+        }
     }
 
     fn capture(&self, body: &[u8]) {
