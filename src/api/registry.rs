@@ -244,19 +244,34 @@ async fn import(
     });
     let mut failure = None;
     let mut waiting = std::time::Instant::now();
+    let mut waited = 0u64;
+    let mut importer =
+        Importer::new(&gw.registry, system.clone(), &layout_name).map_err(GatewayError::from)?;
     while let Some(chunk) = crx.recv().await {
-        summary.timing.waiting_for_lines_ms += waiting.elapsed().as_millis() as u64;
-        if let Err(e) = gw
-            .registry
-            .import_chunk(&system, &chunk, &mut summary)
-            .await
-        {
+        waited += waiting.elapsed().as_millis() as u64;
+        if let Err(e) = importer.push(chunk).await {
             failure = Some(e);
             break;
         }
         waiting = std::time::Instant::now();
     }
     drop(crx);
+    let mut summary = if failure.is_some() {
+        importer.summary.clone()
+    } else {
+        match importer.finish().await {
+            Ok(s) => s,
+            Err(e) => {
+                failure = Some(e);
+                ImportSummary {
+                    layout: layout_name.clone(),
+                    system: system.to_string(),
+                    ..Default::default()
+                }
+            }
+        }
+    };
+    summary.timing.waiting_for_lines_ms = waited;
     summary.timing.total_ms = started.elapsed().as_millis() as u64;
     let over = feeder.await.unwrap_or(false);
     let _ = parser.await;
