@@ -44,6 +44,8 @@ async fn batch_of_300k_lines_is_accepted_within_30s() {
     let file = renkei::batch::generate_batch_file(lines, &persons);
     let api = d.client(CLIENT_SUBSIDY);
 
+    let gw_pid = gateway_pid(&d);
+    let cpu_before = cpu_secs(gw_pid);
     let start = Instant::now();
     let r = api
         .send(
@@ -68,6 +70,8 @@ async fn batch_of_300k_lines_is_accepted_within_30s() {
     )
     .await;
     let accepted = start.elapsed();
+    let cpu_after = cpu_secs(gw_pid);
+    let (total_cpu, writer_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
     assert_eq!(v["total_lines"].as_u64(), Some(lines as u64), "{v}");
     assert_eq!(v["accepted"].as_u64(), Some(lines as u64), "{v}");
     assert_eq!(v["rejected_count"], 0, "{v}");
@@ -80,7 +84,8 @@ async fn batch_of_300k_lines_is_accepted_within_30s() {
     let stats = d.ops_stats().await;
     eprintln!(
         "batch of {lines} lines ({}): upload {:.1} s, all accepted after {:.1} s = {:.0} lines/s \
-         (server-side acceptance {} ms); ops stats: {stats}",
+         (server-side acceptance {} ms); gateway CPU {total_cpu:.1} s of which store writer \
+         thread {writer_cpu:.1} s; gateway peak RSS {} MiB; load average {}; ops stats: {stats}",
         if open {
             "platform open"
         } else {
@@ -92,6 +97,10 @@ async fn batch_of_300k_lines_is_accepted_within_30s() {
         server_ms
             .map(|m| m.to_string())
             .unwrap_or_else(|| "?".into()),
+        peak_rss_mib(gw_pid),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim(),
     );
     assert!(
         accepted <= TARGET,
@@ -115,4 +124,62 @@ fn strip_ansi(s: &str) -> String {
         }
     }
     out
+}
+
+/// The pid of this deployment's gateway (found by its config path in /proc).
+fn gateway_pid(d: &Deployment) -> u32 {
+    let cfg = d.dir.join("renkei.toml").display().to_string();
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    let c = String::from_utf8_lossy(&c).replace('\0', " ");
+                    c.contains(" serve ") && c.contains(&cfg)
+                })
+                .unwrap_or(false)
+        })
+        .expect("gateway process")
+}
+
+/// CPU seconds (user + system) of a process and of its store writer thread.
+fn cpu_secs(pid: u32) -> (f64, f64) {
+    // Clock ticks per second on Linux (USER_HZ); fixed at 100 on every mainstream kernel.
+    const TICKS: f64 = 100.0;
+    let ticks = |stat: &str| -> f64 {
+        // Fields after the `(comm)`: state is field 3; utime and stime are 14 and 15.
+        let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        n(11) + n(12)
+    };
+    let total = ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default());
+    let mut writer = 0.0;
+    for e in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .flatten()
+    {
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        if stat.contains("(renkei-store-wr") {
+            writer += ticks(&stat);
+        }
+    }
+    (total / TICKS, writer / TICKS)
+}
+
+/// Peak resident memory of a process (VmHWM), MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
 }

@@ -320,6 +320,37 @@ async fn csv_import_names_code_point_and_refuses_oversize() {
         .windows(12)
         .any(|w| w == n1.as_bytes() || w == n2.as_bytes()));
 
+    // The command line streams a file to the same endpoint and prints the summary.
+    let file = d.dir.join("feed.dat");
+    std::fs::write(
+        &file,
+        fixed_file(&[register(21, "石狩　一郎", "イシカリ　イチロウ")]),
+    )
+    .expect("write feed");
+    let out = std::process::Command::new(common::BIN)
+        .args(["persons", "import"])
+        .arg(&file)
+        .args([
+            "--layout",
+            "resident-fixed",
+            "--system",
+            CLIENT_SECOND,
+            "--dir",
+        ])
+        .arg(&d.dir)
+        .output()
+        .expect("run renkei persons import");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&stdout).expect("summary JSON");
+    assert_eq!(v["persons_created"], 1, "{v}");
+    assert_eq!(lookup(&feed, "R00021").await.status, 200);
+    assert!(!stdout.contains(&number(21)));
+
     // Larger than max_batch_bytes: refused before anything is applied.
     let big = vec![b'0'; 8192];
     let r = import(&feed, "resident-fixed", big).await;

@@ -189,3 +189,36 @@ async fn link_isolation_lookup_match_and_merge() {
         "the gateway log holds an individual number"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_status_pending_while_platform_fails_then_acquired_and_inquiry_proceeds() {
+    let mut d = Deployment::new();
+    d.fast_backoff();
+    d.start().await;
+    d.sim_mode("failing", 0).await;
+    let api = d.client(CLIENT_SUBSIDY);
+    let bn = SAMPLES[0].business_number;
+    let r = api
+        .put_json(&format!("/v1/persons/{bn}"), &link_body(0))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let look = format!("/v1/persons:lookup?business_number={bn}");
+    assert_eq!(api.get(&look).await.body["code"]["status"], "pending");
+    // An inquiry for a person without a code waits for it.
+    let id = api.submit_ok("code-wait-1", &common::local_tax(bn)).await;
+    common::wait_until(
+        common::START_TIMEOUT,
+        "the inquiry awaits the code",
+        || async { api.status_of(&id).await == "awaiting_code" },
+    )
+    .await;
+    assert_eq!(api.get(&look).await.body["code"]["status"], "pending");
+    // The platform recovers: the automatic retry acquires the code and wakes the inquiry.
+    d.sim_mode("open", 0).await;
+    common::wait_until(common::START_TIMEOUT, "the code is acquired", || async {
+        api.get(&look).await.body["code"]["status"] == "acquired"
+    })
+    .await;
+    let done = api.wait_final(&id, common::START_TIMEOUT).await;
+    assert_eq!(done["status"], "answered", "{done}");
+}

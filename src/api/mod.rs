@@ -144,16 +144,32 @@ pub fn json_error(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::JsonDataError(e) => {
             let text = e.body_text();
+            // axum reports "<prefix>: <path>: <serde message>"; the path names the field.
+            let detail = text
+                .split_once("target type: ")
+                .map(|(_, d)| d)
+                .unwrap_or(&text);
             let field = text
                 .split("unknown field `")
                 .nth(1)
+                .or_else(|| text.split("missing field `").nth(1))
                 .and_then(|s| s.split('`').next())
                 .map(str::to_string)
                 .or_else(|| {
-                    text.split(": ")
-                        .next()
-                        .and_then(|p| p.rsplit(' ').next())
-                        .filter(|p| !p.is_empty() && !p.contains(' '))
+                    detail
+                        .split_once(": ")
+                        .map(|(path, _)| path)
+                        .filter(|p| {
+                            !p.is_empty()
+                                && *p != "."
+                                && p.bytes().all(|b| {
+                                    b.is_ascii_alphanumeric()
+                                        || b == b'_'
+                                        || b == b'.'
+                                        || b == b'['
+                                        || b == b']'
+                                })
+                        })
                         .map(str::to_string)
                 });
             let code = if text.contains("unknown field") {

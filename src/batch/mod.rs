@@ -107,7 +107,7 @@ pub struct Progress {
     pub done: bool,
     /// When these counts were taken.
     pub counted_ms: u64,
-    /// How long counting took (the next count waits at least twice as long).
+    /// How long counting took (the next count waits [`progress::DEFAULT_RECOUNT_SPACING`] times as long).
     pub count_ms: u64,
 }
 

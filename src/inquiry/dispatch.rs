@@ -446,7 +446,21 @@ impl Dispatcher {
             records::append(&mut b, &r);
         }
         put_inquiry(&mut b, &inquiry)?;
-        self.gw.store.commit(b).await.map(|_| ())
+        self.gw.store.commit(b).await?;
+        // The code may have been acquired between our read of the person and the commit
+        // above, after the acquisition's wake-up scan: check once more.
+        let acquired = matches!(
+            self.gw.registry.person(&inquiry.unified),
+            Ok(Some(p)) if p.code_status == CodeStatus::Acquired
+        );
+        if acquired {
+            let mut again = Batch::new();
+            self.wake_waiting(&mut again, &inquiry.unified)?;
+            if !again.is_empty() {
+                self.gw.store.commit(again).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn reschedule(&self, inquiry: Inquiry, at: u64, count: bool) -> Result<(), StoreError> {
@@ -632,11 +646,20 @@ impl Dispatcher {
             .registry
             .stage_code_outcome(&mut b, person, status, fugo, reason)
             .map_err(|e| StoreError::Io(e.to_string()))?;
+        self.gw.store.commit(b).await?;
         if acquired {
-            self.wake_waiting(&mut b, &u)?;
             tracing::info!(message = "Code acquired.");
+            // Wake waiting inquiries only after the acquisition is stored: an inquiry that
+            // starts waiting after this scan re-reads the person and sees the code (see
+            // `await_code`), so no inquiry can miss its wake-up.
+            let mut wake = Batch::new();
+            self.wake_waiting(&mut wake, &u)?;
+            if !wake.is_empty() {
+                self.gw.store.commit(wake).await?;
+                self.gw.wake.notify_one();
+            }
         }
-        self.gw.store.commit(b).await.map(|_| ())
+        Ok(())
     }
 
     /// Moves every inquiry waiting for `u`'s code back to the front of the schedule.

@@ -367,7 +367,7 @@ async fn import(
 }
 
 fn progress(sent: u64, total: u64, elapsed: Duration) {
-    let pct = if total == 0 { 100 } else { sent * 100 / total };
+    let pct = (sent * 100).checked_div(total).unwrap_or(100);
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let rate = mib(sent) / elapsed.as_secs_f64().max(0.001);
     eprint!(

@@ -6,10 +6,10 @@
 //! `move-out` (02 転出) and `death` (05 死亡) end new inquiries, `name-change` (03) and
 //! `address-change` (04) update the encrypted basic facts.
 //!
-//! Replay: every applied line leaves a marker `x:` ‖ HMAC(system ‖ line values) in
-//! `Tree::BlindIndex` (keyed with the blind-index key: the marker reveals nothing); a line whose
-//! marker exists is counted as unchanged and not applied again, so replaying a file, or a file
-//! that overlaps an earlier one, changes nothing.
+//! Replay: every applied line leaves a marker `x:` ‖ system ‖ business number ‖ HMAC(line
+//! values) in `Tree::BlindIndex` (keyed with the blind-index key: the marker reveals nothing of
+//! the line); a line whose marker exists is counted as unchanged and not applied again, so
+//! replaying a file, or a file that overlaps an earlier one, changes nothing.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -293,13 +293,19 @@ fn facts_of(rec: &Record) -> BasicFacts {
 
 impl Registry {
     /// The replay marker of a line fed by `system`.
-    fn applied_marker(&self, system: &SystemId, rec: &Record) -> Vec<u8> {
+    ///
+    /// `x:` ‖ system ‖ 0 ‖ business number ‖ 0 ‖ HMAC(line values): the business number (not
+    /// secret; `BusinessLinks` holds it in clear too) keeps one person's markers together and
+    /// sorted feeds write them in key order.
+    fn applied_marker(&self, system: &SystemId, bn: &BusinessNumber, rec: &Record) -> Vec<u8> {
         let mut plain = zeroize::Zeroizing::new(String::from(system.as_str()));
         for (_, v) in rec.iter() {
             plain.push('\u{1f}');
             plain.push_str(v);
         }
         let mut k = APPLIED_PREFIX.to_vec();
+        k.extend_from_slice(&key2(system.as_str(), bn.as_str()));
+        k.push(0);
         k.extend_from_slice(&self.keys.keyring().blind_index().index(plain.as_bytes()));
         k
     }
@@ -337,10 +343,6 @@ impl Registry {
         d: &mut ImportSummary,
     ) -> Result<Applied, RegistryError> {
         let line = rec.line();
-        let marker = self.applied_marker(system, rec);
-        if ov.get(Tree::BlindIndex, &marker)?.is_some() {
-            return Ok(Applied::Unchanged);
-        }
         let bn = match BusinessNumber::parse(rec.get("business_number").unwrap_or_default()) {
             Ok(bn) => bn,
             Err(e) => {
@@ -354,6 +356,12 @@ impl Registry {
         };
         let link_key = key2(system.as_str(), bn.as_str());
         let linked = ov.unified(Tree::BusinessLinks, &link_key)?;
+        let marker = self.applied_marker(system, &bn, rec);
+        // A line was applied only if its business number is linked (links are never deleted):
+        // an unlinked number needs no marker read, which saves a random read per new person.
+        if linked.is_some() && ov.get(Tree::BlindIndex, &marker)?.is_some() {
+            return Ok(Applied::Unchanged);
+        }
         let kind = rec.get("change_kind").unwrap_or_default();
         let now = now_ms();
         let outcome = match kind {
@@ -538,7 +546,11 @@ impl Registry {
                 ))
             }
         };
-        ov.put(Tree::BlindIndex, marker, Vec::new())?;
+        if linked.is_some() {
+            ov.put(Tree::BlindIndex, marker, Vec::new())?;
+        } else {
+            ov.put_new(Tree::BlindIndex, marker, Vec::new());
+        }
         Ok(outcome)
     }
 

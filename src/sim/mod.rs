@@ -294,7 +294,8 @@ impl Sim {
             ));
         }
         // Dedupe by message id: a resend gets the very answer the first one got.
-        if let Some((b, s)) = self.inner().answered.get(&h.message_id).cloned() {
+        let earlier = self.inner().answered.get(&h.message_id).cloned();
+        if let Some((b, s)) = earlier {
             if matches!(msg, Message::InquiryRequest { .. }) {
                 self.inner().stats.inquiry_resends_deduped += 1;
             }
