@@ -78,29 +78,34 @@ impl Dispatcher {
 
     /// Runs until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        // Where the next scan starts: each round walks the due part of the schedule once
+        // instead of re-reading the (in-flight) head of it after every finished job.
+        let mut cursor: Vec<u8> = Vec::new();
         loop {
             if *shutdown.borrow() {
                 break;
             }
             let now = now_ms();
-            let due =
-                match self
-                    .gw
-                    .store
-                    .range(Tree::Due, &[], &(now + 1).to_be_bytes(), SCAN_BATCH)
-                {
-                    Ok(d) => d,
-                    Err(error) => {
-                        tracing::error!(message = "Cannot read the schedule.", %error);
-                        Vec::new()
-                    }
-                };
+            let due = match self
+                .gw
+                .store
+                .range(Tree::Due, &cursor, &(now + 1).to_be_bytes(), SCAN_BATCH)
+            {
+                Ok(d) => d,
+                Err(error) => {
+                    tracing::error!(message = "Cannot read the schedule.", %error);
+                    Vec::new()
+                }
+            };
+            let round_done = due.len() < SCAN_BATCH;
             let mut started = 0usize;
             for (key, _) in due {
                 if self.paused_until.load(Ordering::Relaxed) > now_ms() {
                     // The platform is closed or failing: leave the rest where it is.
                     break;
                 }
+                cursor.clone_from(&key);
+                cursor.push(0);
                 if !self.claim(&key) {
                     continue;
                 }
@@ -117,10 +122,12 @@ impl Dispatcher {
                     me.run_job(&key).await;
                     me.release(&key);
                     drop(permit);
-                    me.gw.wake.notify_one();
                 });
             }
-            if started > 0 {
+            if round_done {
+                cursor.clear();
+            }
+            if started > 0 || !round_done {
                 continue;
             }
             let wait = match self.gw.store.range(Tree::Due, &[], &[], 1) {
