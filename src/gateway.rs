@@ -272,6 +272,7 @@ impl Gateway {
                     "business_number: not linked to a person; PUT /v1/persons/{business_number} first",
                 )
             })?;
+        self.registry.check_active(&unified)?;
         let affair = client
             .affair_code
             .clone()

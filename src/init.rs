@@ -48,11 +48,14 @@ pub struct InitOptions {
     pub sim_listen: SocketAddr,
 }
 
+/// Seeded data of one item: (item code, condition key, fields).
+pub type SeedItem = (&'static str, String, Vec<(String, String)>);
+
 /// A seeded resident of the simulator's provider data (for the demo and tests).
 pub struct SeedResident {
     pub individual_number: IndividualNumber,
     /// (item, condition key, fields)
-    pub data: Vec<(&'static str, String, Vec<(String, String)>)>,
+    pub data: Vec<SeedItem>,
 }
 
 fn err(e: impl std::fmt::Display) -> String {

@@ -176,13 +176,13 @@ pub async fn checkpoint_now(
         .map_err(|e| e.to_string())?;
     let mut b = Batch::new();
     let mut known = checkpoint_keys(store)?;
-    if !known.contains_key(&cp.key_version) {
+    if let std::collections::btree_map::Entry::Vacant(slot) = known.entry(cp.key_version) {
         let ring = keys.keyring();
         let public = ring
             .verifying_key(cp.key_version)
             .ok_or("the signing key just used has no public key")?
             .to_sec1();
-        known.insert(cp.key_version, public);
+        slot.insert(public);
         let as_hex: std::collections::BTreeMap<u32, String> =
             known.iter().map(|(v, k)| (*v, hex::encode(k))).collect();
         b.put(

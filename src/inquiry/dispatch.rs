@@ -86,17 +86,25 @@ impl Dispatcher {
                 break;
             }
             let now = now_ms();
-            let due = match self
-                .gw
-                .store
-                .range(Tree::Due, &cursor, &(now + 1).to_be_bytes(), SCAN_BATCH)
-            {
-                Ok(d) => d,
-                Err(error) => {
-                    tracing::error!(message = "Cannot read the schedule.", %error);
-                    Vec::new()
-                }
-            };
+            let closed_for = self.window_wait(now);
+            if closed_for > 0 {
+                // Outside the platform's operating hours: nothing is touched until it opens.
+                self.paused_until
+                    .fetch_max(now + closed_for, Ordering::Relaxed);
+                continue;
+            }
+            let due =
+                match self
+                    .gw
+                    .store
+                    .range(Tree::Due, &cursor, &(now + 1).to_be_bytes(), SCAN_BATCH)
+                {
+                    Ok(d) => d,
+                    Err(error) => {
+                        tracing::error!(message = "Cannot read the schedule.", %error);
+                        Vec::new()
+                    }
+                };
             let round_done = due.len() < SCAN_BATCH;
             let mut started = 0usize;
             for (key, _) in due {

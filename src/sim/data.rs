@@ -18,12 +18,17 @@ pub const ITEM_PROVIDED: &str = "01";
 /// Item status: the provider holds nothing for this person and condition.
 pub const ITEM_NOT_HELD: &str = "03";
 
+/// Fields of one item for one condition: (name, value) in order.
+pub type Fields = Vec<(String, String)>;
+/// item code → condition key → fields.
+pub type PersonData = HashMap<String, HashMap<String, Fields>>;
+
 /// `provider-data.json`: person index (hex) → item code → condition key (fiscal year or
 /// `from..to`) → field name → value.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderData {
-    pub persons: HashMap<String, HashMap<String, HashMap<String, Vec<(String, String)>>>>,
+    pub persons: HashMap<String, PersonData>,
 }
 
 /// The code the platform issues for a person to an agency: stable, opaque, per agency.

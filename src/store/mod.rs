@@ -16,6 +16,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+/// Key/value pairs read from a tree, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The named trees. Each is a separate keyspace; keys are ordered bytewise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tree {
@@ -207,7 +210,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         start: &[u8],
         end: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    ) -> Result<Entries, StoreError>;
     /// Up to `limit` entries in `[start, end)`, newest (largest key) first.
     fn range_rev(
         &self,
@@ -215,14 +218,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         start: &[u8],
         end: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    ) -> Result<Entries, StoreError>;
     /// Every entry whose key starts with `prefix`, in key order, up to `limit`.
-    fn scan_prefix(
-        &self,
-        tree: Tree,
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Entries, StoreError>;
     /// Number of entries in a tree.
     fn len(&self, tree: Tree) -> Result<usize, StoreError>;
     /// Sends a batch to the group-commit writer; the future resolves when it is durable.

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Batch, CommitFuture, CommitReceipt, CommitStats, LogChain, Op, Store, StoreError, Tree,
-    META_CHAIN_STATE,
+    Batch, CommitFuture, CommitReceipt, CommitStats, Entries, LogChain, Op, Store, StoreError,
+    Tree, META_CHAIN_STATE,
 };
 
 /// Most batches one group takes; bounds latency of the first caller in a group.
@@ -153,7 +153,7 @@ fn full_range(t: Tree, start: &[u8], end: &[u8]) -> std::ops::Range<Vec<u8>> {
 fn collect(
     iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
     limit: usize,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+) -> Result<Entries, StoreError> {
     let mut out = Vec::new();
     for item in iter.take(limit) {
         let (k, v) = item.map_err(io)?;
@@ -177,7 +177,7 @@ impl Store for SledStore {
         start: &[u8],
         end: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Entries, StoreError> {
         collect(self.kv.range(full_range(tree, start, end)), limit)
     }
 
@@ -187,16 +187,11 @@ impl Store for SledStore {
         start: &[u8],
         end: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Entries, StoreError> {
         collect(self.kv.range(full_range(tree, start, end)).rev(), limit)
     }
 
-    fn scan_prefix(
-        &self,
-        tree: Tree,
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
         collect(self.kv.scan_prefix(full_key(tree, prefix)), limit)
     }
 
