@@ -128,90 +128,30 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     );
     println!("deployment: {}", dir.display());
 
-    // Phase 1: durable accept. The platform is closed so that the gateway only accepts.
+    // Phase 1: durable accept, with linkage records and (for the comparison) without. The
+    // platform is closed so that the gateway only accepts.
     sim_state.set_mode(SimMode::Closed, 0);
-    let accepted = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(args.seconds);
-    let mut tasks = Vec::new();
-    let body_for = |i: usize| {
-        let s = &crate::demo::SAMPLES[i % crate::demo::SAMPLES.len()];
-        Bytes::from(
-            serde_json::json!({"business_number": s.business_number, "procedure_code": crate::init::PROC_LOCAL_TAX,
-                "item_code": crate::init::ITEM_LOCAL_TAX, "conditions": {"fiscal_year": 2026}})
-            .to_string(),
-        )
-    };
-    let groups_before = gw_state.store.stats();
-    let start = Instant::now();
-    for c in 0..args.clients {
-        let client = mk()?;
-        let base = base.clone();
-        let accepted = accepted.clone();
-        let errors = errors.clone();
-        let body = body_for(c);
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut i = 0u64;
-            while Instant::now() < deadline {
-                let key = format!("bench-{c}-{i}");
-                i += 1;
-                let t = Instant::now();
-                match client
-                    .send(
-                        hyper::Method::POST,
-                        &format!("{base}/v1/inquiries"),
-                        &[
-                            ("content-type", "application/json"),
-                            ("idempotency-key", &key),
-                        ],
-                        body.clone(),
-                    )
-                    .await
-                {
-                    Ok(r) if r.status.as_u16() == 202 => {
-                        accepted.fetch_add(1, Ordering::Relaxed);
-                        lat.push(t.elapsed().as_micros() as u64);
-                    }
-                    _ => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            lat
-        }));
+    let mk_client = || mk();
+    let mut accepted_total = 0u64;
+    let mut rates = Vec::new();
+    for (round, with_records) in [(0, true), (1, false), (2, true)] {
+        crate::records::bench_set_records(with_records);
+        let r = accept_phase(&args, &base, round, &gw_state, &mk_client).await?;
+        accepted_total += r.0;
+        rates.push((with_records, r.1));
     }
-    let mut lat: Vec<u64> = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.map_err(err)?);
-    }
-    let secs = start.elapsed().as_secs_f64();
-    lat.sort_unstable();
-    let n = accepted.load(Ordering::Relaxed);
-    let groups = gw_state.store.stats();
-    println!("\naccept (durable, fsync per group commit):");
+    crate::records::bench_set_records(true);
+    let with: Vec<f64> = rates.iter().filter(|r| r.0).map(|r| r.1).collect();
+    let without: Vec<f64> = rates.iter().filter(|r| !r.0).map(|r| r.1).collect();
+    let with_avg = with.iter().sum::<f64>() / with.len().max(1) as f64;
+    let without_avg = without.iter().sum::<f64>() / without.len().max(1) as f64;
     println!(
-        "  {:>8.0} inquiries/s   ({} accepted in {:.1} s, {} errors)",
-        n as f64 / secs,
-        n,
-        secs,
-        errors.load(Ordering::Relaxed)
+        "\nrecords cost: {:.0}/s with records vs {:.0}/s without ({:+.1}%)",
+        with_avg,
+        without_avg,
+        (with_avg / without_avg.max(1.0) - 1.0) * 100.0
     );
-    println!(
-        "  latency p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
-        percentile(&lat, 0.50) as f64 / 1000.0,
-        percentile(&lat, 0.99) as f64 / 1000.0,
-        lat.last().copied().unwrap_or(0) as f64 / 1000.0
-    );
-    let g = groups.groups.saturating_sub(groups_before.groups).max(1);
-    let b = groups.batches.saturating_sub(groups_before.batches);
-    println!(
-        "  group commit: {} batches in {} groups ({:.1} per fsync)",
-        b,
-        g,
-        b as f64 / g as f64
-    );
-
+    let n = accepted_total;
     if args.e2e == 0 {
         gw.stop().await;
         sim.stop().await;
@@ -248,4 +188,104 @@ async fn wait_drained(gw: &crate::gateway::Gateway, limit: Duration) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// One accept phase: returns (accepted, inquiries per second).
+async fn accept_phase(
+    args: &BenchArgs,
+    base: &str,
+    round: usize,
+    gw_state: &std::sync::Arc<crate::gateway::Gateway>,
+    mk: &dyn Fn() -> Result<HttpsClient, String>,
+) -> Result<(u64, f64), String> {
+    let accepted = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let seconds = args.seconds.max(1);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    let groups_before = gw_state.store.stats();
+    let start = Instant::now();
+    for c in 0..args.clients {
+        let client = mk()?;
+        let base = base.to_string();
+        let accepted = accepted.clone();
+        let errors = errors.clone();
+        let s = &crate::demo::SAMPLES[c % crate::demo::SAMPLES.len()];
+        let body = Bytes::from(
+            serde_json::json!({"business_number": s.business_number, "procedure_code": crate::init::PROC_LOCAL_TAX,
+                "item_code": crate::init::ITEM_LOCAL_TAX, "conditions": {"fiscal_year": 2026}})
+            .to_string(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let key = format!("bench-{round}-{c}-{i}");
+                i += 1;
+                let t = Instant::now();
+                match client
+                    .send(
+                        hyper::Method::POST,
+                        &format!("{base}/v1/inquiries"),
+                        &[
+                            ("content-type", "application/json"),
+                            ("idempotency-key", &key),
+                        ],
+                        body.clone(),
+                    )
+                    .await
+                {
+                    Ok(r) if r.status.as_u16() == 202 => {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                        lat.push(t.elapsed().as_micros() as u64);
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    let mut lat: Vec<u64> = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.map_err(err)?);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    lat.sort_unstable();
+    let n = accepted.load(Ordering::Relaxed);
+    let groups = gw_state.store.stats();
+    let rate = n as f64 / secs;
+    let records = crate::records::bench_records_enabled();
+    println!(
+        "\naccept round {} ({}), durable (fsync per group commit):",
+        round + 1,
+        if records {
+            "with records"
+        } else {
+            "without records"
+        }
+    );
+    println!(
+        "  {:>8.0} inquiries/s   ({} accepted in {:.1} s, {} errors)",
+        rate,
+        n,
+        secs,
+        errors.load(Ordering::Relaxed)
+    );
+    println!(
+        "  latency p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        percentile(&lat, 0.50) as f64 / 1000.0,
+        percentile(&lat, 0.99) as f64 / 1000.0,
+        lat.last().copied().unwrap_or(0) as f64 / 1000.0
+    );
+    let g = groups.groups.saturating_sub(groups_before.groups).max(1);
+    let b = groups.batches.saturating_sub(groups_before.batches);
+    println!(
+        "  group commit: {} batches in {} groups ({:.1} per fsync)",
+        b,
+        g,
+        b as f64 / g as f64
+    );
+    Ok((n, rate))
 }

@@ -50,10 +50,28 @@ pub fn install(store: &dyn Store) -> Result<(), StoreError> {
     store.set_log_chain(Box::new(RecordChain(state)))
 }
 
+/// Set only by `renkei bench` to measure what recording costs; nothing else can turn records
+/// off (there is no config for it: the law requires them).
+static BENCH_WITHOUT_RECORDS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// For `renkei bench` only: stop (or resume) writing records in this process.
+pub fn bench_set_records(enabled: bool) {
+    BENCH_WITHOUT_RECORDS.store(!enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether records are being written (always, outside `renkei bench`).
+pub fn bench_records_enabled() -> bool {
+    !BENCH_WITHOUT_RECORDS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Appends `record` to the batch's log entries. A record whose free text fails validation
 /// (it looks like it holds an individual number, or a time is malformed) is still recorded —
 /// the event happened — but with its free text withheld and the time set to now.
 pub fn append(b: &mut Batch, record: &Record) {
+    if BENCH_WITHOUT_RECORDS.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     match renkei_records::checked_canonical_bytes(record) {
         Ok(bytes) => b.append_log(bytes),
         Err(error) => {

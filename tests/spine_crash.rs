@@ -97,9 +97,6 @@ async fn sigkill_under_load_loses_nothing_and_duplicates_nothing() {
 /// record and no answer at the city, and the client's retry inquires the person again.
 /// Intermittent, so the scenario runs several times.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: the dispatcher can send an inquiry whose commit group is applied in sled \
-            but not yet flushed; SIGKILL then loses it at the gateway after the platform \
-            took effect (see the report)"]
 async fn sigkill_never_lets_an_undurable_inquiry_reach_the_platform() {
     for round in 0..PHANTOM_ROUNDS {
         let phantoms = crash_scenario().await;

@@ -106,6 +106,20 @@ impl Dispatcher {
                     }
                 };
             let round_done = due.len() < SCAN_BATCH;
+            if !due.is_empty() {
+                // A durability barrier: the store shows a commit group to readers a moment
+                // before its fsync ends, so what we just scanned may not be on disk yet. An
+                // empty commit returns only after every earlier group is durable, so nothing
+                // reaches the platform that a crash could still take back.
+                if let Err(error) = self.gw.store.commit(Batch::new()).await {
+                    tracing::error!(message = "Durability barrier failed.", %error);
+                    tokio::select! {
+                        _ = tokio::time::sleep(IDLE_WAIT) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    continue;
+                }
+            }
             let mut started = 0usize;
             for (key, _) in due {
                 if self.paused_until.load(Ordering::Relaxed) > now_ms() {
