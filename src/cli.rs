@@ -90,13 +90,13 @@ enum Command {
 #[derive(clap::Args, Clone)]
 struct Conn {
     /// Deployment folder (CA, clients/NAME/ certificates, gateway address).
-    #[arg(long, env = "RENKEI_DIR", default_value = ".")]
+    #[arg(long, env = "RENKEI_DIR", default_value = ".", global = true)]
     dir: PathBuf,
     /// Client certificate name under clients/ to act as.
-    #[arg(long = "as")]
+    #[arg(long = "as", global = true)]
     as_name: Option<String>,
     /// Gateway URL, if not the one recorded in the deployment folder.
-    #[arg(long)]
+    #[arg(long, global = true)]
     gateway: Option<String>,
 }
 

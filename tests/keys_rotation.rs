@@ -149,6 +149,32 @@ async fn rotating_every_key_under_load_loses_nothing() {
     let v = business.wait_final(&id, Duration::from_secs(30)).await;
     assert_eq!(v["status"], "answered", "{v}");
 
+    // The security officer's command line shows the same state.
+    let out = std::process::Command::new(BIN)
+        .args([
+            "keys",
+            "list",
+            "--dir",
+            d.dir.to_str().unwrap(),
+            "--gateway",
+        ])
+        .arg(format!("https://{}", d.gw_addr.unwrap()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    let signing_rows: Vec<&str> = table.lines().filter(|l| l.starts_with("signing")).collect();
+    assert_eq!(signing_rows.len(), 2, "{table}");
+    assert!(signing_rows.iter().any(|l| l.contains("active")), "{table}");
+    assert!(
+        signing_rows.iter().any(|l| l.contains("retired")),
+        "{table}"
+    );
+
     // Every key action is in the linkage records, with who did it.
     let auditor = d.client("auditor");
     let recs = auditor

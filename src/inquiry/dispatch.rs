@@ -320,6 +320,7 @@ impl Dispatcher {
                     tracing::info!(message = "Inquiry sent.", inquiry_id = %inquiry.id);
                     let at = now + self.gw.config.platform.poll_interval_ms;
                     let mut r = inquiry_record(&inquiry, RecordResult::Accepted);
+                    r.inquirer = Some(self.gw.config.agency_code.clone());
                     r.reason = Some("sent".into());
                     self.reschedule_with(inquiry, at, false, Some(r)).await
                 }
@@ -471,6 +472,7 @@ impl Dispatcher {
         inquiry.status = Status::AwaitingCode;
         if changed {
             let mut r = inquiry_record(&inquiry, RecordResult::Accepted);
+            r.inquirer = Some(self.gw.config.agency_code.clone());
             r.reason = Some("awaiting_code".into());
             records::append(&mut b, &r);
         }
@@ -539,6 +541,7 @@ impl Dispatcher {
             _ => RecordResult::Failed,
         };
         let mut r = inquiry_record(&inquiry, result);
+        r.inquirer = Some(self.gw.config.agency_code.clone());
         r.provided_at = inquiry.finished_ms.map(rfc3339_jst);
         r.provider = inquiry
             .result
