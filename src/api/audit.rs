@@ -11,14 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use renkei_ids::{BusinessNumber, SystemId, UnifiedAddressNumber};
-use renkei_records::{Record, RecordKind, StaffDetail, StoredEntry};
+use renkei_records::{Record, RecordKind, StoredEntry};
 use serde::{Deserialize, Serialize};
 
 use super::{json_error, ApiError, Caller};
 use crate::config::Role;
 use crate::gateway::{Gateway, GatewayError};
 use crate::records;
-use crate::store::Batch;
 
 /// Most records one page returns.
 pub const MAX_PAGE: usize = 1000;
@@ -188,21 +187,8 @@ async fn record_staff(
     target: Option<String>,
 ) -> Result<(), ApiError> {
     let mut r = records::base(RecordKind::StaffAction, renkei_records::RecordResult::Done);
-    r.staff = Some(StaffDetail {
-        actor: caller.client.name.to_string(),
-        terminal: caller.peer.addr.to_string(),
-        certificate_fingerprint: Some(caller.peer.fingerprint.clone()),
-        action: action.to_string(),
-        target,
-        touched_individual_number: false,
-    });
-    let mut b = Batch::new();
-    records::append(&mut b, &r);
-    gw.store
-        .commit(b)
-        .await
-        .map_err(|e| ApiError::from(GatewayError::Store(e)))?;
-    Ok(())
+    r.staff = Some(caller.staff_detail(action, target, false));
+    super::commit_record(gw, &r).await
 }
 
 fn csv_field(s: &str) -> String {

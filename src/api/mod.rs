@@ -211,7 +211,36 @@ pub struct Caller {
     pub client: ClientConfig,
 }
 
+/// Appends one linkage record on its own and waits until it is durable: a staff action is
+/// recorded before its answer is given.
+pub async fn commit_record(gw: &Gateway, r: &renkei_records::Record) -> Result<(), ApiError> {
+    let mut b = crate::store::Batch::new();
+    crate::records::append(&mut b, r);
+    gw.store
+        .commit(b)
+        .await
+        .map_err(|e| ApiError::from(GatewayError::Store(e)))?;
+    Ok(())
+}
+
 impl Caller {
+    /// Who did a staff action, from where, on what.
+    pub fn staff_detail(
+        &self,
+        action: &str,
+        target: Option<String>,
+        touched_individual_number: bool,
+    ) -> renkei_records::StaffDetail {
+        renkei_records::StaffDetail {
+            actor: self.client.name.to_string(),
+            terminal: self.peer.addr.to_string(),
+            certificate_fingerprint: Some(self.peer.fingerprint.clone()),
+            action: action.to_string(),
+            target,
+            touched_individual_number,
+        }
+    }
+
     /// Refuses unless the caller has `role`.
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
         if self.client.role == role {

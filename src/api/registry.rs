@@ -22,7 +22,7 @@ use bytes::{Buf, Bytes};
 use http_body_util::BodyExt;
 use renkei_convert::{Layout, LayoutReader, LineError, Record};
 use renkei_ids::{BusinessNumber, IndividualNumber, UnifiedAddressNumber};
-use renkei_records::{RecordKind, RecordResult, StaffDetail};
+use renkei_records::{RecordKind, RecordResult};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
@@ -32,7 +32,6 @@ use crate::gateway::{Gateway, GatewayError};
 use crate::registry::import::{ImportSummary, Importer, DEFAULT_IMPORT_CHUNK};
 use crate::registry::lifecycle::MergeError;
 use crate::registry::search::{FactsQuery, PersonView};
-use crate::store::Batch;
 
 /// Body pieces buffered between the network and the parser: with hyper's frames of at most a
 /// few tens of KiB this bounds the import's read-ahead to about a MiB, whatever the file size.
@@ -58,22 +57,6 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/v1/persons:merge", post(merge))
 }
 
-fn staff_detail(
-    caller: &Caller,
-    action: &str,
-    target: Option<String>,
-    touched: bool,
-) -> StaffDetail {
-    StaffDetail {
-        actor: caller.client.name.to_string(),
-        terminal: caller.peer.addr.to_string(),
-        certificate_fingerprint: Some(caller.peer.fingerprint.clone()),
-        action: action.to_string(),
-        target,
-        touched_individual_number: touched,
-    }
-}
-
 /// Records a staff lookup durably before the answer is given.
 async fn record_lookup(
     gw: &Gateway,
@@ -91,16 +74,8 @@ async fn record_lookup(
         },
     );
     r.person = person;
-    r.staff = Some(staff_detail(
-        caller,
-        action,
-        person.map(|u| format!("person:{u}")),
-        touched,
-    ));
-    let mut b = Batch::new();
-    crate::records::append(&mut b, &r);
-    gw.store.commit(b).await.map_err(GatewayError::from)?;
-    Ok(())
+    r.staff = Some(caller.staff_detail(action, person.map(|u| format!("person:{u}")), touched));
+    super::commit_record(gw, &r).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -289,8 +264,7 @@ async fn import(
         ms = started.elapsed().as_millis() as u64,
         complete,
     );
-    let staff = staff_detail(
-        &caller,
+    let staff = caller.staff_detail(
         "persons.import",
         Some(format!("layout:{}", summary.layout)),
         true,
@@ -507,7 +481,7 @@ async fn merge(
     let Json(q) = body.map_err(json_error)?;
     let from = parse_unified("from", &q.from)?;
     let into = parse_unified("into", &q.into)?;
-    let staff = staff_detail(&caller, "person.merge", None, true);
+    let staff = caller.staff_detail("person.merge", None, true);
     match gw.registry.merge(&from, &into, staff).await {
         Ok(m) => Ok(Json(m)),
         Err(MergeError::Registry(e)) => Err(GatewayError::from(e).into()),

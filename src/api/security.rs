@@ -8,14 +8,13 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use renkei_crypto::keyring::KeyPurpose;
-use renkei_records::{RecordKind, RecordResult, StaffDetail};
+use renkei_records::{RecordKind, RecordResult};
 use serde::Serialize;
 
 use super::{ApiError, Caller};
 use crate::config::Role;
 use crate::gateway::{Gateway, GatewayError};
 use crate::records;
-use crate::store::Batch;
 
 pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
@@ -70,21 +69,8 @@ async fn record_key_action(
         },
     );
     r.reason = reason;
-    r.staff = Some(StaffDetail {
-        actor: caller.client.name.to_string(),
-        terminal: caller.peer.addr.to_string(),
-        certificate_fingerprint: Some(caller.peer.fingerprint.clone()),
-        action,
-        target: None,
-        touched_individual_number: false,
-    });
-    let mut b = Batch::new();
-    records::append(&mut b, &r);
-    gw.store
-        .commit(b)
-        .await
-        .map_err(|e| ApiError::from(GatewayError::Store(e)))?;
-    Ok(())
+    r.staff = Some(caller.staff_detail(&action, None, false));
+    super::commit_record(gw, &r).await
 }
 
 async fn list(
