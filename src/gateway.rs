@@ -71,6 +71,10 @@ pub struct InquiryRequest {
     pub procedure_code: ProcedureCode,
     pub item_code: ItemCode,
     pub conditions: Conditions,
+    /// 照会側不開示: the inquirer asks that the person not be shown this inquiry in their
+    /// disclosure (e.g. an investigation); carried to the platform and into the record.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub non_disclosure: bool,
 }
 
 /// What accepting an inquiry answers.
@@ -289,6 +293,7 @@ impl Gateway {
             procedure: req.procedure_code,
             item: req.item_code,
             conditions: req.conditions,
+            non_disclosure: req.non_disclosure,
             status: Status::Queued,
             serial: None,
             attempts: 0,

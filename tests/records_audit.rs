@@ -133,13 +133,22 @@ async fn records_are_complete_exportable_verifiable_and_tamper_evident() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let late = business
-        .submit_ok(
-            "late",
-            &public_fund(renkei::demo::SAMPLES[2].business_number),
-        )
-        .await;
+    // This one asks for non-disclosure (照会側不開示): carried into its records.
+    let mut late_body = public_fund(renkei::demo::SAMPLES[2].business_number);
+    late_body["non_disclosure"] = serde_json::json!(true);
+    let late = business.submit_ok("late", &late_body).await;
     business.wait_final(&late, Duration::from_secs(30)).await;
+    let late_records: Vec<Value> = records(
+        &auditor
+            .get("/v1/audit/records?kind=inquiry&limit=1000")
+            .await
+            .body,
+    )
+    .into_iter()
+    .filter(|r| r["reference"] == late.as_str())
+    .collect();
+    assert_eq!(late_records.len(), 3);
+    assert!(late_records.iter().all(|r| r["non_disclosure"] == true));
 
     // Offline: public keys, export, verify with the CLI.
     let keys = cli(&d, &["audit", "public-keys"]);

@@ -322,6 +322,7 @@ fn to_request(
         procedure_code: l.procedure,
         item_code: l.item,
         conditions,
+        non_disclosure: l.non_disclosure,
     })
 }
 

@@ -301,7 +301,7 @@ impl Dispatcher {
             item: inquiry.item.clone(),
             inquirer: uplink.keys.agency.clone(),
             provider: None,
-            non_disclosure: false,
+            non_disclosure: inquiry.non_disclosure,
             condition,
             sealed,
         };
@@ -742,6 +742,7 @@ pub fn inquiry_record(inquiry: &Inquiry, result: RecordResult) -> Record {
     r.requested_at = rfc3339_jst(inquiry.accepted_ms);
     r.serial = inquiry.serial.clone();
     r.reference = Some(inquiry.id.clone());
+    r.non_disclosure = inquiry.non_disclosure;
     r
 }
 

@@ -83,6 +83,9 @@ pub struct Inquiry {
     pub procedure: ProcedureCode,
     pub item: ItemCode,
     pub conditions: Conditions,
+    /// 照会側不開示コード: hide this inquiry from the person's disclosure.
+    #[serde(default)]
+    pub non_disclosure: bool,
     pub status: Status,
     #[serde(default)]
     pub serial: Option<ProcessingSerial>,
