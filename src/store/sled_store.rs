@@ -247,18 +247,21 @@ struct Writer {
 struct Group {
     batch: sled::Batch,
     writes: usize,
-    overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Keys and values are `IVec`s: made once from the caller's bytes, then shared by the
+    /// sled batch and this overlay without copying again.
+    overlay: HashMap<sled::IVec, Option<sled::IVec>>,
 }
 
 impl Group {
-    fn put(&mut self, t: Tree, k: Vec<u8>, v: Vec<u8>) {
-        let k = full_key(t, &k);
+    fn put(&mut self, t: Tree, k: &[u8], v: Vec<u8>) {
+        let k = sled::IVec::from(full_key(t, k));
+        let v = sled::IVec::from(v);
         self.batch.insert(k.clone(), v.clone());
         self.overlay.insert(k, Some(v));
         self.writes += 1;
     }
-    fn delete(&mut self, t: Tree, k: Vec<u8>) {
-        let k = full_key(t, &k);
+    fn delete(&mut self, t: Tree, k: &[u8]) {
+        let k = sled::IVec::from(full_key(t, k));
         self.batch.remove(k.clone());
         self.overlay.insert(k, None);
         self.writes += 1;
@@ -281,8 +284,8 @@ impl Writer {
 
     fn existing(&self, group: &Group, t: Tree, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let k = full_key(t, k);
-        if let Some(v) = group.overlay.get(&k) {
-            return Ok(v.clone());
+        if let Some(v) = group.overlay.get(k.as_slice()) {
+            return Ok(v.as_ref().map(|v| v.to_vec()));
         }
         Ok(self.kv.get(k).map_err(io)?.map(|v| v.to_vec()))
     }
@@ -301,22 +304,24 @@ impl Writer {
         let mut group = Group::default();
         let mut outcomes: Vec<Result<CommitReceipt, StoreError>> = Vec::with_capacity(jobs.len());
         let mut wrote_log = false;
-        for (batch, _) in &jobs {
+        let mut waiters = Vec::with_capacity(jobs.len());
+        for (batch, done) in jobs {
             outcomes.push(self.stage(batch, &mut group, &mut chain_guard, &mut wrote_log));
+            waiters.push(done);
         }
         if wrote_log {
             if let Some(chain) = chain_guard.as_ref() {
-                group.put(Tree::Meta, META_CHAIN_STATE.to_vec(), chain.state());
+                group.put(Tree::Meta, META_CHAIN_STATE, chain.state());
             }
         }
         let written = self.apply_and_sync(group);
         if let Err(e) = &written {
-            tracing::error!(message = "Group commit failed.", error = %e, batches = jobs.len());
+            tracing::error!(message = "Group commit failed.", error = %e, batches = waiters.len());
             *chain_guard = chain_backup;
         }
         drop(chain_guard);
         self.groups.fetch_add(1, Ordering::Relaxed);
-        for ((_, done), outcome) in jobs.into_iter().zip(outcomes) {
+        for (done, outcome) in waiters.into_iter().zip(outcomes) {
             let outcome = match (&written, outcome) {
                 (Err(e), Ok(_)) => Err(e.clone()),
                 (_, o) => o,
@@ -331,7 +336,7 @@ impl Writer {
 
     fn stage(
         &self,
-        batch: &Batch,
+        batch: Batch,
         group: &mut Group,
         chain: &mut Option<Box<dyn LogChain>>,
         wrote_log: &mut bool,
@@ -358,17 +363,17 @@ impl Writer {
         if !batch.log.is_empty() && chain.is_none() {
             return Err(StoreError::Io("record log chain not installed".into()));
         }
-        for op in &batch.ops {
+        for op in batch.ops {
             match op {
-                Op::Put(t, k, v) => group.put(*t, k.clone(), v.clone()),
-                Op::Delete(t, k) => group.delete(*t, k.clone()),
+                Op::Put(t, k, v) => group.put(t, &k, v),
+                Op::Delete(t, k) => group.delete(t, &k),
             }
         }
         let mut receipt = CommitReceipt::default();
         if let Some(chain) = chain.as_mut() {
             for entry in &batch.log {
                 let (seq, stored) = chain.append(entry);
-                group.put(Tree::Records, seq.to_be_bytes().to_vec(), stored);
+                group.put(Tree::Records, &seq.to_be_bytes(), stored);
                 receipt.log_seqs.push(seq);
                 *wrote_log = true;
             }
