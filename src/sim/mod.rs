@@ -88,6 +88,9 @@ struct Inner {
     codes: HashMap<(String, UnifiedAddressNumber), (Fugo, Vec<u8>)>,
     /// message id → the answer given (body, signature header).
     answered: HashMap<String, (Bytes, String)>,
+    /// When each answer was stored, oldest first: answers older than the replay window are
+    /// forgotten (a resend that late is refused as stale anyway), so memory stays bounded.
+    answered_order: std::collections::VecDeque<(u64, String)>,
     /// record id → message id that carried it.
     records: HashMap<String, String>,
     inquiries: HashMap<String, SimInquiry>,
@@ -307,9 +310,20 @@ impl Sim {
             answer,
             Message::InquiryResult { .. } | Message::Fault { .. }
         ) {
-            self.inner()
+            let now = now_ms();
+            let mut inner = self.inner();
+            inner
                 .answered
                 .insert(h.message_id.clone(), (b.clone(), s.clone()));
+            inner.answered_order.push_back((now, h.message_id.clone()));
+            while let Some((t, _)) = inner.answered_order.front() {
+                if now.saturating_sub(*t) <= 2 * DEFAULT_REPLAY_WINDOW_MS {
+                    break;
+                }
+                if let Some((_, id)) = inner.answered_order.pop_front() {
+                    inner.answered.remove(&id);
+                }
+            }
         }
         Ok(xml_response(StatusCode::OK, b, &s))
     }
