@@ -188,6 +188,11 @@ pub struct GatewayConfig {
     /// Store durability (`fsync` unless benchmarking).
     #[serde(default)]
     pub durability: crate::store::sled_store::Durability,
+    /// A folder of layouts, code tables and the era table to use instead of the built-in
+    /// copies (e.g. a copy of the repository's `schemas/` an operator edits). Checked as a
+    /// whole at start-up.
+    #[serde(default)]
+    pub schemas_dir: Option<PathBuf>,
     #[serde(default = "d_max_body")]
     pub max_body_bytes: usize,
     #[serde(default = "d_max_batch")]
@@ -302,6 +307,9 @@ impl GatewayConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let (text, base) = read(path)?;
         let mut c: GatewayConfig = parse(path, &text)?;
+        if let Some(d) = c.schemas_dir.as_mut() {
+            resolve(&base, d);
+        }
         for p in [
             &mut c.data_dir,
             &mut c.tls.ca,

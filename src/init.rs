@@ -187,6 +187,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         agency_code: city.clone(),
         log_format: LogFormat::Text,
         durability: Default::default(),
+        schemas_dir: None,
         max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
         max_batch_bytes: crate::config::DEFAULT_MAX_BATCH_BYTES,
         tls: TlsConfig {

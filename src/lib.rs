@@ -42,6 +42,7 @@ pub mod records;
 pub mod registry;
 pub mod rekey;
 pub mod run;
+pub mod schemas;
 pub mod sim;
 pub mod staff;
 pub mod store;

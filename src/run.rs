@@ -43,6 +43,7 @@ fn err(e: impl std::fmt::Display) -> String {
 
 /// Builds the gateway's state from its config (opens the store, loads keys).
 pub fn build_gateway(config: GatewayConfig) -> Result<Arc<Gateway>, String> {
+    crate::schemas::use_dir(config.schemas_dir.as_deref())?;
     let store: Arc<dyn Store> =
         SledStore::open(&config.data_dir.join("store"), config.durability).map_err(err)?;
     let keys = Arc::new(

@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::{Buf, Bytes};
 use http_body_util::BodyExt;
-use renkei_convert::{Layout, LayoutReader, LineError, Record};
+use renkei_convert::{LayoutReader, LineError, Record};
 use renkei_ids::{BusinessNumber, IndividualNumber, UnifiedAddressNumber};
 use renkei_records::{RecordKind, RecordResult};
 use serde::Deserialize;
@@ -128,11 +128,11 @@ async fn import(
     let Query(q) = query.map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "missing_layout", e.body_text()).field("layout")
     })?;
-    let layout = Layout::builtin(&q.layout).map_err(|_| {
+    let layout = crate::schemas::layout(&q.layout).map_err(|_| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_layout",
-            format!("layout: no built-in layout {:?}", q.layout),
+            format!("layout: no layout {:?}", q.layout),
         )
         .field("layout")
     })?;

@@ -70,7 +70,7 @@ impl Drop for Claim {
 pub fn batch_layout() -> Result<&'static Layout, GatewayError> {
     static LAYOUT: OnceLock<Result<Layout, String>> = OnceLock::new();
     LAYOUT
-        .get_or_init(|| Layout::builtin("inquiry-batch").map_err(|e| format!("{e:?}")))
+        .get_or_init(|| crate::schemas::layout("inquiry-batch"))
         .as_ref()
         .map_err(|e| GatewayError::Internal(e.clone()))
 }

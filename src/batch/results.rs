@@ -28,7 +28,7 @@ fn internal(e: impl std::fmt::Display) -> GatewayError {
 pub fn result_layout() -> Result<&'static Layout, GatewayError> {
     static LAYOUT: OnceLock<Result<Layout, String>> = OnceLock::new();
     LAYOUT
-        .get_or_init(|| Layout::builtin("inquiry-result").map_err(|e| format!("{e:?}")))
+        .get_or_init(|| crate::schemas::layout("inquiry-result"))
         .as_ref()
         .map_err(|e| GatewayError::Internal(e.clone()))
 }
