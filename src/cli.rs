@@ -110,6 +110,10 @@ enum KeysAction {
     Rotate { purpose: String },
     /// Destroy an old version (refused while something depends on it).
     Retire { purpose: String, version: u32 },
+    /// Pending rotations and retirements (two-person rule).
+    Requests,
+    /// Approve another officer's pending request (two-person rule).
+    Approve { request_id: String },
 }
 
 #[derive(Subcommand)]
@@ -301,6 +305,15 @@ async fn keys_cmd(conn: Conn, action: KeysAction) -> Result<(), String> {
         KeysAction::Rotate { purpose } => {
             c.json(Method::POST, &format!("/v1/keys/{purpose}/rotate"), None)
                 .await?
+        }
+        KeysAction::Requests => c.json(Method::GET, "/v1/keys/requests", None).await?,
+        KeysAction::Approve { request_id } => {
+            c.json(
+                Method::POST,
+                &format!("/v1/keys/requests/{request_id}/approve"),
+                None,
+            )
+            .await?
         }
         KeysAction::Retire { purpose, version } => {
             c.json(

@@ -101,6 +101,10 @@ pub struct KeysConfig {
     pub dir: PathBuf,
     /// 32-byte master key file (0600) that seals the keyring.
     pub master_key_file: PathBuf,
+    /// Two-person rule: a rotation or retirement asked by one security officer happens only
+    /// when a second, different security officer approves it.
+    #[serde(default)]
+    pub two_person_rule: bool,
 }
 
 /// How the gateway reaches the platform.

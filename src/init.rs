@@ -117,6 +117,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         CLIENT_SUBSIDY,
         CLIENT_SECOND,
         "security-officer",
+        "security-officer-2",
         "auditor",
         "operator",
         CLIENT_SIM_ADMIN,
@@ -198,6 +199,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         keys: KeysConfig {
             dir: "gateway/keys".into(),
             master_key_file: "gateway/master.key".into(),
+            two_person_rule: false,
         },
         platform: PlatformConfig {
             url: format!("https://{}", opts.sim_listen),
@@ -223,6 +225,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             )?,
             business(CLIENT_SECOND, vec![perm(PROC_LOCAL_TAX, ITEM_LOCAL_TAX)?])?,
             staff("security-officer", Role::Security)?,
+            staff("security-officer-2", Role::Security)?,
             staff("auditor", Role::Auditor)?,
             staff("operator", Role::Operator)?,
         ],
@@ -246,6 +249,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         keys: KeysConfig {
             dir: "sim/keys".into(),
             master_key_file: "sim/master.key".into(),
+            two_person_rule: false,
         },
         peers: vec![SimPeer {
             agency_code: city,

@@ -22,6 +22,8 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/v1/keys/status", get(status))
         .route("/v1/keys/{purpose}/rotate", post(rotate))
         .route("/v1/keys/{purpose}/{version}/retire", post(retire))
+        .route("/v1/keys/requests", get(requests))
+        .route("/v1/keys/requests/{id}/approve", post(approve))
 }
 
 /// One key version as a security officer sees it.
@@ -136,13 +138,25 @@ async fn rotate(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(Role::Security)?;
     let purpose = purpose(&p)?;
-    match crate::rekey::rotate(&gw, purpose).await {
+    if gw.config.keys.two_person_rule {
+        return request_approval(&gw, &caller, KeyRequestAction::Rotate, purpose, None).await;
+    }
+    do_rotate(&gw, &caller, purpose, "").await
+}
+
+async fn do_rotate(
+    gw: &Gateway,
+    caller: &Caller,
+    purpose: KeyPurpose,
+    approval: &str,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    match crate::rekey::rotate(gw, purpose).await {
         Ok(version) => {
             tracing::info!(message = "Key rotated.", purpose = %purpose, version);
             record_key_action(
                 &gw,
                 &caller,
-                format!("keys.rotate {purpose} -> v{version}"),
+                format!("keys.rotate {purpose} -> v{version}{approval}"),
                 true,
                 None,
             )
@@ -172,6 +186,26 @@ async fn retire(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(Role::Security)?;
     let purpose = purpose(&p)?;
+    if gw.config.keys.two_person_rule {
+        return request_approval(
+            &gw,
+            &caller,
+            KeyRequestAction::Retire,
+            purpose,
+            Some(version),
+        )
+        .await;
+    }
+    do_retire(&gw, &caller, purpose, version, "").await
+}
+
+async fn do_retire(
+    gw: &Gateway,
+    caller: &Caller,
+    purpose: KeyPurpose,
+    version: u32,
+    approval: &str,
+) -> Result<Json<serde_json::Value>, ApiError> {
     if purpose == KeyPurpose::AtRest {
         let usage = crate::rekey::at_rest_usage(&gw).map_err(internal)?;
         let n = usage.get(&version).copied().unwrap_or(0);
@@ -195,7 +229,7 @@ async fn retire(
             record_key_action(
                 &gw,
                 &caller,
-                format!("keys.retire {purpose} v{version}"),
+                format!("keys.retire {purpose} v{version}{approval}"),
                 true,
                 None,
             )
@@ -216,5 +250,149 @@ async fn retire(
             .await?;
             Err(ApiError::new(StatusCode::CONFLICT, e.code(), msg))
         }
+    }
+}
+
+/// What a pending two-person request will do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyRequestAction {
+    Rotate,
+    Retire,
+}
+
+/// A rotation or retirement waiting for a second security officer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct KeyRequest {
+    pub id: String,
+    pub action: KeyRequestAction,
+    pub purpose: String,
+    #[serde(default)]
+    pub version: Option<u32>,
+    pub requested_by: String,
+    pub requested_at: String,
+}
+
+/// Prefix of pending requests in `Meta`.
+const KEY_REQUEST_PREFIX: &[u8] = b"keys.request.";
+
+async fn request_approval(
+    gw: &Gateway,
+    caller: &Caller,
+    action: KeyRequestAction,
+    purpose: KeyPurpose,
+    version: Option<u32>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req = KeyRequest {
+        id: crate::util::new_id("KR"),
+        action,
+        purpose: purpose.to_string(),
+        version,
+        requested_by: caller.client.name.to_string(),
+        requested_at: crate::util::rfc3339_jst(crate::util::now_ms()),
+    };
+    let mut r = records::base(RecordKind::KeyAction, RecordResult::Accepted);
+    r.reason = Some("awaiting a second security officer".into());
+    r.staff = Some(caller.staff_detail(
+        &format!(
+                "keys.request {} {purpose}",
+                serde_json::to_value(action)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+        Some(req.id.clone()),
+        false,
+    ));
+    let mut b = crate::store::Batch::new();
+    let mut key = KEY_REQUEST_PREFIX.to_vec();
+    key.extend_from_slice(req.id.as_bytes());
+    b.put(
+        crate::store::Tree::Meta,
+        key,
+        serde_json::to_vec(&req).map_err(internal)?,
+    );
+    records::append(&mut b, &r);
+    gw.store
+        .commit(b)
+        .await
+        .map_err(|e| ApiError::from(GatewayError::Store(e)))?;
+    Ok(Json(
+        serde_json::json!({"request_id": req.id, "state": "pending_approval"}),
+    ))
+}
+
+async fn requests(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+) -> Result<Json<Vec<KeyRequest>>, ApiError> {
+    caller.require(Role::Security)?;
+    let rows = gw
+        .store
+        .scan_prefix(crate::store::Tree::Meta, KEY_REQUEST_PREFIX, 1000)
+        .map_err(|e| ApiError::from(GatewayError::Store(e)))?;
+    Ok(Json(
+        rows.into_iter()
+            .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+            .collect(),
+    ))
+}
+
+async fn approve(
+    State(gw): State<Arc<Gateway>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    caller.require(Role::Security)?;
+    let mut key = KEY_REQUEST_PREFIX.to_vec();
+    key.extend_from_slice(id.as_bytes());
+    let raw = gw
+        .store
+        .get(crate::store::Tree::Meta, &key)
+        .map_err(|e| ApiError::from(GatewayError::Store(e)))?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_such_request",
+                "no pending key request with this id",
+            )
+        })?;
+    let req: KeyRequest = serde_json::from_slice(&raw).map_err(internal)?;
+    if req.requested_by == caller.client.name.as_str() {
+        record_key_action(
+            &gw,
+            &caller,
+            format!("keys.approve {id}"),
+            false,
+            Some("the requester cannot approve their own request".into()),
+        )
+        .await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "same_officer",
+            "a second, different security officer must approve this request",
+        ));
+    }
+    // Take the request first (compare-and-swap), so that it runs once.
+    let mut b = crate::store::Batch::new();
+    b.require_equal(crate::store::Tree::Meta, key.clone(), raw.clone());
+    b.delete(crate::store::Tree::Meta, key);
+    gw.store.commit(b).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "request_taken",
+            "this request was approved already",
+        ),
+        other => ApiError::from(GatewayError::Store(other)),
+    })?;
+    let approval = format!(
+        " (requested by {}, approved by {})",
+        req.requested_by, caller.client.name
+    );
+    let purpose = purpose(&req.purpose)?;
+    match (req.action, req.version) {
+        (KeyRequestAction::Rotate, _) => do_rotate(&gw, &caller, purpose, &approval).await,
+        (KeyRequestAction::Retire, Some(v)) => do_retire(&gw, &caller, purpose, v, &approval).await,
+        (KeyRequestAction::Retire, None) => Err(internal("retire request without a version")),
     }
 }

@@ -149,8 +149,16 @@ impl Record {
             texts.push(("staff.actor", &s.actor));
             texts.push(("staff.terminal", &s.terminal));
             texts.push(("staff.action", &s.action));
+            // A certificate fingerprint is a hash, not free text: hex digits can line up
+            // as 12 decimals with a valid check digit by chance, so it is checked for shape
+            // (hex only) instead of being scanned.
             if let Some(f) = &s.certificate_fingerprint {
-                texts.push(("staff.certificate_fingerprint", f));
+                if f.is_empty() || !f.bytes().all(|b| b.is_ascii_hexdigit() || b == b':') {
+                    return Err(RecordsError::format(
+                        "staff.certificate_fingerprint",
+                        "hex digits only",
+                    ));
+                }
             }
             if let Some(t) = &s.target {
                 texts.push(("staff.target", t));
@@ -420,5 +428,30 @@ mod tests {
         assert!(r.validate().is_ok());
         r.requested_at = "yesterday".into();
         assert_eq!(r.validate().unwrap_err().code(), "records_format");
+    }
+
+    /// Regression: a certificate fingerprint is a hash whose hex can contain 12 decimal
+    /// digits with a valid check digit by chance; it must not make the record "withheld".
+    #[test]
+    fn fingerprint_with_a_number_shaped_run_is_accepted_free_text_is_not() {
+        let mut r = crate::bench::synthetic_record(1);
+        r.staff = Some(StaffDetail {
+            actor: "security-officer".into(),
+            terminal: "127.0.0.1:50000".into(),
+            certificate_fingerprint: Some(format!("ab{}cd", "621498320257")),
+            action: "keys.rotate signing -> v2".into(),
+            target: None,
+            touched_individual_number: false,
+        });
+        assert!(r.validate().is_ok());
+        if let Some(s) = r.staff.as_mut() {
+            s.certificate_fingerprint = Some("not hex!".into());
+        }
+        assert!(r.validate().is_err());
+        if let Some(s) = r.staff.as_mut() {
+            s.certificate_fingerprint = None;
+            s.action = format!("looked up {}", "621498320257");
+        }
+        assert!(r.validate().is_err(), "free text is still scanned");
     }
 }
