@@ -154,8 +154,8 @@ async fn do_rotate(
         Ok(version) => {
             tracing::info!(message = "Key rotated.", purpose = %purpose, version);
             record_key_action(
-                &gw,
-                &caller,
+                gw,
+                caller,
                 format!("keys.rotate {purpose} -> v{version}{approval}"),
                 true,
                 None,
@@ -167,8 +167,8 @@ async fn do_rotate(
         }
         Err(e) => {
             record_key_action(
-                &gw,
-                &caller,
+                gw,
+                caller,
                 format!("keys.rotate {purpose}"),
                 false,
                 Some(e.clone()),
@@ -207,13 +207,13 @@ async fn do_retire(
     approval: &str,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if purpose == KeyPurpose::AtRest {
-        let usage = crate::rekey::at_rest_usage(&gw).map_err(internal)?;
+        let usage = crate::rekey::at_rest_usage(gw).map_err(internal)?;
         let n = usage.get(&version).copied().unwrap_or(0);
         if n > 0 {
             let msg = format!("at-rest key v{version} still protects {n} stored values; wait for re-encryption (renkei keys status)");
             record_key_action(
-                &gw,
-                &caller,
+                gw,
+                caller,
                 format!("keys.retire {purpose} v{version}"),
                 false,
                 Some(msg.clone()),
@@ -227,8 +227,8 @@ async fn do_retire(
         Ok(()) => {
             gw.keys.install(next).map_err(internal)?;
             record_key_action(
-                &gw,
-                &caller,
+                gw,
+                caller,
                 format!("keys.retire {purpose} v{version}{approval}"),
                 true,
                 None,
@@ -241,8 +241,8 @@ async fn do_retire(
         Err(e) => {
             let msg = e.to_string();
             record_key_action(
-                &gw,
-                &caller,
+                gw,
+                caller,
                 format!("keys.retire {purpose} v{version}"),
                 false,
                 Some(msg.clone()),
