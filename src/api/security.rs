@@ -75,6 +75,20 @@ async fn record_key_action(
     super::commit_record(gw, &r).await
 }
 
+/// Records a refused key action, then gives the 409 answer that says why.
+async fn refused(
+    gw: &Gateway,
+    caller: &Caller,
+    action: String,
+    code: &str,
+    msg: String,
+) -> ApiError {
+    match record_key_action(gw, caller, action, false, Some(msg.clone())).await {
+        Ok(()) => ApiError::new(StatusCode::CONFLICT, code, msg),
+        Err(e) => e,
+    }
+}
+
 async fn list(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
@@ -165,17 +179,14 @@ async fn do_rotate(
                 serde_json::json!({"purpose": purpose.to_string(), "version": version, "state": "active"}),
             ))
         }
-        Err(e) => {
-            record_key_action(
-                gw,
-                caller,
-                format!("keys.rotate {purpose}"),
-                false,
-                Some(e.clone()),
-            )
-            .await?;
-            Err(ApiError::new(StatusCode::CONFLICT, "rotation_failed", e))
-        }
+        Err(e) => Err(refused(
+            gw,
+            caller,
+            format!("keys.rotate {purpose}"),
+            "rotation_failed",
+            e,
+        )
+        .await),
     }
 }
 
@@ -211,15 +222,8 @@ async fn do_retire(
         let n = usage.get(&version).copied().unwrap_or(0);
         if n > 0 {
             let msg = format!("at-rest key v{version} still protects {n} stored values; wait for re-encryption (renkei keys status)");
-            record_key_action(
-                gw,
-                caller,
-                format!("keys.retire {purpose} v{version}"),
-                false,
-                Some(msg.clone()),
-            )
-            .await?;
-            return Err(ApiError::new(StatusCode::CONFLICT, "key_in_use", msg));
+            let action = format!("keys.retire {purpose} v{version}");
+            return Err(refused(gw, caller, action, "key_in_use", msg).await);
         }
     }
     let mut next = gw.keys.prepare().map_err(internal)?;
@@ -239,16 +243,8 @@ async fn do_retire(
             ))
         }
         Err(e) => {
-            let msg = e.to_string();
-            record_key_action(
-                gw,
-                caller,
-                format!("keys.retire {purpose} v{version}"),
-                false,
-                Some(msg.clone()),
-            )
-            .await?;
-            Err(ApiError::new(StatusCode::CONFLICT, e.code(), msg))
+            let action = format!("keys.retire {purpose} v{version}");
+            Err(refused(gw, caller, action, e.code(), e.to_string()).await)
         }
     }
 }
