@@ -90,8 +90,8 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     gw_cfg.platform.url = format!("https://{}", sim.addr);
     gw_cfg.platform.poll_interval_ms = 20;
     gw_cfg.durability = match args.durability.as_str() {
-        "flush-only" => crate::store::sled_store::Durability::FlushOnly,
-        _ => crate::store::sled_store::Durability::Fsync,
+        "flush-only" => renkei_store::sled_store::Durability::FlushOnly,
+        _ => renkei_store::sled_store::Durability::Fsync,
     };
     let gw_state = crate::run::build_gateway(gw_cfg)?;
     let gw = crate::run::start_gateway(gw_state.clone()).await?;
@@ -182,7 +182,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 async fn wait_drained(gw: &crate::gateway::Gateway, limit: Duration) {
     let start = Instant::now();
     while start.elapsed() < limit {
-        let due = gw.store.len(crate::store::Tree::Due).unwrap_or(0);
+        let due = gw.store.len(renkei_store::Tree::Due).unwrap_or(0);
         if due == 0 {
             return;
         }

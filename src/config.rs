@@ -191,7 +191,7 @@ pub struct GatewayConfig {
     pub log_format: LogFormat,
     /// Store durability (`fsync` unless benchmarking).
     #[serde(default)]
-    pub durability: crate::store::sled_store::Durability,
+    pub durability: renkei_store::sled_store::Durability,
     /// A folder of layouts, code tables and the era table to use instead of the built-in
     /// copies (e.g. a copy of the repository's `schemas/` an operator edits). Checked as a
     /// whole at start-up.

@@ -12,9 +12,9 @@ use crate::config::{ClientConfig, GatewayConfig, Role};
 use crate::inquiry::{inquiry_job, Conditions, Inquiry, Status};
 use crate::keys::KeyState;
 use crate::registry::{due_key, BasicFacts, Linked, Registry, RegistryError};
-use crate::store::{key2, Batch, Store, StoreError, Tree};
 use crate::uplink::Uplink;
 use crate::util::{new_id, now_ms, sha256_hex};
+use renkei_store::{key2, Batch, Store, StoreError, Tree};
 
 /// A business-level refusal or failure, with a stable code and the field it concerns.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@
 //! 2. **validate** — typed bodies with validated identifiers (`renkei_ids`); the individual
 //!    number is a masked type that cannot be logged;
 //! 3. **persist** — [`gateway`] writes the inquiry, its schedule entry and its idempotency key
-//!    in one batch through the group-commit writer of [`store`]; `202` only once durable;
+//!    in one batch through the group-commit writer of `renkei_store`; `202` only once durable;
 //! 4. **resolve** — [`registry`] maps the business number to the unified address number and
 //!    knows whether the person's code (符号) is acquired;
 //! 5. **convert** — to the platform's XML (`renkei_platform`), codes and dates
@@ -45,7 +45,6 @@ pub mod run;
 pub mod schemas;
 pub mod sim;
 pub mod staff;
-pub mod store;
 pub mod tls;
 pub mod uplink;
 pub mod util;

@@ -13,8 +13,8 @@ use renkei_records::{
 use tokio::sync::watch;
 
 use crate::keys::KeyState;
-use crate::store::{Batch, LogChain, Store, StoreError, Tree, META_CHAIN_STATE};
 use crate::util::{now_ms, rfc3339_jst};
+use renkei_store::{Batch, LogChain, Store, StoreError, Tree, META_CHAIN_STATE};
 
 /// A checkpoint is signed once this many records were added since the last one…
 pub const DEFAULT_CHECKPOINT_EVERY_RECORDS: u64 = 10_000;

@@ -14,8 +14,8 @@ use tokio::sync::watch;
 
 use crate::gateway::Gateway;
 use crate::registry::PersonRecord;
-use crate::store::{Batch, StoreError, Tree};
 use crate::util::new_id;
+use renkei_store::{Batch, StoreError, Tree};
 
 /// Persons re-encrypted per store batch.
 const REKEY_PAGE: usize = 256;

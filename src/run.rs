@@ -15,10 +15,10 @@ use crate::inquiry::dispatch::Dispatcher;
 use crate::keys::{KeyState, PeerKeys};
 use crate::registry::Registry;
 use crate::sim::Sim;
-use crate::store::sled_store::SledStore;
-use crate::store::Store;
 use crate::tls::{self, HttpsClient};
 use crate::uplink::{self, Uplink};
+use renkei_store::sled_store::SledStore;
+use renkei_store::Store;
 
 /// A running server.
 pub struct Running {

@@ -230,8 +230,8 @@ async fn records_are_complete_exportable_verifiable_and_tamper_evident() {
     // Edit the store on disk while the gateway is down: detected on the next live check.
     d.kill_gateway();
     {
-        use renkei::store::sled_store::{Durability, SledStore};
-        use renkei::store::{Batch, Store, Tree};
+        use renkei_store::sled_store::{Durability, SledStore};
+        use renkei_store::{Batch, Store, Tree};
         let store = SledStore::open(&d.dir.join("gateway/data/store"), Durability::Fsync).unwrap();
         let raw = store
             .get(Tree::Records, &3u64.to_be_bytes())

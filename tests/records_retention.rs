@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use renkei::records;
-use renkei::store::sled_store::{Durability, SledStore};
-use renkei::store::{Batch, Store, Tree};
 use renkei_records::{Checkpoint, CheckpointSigner, RecordKind, RecordResult};
+use renkei_store::sled_store::{Durability, SledStore};
+use renkei_store::{Batch, Store, Tree};
 
 struct TestSigner(ring::signature::EcdsaKeyPair);
 

@@ -258,7 +258,7 @@ async fn query(
     'scan: loop {
         let page = gw
             .store
-            .range_rev(crate::store::Tree::Records, &[], &cursor_end, 4096)
+            .range_rev(renkei_store::Tree::Records, &[], &cursor_end, 4096)
             .map_err(|e| ApiError::from(GatewayError::Store(e)))?;
         if page.is_empty() {
             break;

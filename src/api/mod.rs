@@ -214,7 +214,7 @@ pub struct Caller {
 /// Appends one linkage record on its own and waits until it is durable: a staff action is
 /// recorded before its answer is given.
 pub async fn commit_record(gw: &Gateway, r: &renkei_records::Record) -> Result<(), ApiError> {
-    let mut b = crate::store::Batch::new();
+    let mut b = renkei_store::Batch::new();
     crate::records::append(&mut b, r);
     gw.store
         .commit(b)

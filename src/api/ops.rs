@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::{ApiError, Caller};
 use crate::config::Role;
 use crate::gateway::Gateway;
-use crate::store::{CommitStats, Tree};
+use renkei_store::{CommitStats, Tree};
 
 /// `GET /v1/ops/stats`.
 #[derive(Debug, Serialize)]

@@ -300,11 +300,11 @@ async fn request_approval(
         Some(req.id.clone()),
         false,
     ));
-    let mut b = crate::store::Batch::new();
+    let mut b = renkei_store::Batch::new();
     let mut key = KEY_REQUEST_PREFIX.to_vec();
     key.extend_from_slice(req.id.as_bytes());
     b.put(
-        crate::store::Tree::Meta,
+        renkei_store::Tree::Meta,
         key,
         serde_json::to_vec(&req).map_err(internal)?,
     );
@@ -325,7 +325,7 @@ async fn requests(
     caller.require(Role::Security)?;
     let rows = gw
         .store
-        .scan_prefix(crate::store::Tree::Meta, KEY_REQUEST_PREFIX, 1000)
+        .scan_prefix(renkei_store::Tree::Meta, KEY_REQUEST_PREFIX, 1000)
         .map_err(|e| ApiError::from(GatewayError::Store(e)))?;
     Ok(Json(
         rows.into_iter()
@@ -344,7 +344,7 @@ async fn approve(
     key.extend_from_slice(id.as_bytes());
     let raw = gw
         .store
-        .get(crate::store::Tree::Meta, &key)
+        .get(renkei_store::Tree::Meta, &key)
         .map_err(|e| ApiError::from(GatewayError::Store(e)))?
         .ok_or_else(|| {
             ApiError::new(
@@ -370,11 +370,11 @@ async fn approve(
         ));
     }
     // Take the request first (compare-and-swap), so that it runs once.
-    let mut b = crate::store::Batch::new();
-    b.require_equal(crate::store::Tree::Meta, key.clone(), raw.clone());
-    b.delete(crate::store::Tree::Meta, key);
+    let mut b = renkei_store::Batch::new();
+    b.require_equal(renkei_store::Tree::Meta, key.clone(), raw.clone());
+    b.delete(renkei_store::Tree::Meta, key);
     gw.store.commit(b).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict { .. } => ApiError::new(
+        renkei_store::StoreError::Conflict { .. } => ApiError::new(
             StatusCode::CONFLICT,
             "request_taken",
             "this request was approved already",

@@ -18,8 +18,8 @@ use super::{
 };
 use crate::gateway::{Gateway, GatewayError, InquiryRequest};
 use crate::inquiry::Conditions;
-use crate::store::{Batch, StoreError, Tree};
 use crate::util::{now_ms, sha256_hex};
+use renkei_store::{Batch, StoreError, Tree};
 
 /// Lines submitted at once. Each waits mostly for the group commit; 256 in flight keep the
 /// writer's groups large (hundreds of inquiries per `fsync`) while bounding memory and the

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gateway::{Gateway, GatewayError};
 use crate::inquiry::Status;
-use crate::store::Tree;
+use renkei_store::Tree;
 
 pub use generate::generate_batch_file;
 

@@ -9,8 +9,8 @@ use std::time::Instant;
 use super::{line_prefix, progress_key, BatchMeta, BatchState, LineEntry, Progress};
 use crate::gateway::{Gateway, GatewayError};
 use crate::inquiry::Status;
-use crate::store::{prefix_end, Batch, Tree};
 use crate::util::now_ms;
+use renkei_store::{prefix_end, Batch, Tree};
 
 /// Line entries read per store scan: large enough to amortise the scan, small enough that
 /// one page (and its write-back) never holds more than a few hundred kilobytes.

@@ -13,7 +13,7 @@ use renkei_ids::AgencyCode;
 use super::{line_prefix, BatchMeta, LineEntry};
 use crate::gateway::{Gateway, GatewayError};
 use crate::inquiry::{Inquiry, Status};
-use crate::store::{prefix_end, Tree};
+use renkei_store::{prefix_end, Tree};
 
 /// 照会ステータス（明細単位） written for a line the gateway or the platform failed: the
 /// layout's status column is numeric and `09` means "finished normally", so failures get

@@ -23,10 +23,10 @@ use crate::config::parse_hours;
 use crate::gateway::Gateway;
 use crate::records;
 use crate::registry::{code_job, due_key, CodeStatus};
-use crate::store::{key2, prefix_end, Batch, StoreError, Tree};
 use crate::uplink::UplinkError;
 use crate::util::{ms_until_open, new_id, now_ms, rfc3339_jst};
 use renkei_records::{Record, RecordKind, RecordResult};
+use renkei_store::{key2, prefix_end, Batch, StoreError, Tree};
 
 /// Due entries read per scan of the schedule.
 const SCAN_BATCH: usize = 512;

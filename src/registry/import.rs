@@ -25,8 +25,8 @@ use super::{
     b64, code_job, due_key, BasicFacts, CodeStatus, PersonRecord, PersonState, Registry,
     RegistryError,
 };
-use crate::store::{key2, Batch, CommitFuture, StoreError, Tree};
 use crate::util::{now_ms, rfc3339_jst};
+use renkei_store::{key2, Batch, CommitFuture, StoreError, Tree};
 
 /// Persons per store commit: large enough that one fsync is shared by hundreds of persons,
 /// small enough that a chunk's writes (≈ 7 keys per person) stay a few hundred KiB.

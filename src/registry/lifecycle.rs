@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::search::MERGED_PREFIX;
 use super::{PersonState, Registry, RegistryError};
 use crate::gateway::GatewayError;
-use crate::store::{key2, Batch, StoreError, Tree};
+use renkei_store::{key2, Batch, StoreError, Tree};
 
 /// What a merge answers.
 #[derive(Debug, Clone, Serialize)]

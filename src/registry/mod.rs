@@ -16,8 +16,8 @@ use renkei_ids::{BusinessNumber, Fugo, IndividualNumber, SystemId, UnifiedAddres
 use serde::{Deserialize, Serialize};
 
 use crate::keys::KeyState;
-use crate::store::{key2, Batch, Store, StoreError, Tree};
 use crate::util::now_ms;
+use renkei_store::{key2, Batch, Store, StoreError, Tree};
 
 /// Code (符号) acquisition status of a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

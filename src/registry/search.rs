@@ -13,7 +13,7 @@ use renkei_ids::{BusinessNumber, IndividualNumber, SystemId, UnifiedAddressNumbe
 use serde::{Deserialize, Serialize};
 
 use super::{b64, BasicFacts, CodeStatus, PersonRecord, PersonState, Registry, RegistryError};
-use crate::store::{key2, prefix_end, Batch, Tree};
+use renkei_store::{key2, prefix_end, Batch, Tree};
 
 /// Key prefix of the basic-facts index inside `Tree::BlindIndex`.
 pub const FACTS_PREFIX: &[u8] = b"f:";

@@ -1,7 +1,7 @@
 //! Tests of the store contract: atomic batches, guards in commit order, ordered scans, the log.
 
-use super::sled_store::{Durability, SledStore};
-use super::*;
+use renkei_store::sled_store::{Durability, SledStore};
+use renkei_store::*;
 
 struct CountingChain {
     next: u64,

@@ -1,6 +1,8 @@
 //! The durable store: named trees, atomic batches with guards, ordered scans, and one
 //! group-commit writer that makes every acknowledged batch survive a power cut.
 //!
+//! It is a crate of its own, the one library crate that does I/O: its backends build and
+//! test without the gateway, and nothing in it can reach back into the gateway's logic.
 //! The gateway sees only this interface ([`Store`]); sled is one implementation
 //! ([`sled_store::SledStore`]). A PostgreSQL store with a standby is meant to be a second
 //! implementation of the same trait: every method maps onto a table `(tree, key, value)` and a
@@ -9,6 +11,8 @@
 //! Durability contract: [`Store::commit`] resolves `Ok` only after the batch (and every batch
 //! committed before it) is on stable storage. The writer applies many callers' batches as one
 //! atomic write and makes them durable with one `fsync`, so the cost of durability is shared.
+
+#![forbid(unsafe_code)]
 
 pub mod sled_store;
 
@@ -265,6 +269,3 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     }
     vec![0xff; prefix.len() + 1]
 }
-
-#[cfg(test)]
-mod tests;
