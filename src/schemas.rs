@@ -9,17 +9,38 @@ use renkei_convert::layout::Layout;
 
 static SCHEMAS_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
 
+/// Why a schemas folder or a layout could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// The configured folder failed the check; every problem is listed.
+    #[error("schemas_dir {dir}:\n  - {}", problems.join("\n  - "))]
+    Folder { dir: String, problems: Vec<String> },
+    /// A layout name outside `[a-z0-9-]+` (it names a file: no paths).
+    #[error("layout names are lower-case letters, digits and '-'")]
+    BadName,
+    /// The layout could not be loaded.
+    #[error("layout {name}: {detail}")]
+    Layout { name: String, detail: String },
+}
+
+/// True for a layout name that can only name a file inside the schemas folder.
+pub fn valid_layout_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// Sets the schemas folder for this process (once, at start-up) after checking it.
-pub fn use_dir(dir: Option<&Path>) -> Result<(), String> {
+pub fn use_dir(dir: Option<&Path>) -> Result<(), SchemaError> {
     if let Some(d) = dir {
         let problems = renkei_convert::check_schemas(d);
         if !problems.is_empty() {
-            let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-            return Err(format!(
-                "schemas_dir {}:\n  - {}",
-                d.display(),
-                list.join("\n  - ")
-            ));
+            return Err(SchemaError::Folder {
+                dir: d.display().to_string(),
+                problems: problems.iter().map(|p| p.to_string()).collect(),
+            });
         }
     }
     let _ = SCHEMAS_DIR.set(dir.map(Path::to_path_buf));
@@ -27,9 +48,16 @@ pub fn use_dir(dir: Option<&Path>) -> Result<(), String> {
 }
 
 /// A layout by name, from the configured folder or the built-in copy.
-pub fn layout(name: &str) -> Result<Layout, String> {
-    match SCHEMAS_DIR.get().and_then(|d| d.as_ref()) {
-        Some(dir) => Layout::load(dir, name).map_err(|e| format!("{e:?}")),
-        None => Layout::builtin(name).map_err(|e| format!("{e:?}")),
+pub fn layout(name: &str) -> Result<Layout, SchemaError> {
+    if !valid_layout_name(name) {
+        return Err(SchemaError::BadName);
     }
+    let loaded = match SCHEMAS_DIR.get().and_then(|d| d.as_ref()) {
+        Some(dir) => Layout::load(dir, name),
+        None => Layout::builtin(name),
+    };
+    loaded.map_err(|e| SchemaError::Layout {
+        name: name.to_string(),
+        detail: format!("{e:?}"),
+    })
 }

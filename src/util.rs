@@ -65,20 +65,58 @@ pub fn ms_until_open(now: u64, (open, close): (u32, u32)) -> u64 {
     u64::from(minutes) * 60_000 - into_minute
 }
 
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// 80 bits from the operating system's CSPRNG.
+fn random80() -> [u8; 10] {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 10];
+    // The system RNG does not fail on Linux once booted; if it ever did, a process-wide
+    // counter still keeps ids unique (they would only become guessable).
+    if ring::rand::SystemRandom::new().fill(&mut bytes).is_err() {
+        static FALLBACK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = FALLBACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bytes[..8].copy_from_slice(&n.to_be_bytes());
+    }
+    bytes
+}
 
 /// A time-ordered unique id: `prefix` then 26 Crockford base-32 characters (48-bit
-/// millisecond time, 80 random bits), like a ULID. Letters and digits only, so it is also a
-/// valid platform message id and record id.
+/// millisecond time, 80 random bits from the CSPRNG), like a ULID. Letters and digits only,
+/// so it is also a valid platform message id and record id.
 pub fn new_id(prefix: &str) -> String {
-    let ms = now_ms() as u128 & ((1 << 48) - 1);
-    let rnd = (u128::from(fastrand::u64(..)) << 16) | u128::from(fastrand::u16(..));
-    let v = (ms << 80) | (rnd & ((1 << 80) - 1));
-    let mut out = String::with_capacity(prefix.len() + 26);
-    out.push_str(prefix);
-    for i in (0..26).rev() {
-        out.push(char::from(CROCKFORD[((v >> (i * 5)) & 31) as usize]));
+    format!(
+        "{prefix}{}",
+        renkei_ids::time_ordered_text(now_ms(), random80())
+    )
+}
+
+/// A new inquiry id (`IQ` + 26 characters).
+pub fn new_inquiry_id() -> renkei_ids::InquiryId {
+    renkei_ids::InquiryId::from_time_and_random(now_ms(), random80())
+}
+
+/// Removes any run of 6 or more digits from text that may echo input (a parser's message can
+/// quote a number it could not read): an individual number must never come back in an
+/// error, whatever shape the client sent it in.
+pub fn scrub(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 6 {
+            out.push('…');
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+            continue;
+        }
+        flush(&mut run, &mut out);
+        out.push(c);
     }
+    flush(&mut run, &mut out);
     out
 }
 
@@ -98,6 +136,18 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 28);
         assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert!(renkei_ids::InquiryId::parse(&a).is_ok());
+        assert_ne!(new_inquiry_id(), new_inquiry_id());
+    }
+
+    #[test]
+    fn scrub_removes_long_digit_runs_only() {
+        assert_eq!(
+            scrub("invalid type: integer `621498320257`, expected a string"),
+            "invalid type: integer `…`, expected a string"
+        );
+        assert_eq!(scrub("line 12 column 5"), "line 12 column 5");
+        assert_eq!(scrub("123456"), "…");
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{Api, Deployment};
-use renkei::batch::generate::{fixed_line, line_values, pos};
-use renkei::demo::SAMPLES;
-use renkei::init::{CLIENT_SECOND, CLIENT_SUBSIDY};
+use renkei::dev::batch_file::{fixed_line, line_values, pos};
+use renkei::dev::demo::SAMPLES;
+use renkei::dev::init::{CLIENT_SECOND, CLIENT_SUBSIDY};
 use renkei_convert::{Layout, LayoutReader, Record};
 use serde_json::Value;
 
@@ -206,7 +206,7 @@ async fn cli_submit_waits_and_writes_results() {
     let mut d = Deployment::new();
     d.start().await;
     d.link_samples().await;
-    let file = renkei::batch::generate_batch_file(4, &[SAMPLES[0].business_number]);
+    let file = renkei::dev::batch_file::generate_batch_file(4, &[SAMPLES[0].business_number]);
     let path = d.dir.join("P640R110_20260401093000");
     std::fs::write(&path, &file).expect("write batch");
     let out_path = d.dir.join("results.csv");

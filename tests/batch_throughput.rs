@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::Deployment;
-use renkei::demo::SAMPLES;
-use renkei::init::CLIENT_SUBSIDY;
+use renkei::dev::demo::SAMPLES;
+use renkei::dev::init::CLIENT_SUBSIDY;
 
 /// The size the issue asks about.
 const DEFAULT_LINES: usize = 300_000;
@@ -41,7 +41,7 @@ async fn batch_of_300k_lines_is_accepted_within_30s() {
     d.start().await;
     d.link_samples().await;
     let persons: Vec<&str> = SAMPLES.iter().map(|s| s.business_number).collect();
-    let file = renkei::batch::generate_batch_file(lines, &persons);
+    let file = renkei::dev::batch_file::generate_batch_file(lines, &persons);
     let api = d.client(CLIENT_SUBSIDY);
 
     let gw_pid = gateway_pid(&d);

@@ -31,7 +31,7 @@ fn demo_runs_the_sample_flow_and_exits() {
     assert!(stdout.contains("市町村民税所得割額=123400"), "{stdout}");
     assert!(!stdout.contains("did not complete"), "{stdout}");
     // The demo's own number never appears in what it prints.
-    for i in 0..renkei::demo::SAMPLES.len() {
+    for i in 0..renkei::dev::demo::SAMPLES.len() {
         let n = common::sample_digits(i);
         assert!(
             !stdout.contains(&n) && !stderr.contains(&n),

@@ -24,7 +24,7 @@ async fn rotating_every_key_under_load_loses_nothing() {
     d.start().await;
     d.link_samples().await;
     d.wait_codes(3).await;
-    let business = d.client(renkei::init::CLIENT_SUBSIDY);
+    let business = d.client(renkei::dev::init::CLIENT_SUBSIDY);
     let officer = d.client("security-officer");
 
     // A steady load: 4 submitters until told to stop.
@@ -37,7 +37,7 @@ async fn rotating_every_key_under_load_loses_nothing() {
             let mut ids = Vec::new();
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let bn = renkei::demo::SAMPLES[(w + i) % 3].business_number;
+                let bn = renkei::dev::demo::SAMPLES[(w + i) % 3].business_number;
                 ids.push(api.submit_ok(&format!("rot-{w}-{i}"), &local_tax(bn)).await);
                 i += 1;
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -129,21 +129,24 @@ async fn rotating_every_key_under_load_loses_nothing() {
     // a new person's code acquisition decrypts its individual number.
     d.kill_gateway();
     d.start_gateway().await;
-    let business = d.client(renkei::init::CLIENT_SUBSIDY);
+    let business = d.client(renkei::dev::init::CLIENT_SUBSIDY);
     let again = business
         .put_json(
-            &format!("/v1/persons/{}", renkei::demo::SAMPLES[0].business_number),
+            &format!(
+                "/v1/persons/{}",
+                renkei::dev::demo::SAMPLES[0].business_number
+            ),
             &link_body(0),
         )
         .await;
     assert_eq!(again.status, 200, "{}", again.body);
-    let other = d.client(renkei::init::CLIENT_SECOND);
+    let other = d.client(renkei::dev::init::CLIENT_SECOND);
     let linked = other.put_json("/v1/persons/K000001", &link_body(1)).await;
     assert_eq!(linked.status, 201, "{}", linked.body);
     let id = business
         .submit_ok(
             "after-restart",
-            &local_tax(renkei::demo::SAMPLES[2].business_number),
+            &local_tax(renkei::dev::demo::SAMPLES[2].business_number),
         )
         .await;
     let v = business.wait_final(&id, Duration::from_secs(30)).await;

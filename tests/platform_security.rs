@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
-use renkei::keys::{KeyState, PeerKeys, SIGNATURE_HEADER};
+use renkei::keyring::{KeyState, PeerKeys, SIGNATURE_HEADER};
 use renkei::util::{now_ms, rfc3339_jst};
 use renkei_ids::{AgencyCode, UnifiedAddressNumber};
 use renkei_platform::{from_xml, to_xml, CodeOutcome, Header, IdentityPayload, Message};
@@ -22,12 +22,12 @@ struct Sender {
 
 impl Sender {
     fn message(&self, id: &str, created_ms: u64, truncate: bool) -> Vec<u8> {
-        let n = renkei::demo::sample_number(&renkei::demo::SAMPLES[0]).unwrap();
+        let n = renkei::dev::demo::sample_number(&renkei::dev::demo::SAMPLES[0]).unwrap();
         let payload = IdentityPayload {
             individual_number: n,
         }
         .to_xml();
-        let platform = renkei::init::DEV_PLATFORM_AGENCY;
+        let platform = renkei::dev::init::DEV_PLATFORM_AGENCY;
         let mut sealed = self
             .keys
             .seal_to(platform, "CodeAcquisitionRequest", id, payload.as_bytes())
@@ -77,7 +77,7 @@ async fn the_platform_refuses_tampered_unknown_stale_and_truncated_messages() {
     let sim = d.start_sim().await;
     renkei::tls::install_default_provider();
     let keys = KeyState::load(
-        AgencyCode::parse(renkei::init::DEV_CITY_AGENCY).unwrap(),
+        AgencyCode::parse(renkei::dev::init::DEV_CITY_AGENCY).unwrap(),
         &d.dir.join("gateway/keys"),
         &d.dir.join("gateway/master.key"),
     )
@@ -125,7 +125,7 @@ async fn the_platform_refuses_tampered_unknown_stale_and_truncated_messages() {
     let stranger = renkei_crypto::SigningKey::generate().unwrap();
     let body = s.message("T-STRANGER", now_ms(), false);
     let sig = renkei_crypto::envelope::signature_header(
-        renkei::init::DEV_CITY_AGENCY,
+        renkei::dev::init::DEV_CITY_AGENCY,
         1,
         &stranger,
         &body,

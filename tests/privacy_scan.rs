@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{link_body, local_tax, public_fund, sample_digits, Deployment};
-use renkei::demo::SAMPLES;
-use renkei::init::{CLIENT_SECOND, CLIENT_SUBSIDY};
+use renkei::dev::demo::SAMPLES;
+use renkei::dev::init::{CLIENT_SECOND, CLIENT_SUBSIDY};
 use serde_json::json;
 
 /// The forms an individual number could take in a file.

@@ -33,12 +33,12 @@ async fn records_are_complete_exportable_verifiable_and_tamper_evident() {
     d.start().await;
     let unified = d.link_samples().await;
     d.wait_codes(3).await;
-    let business = d.client(renkei::init::CLIENT_SUBSIDY);
+    let business = d.client(renkei::dev::init::CLIENT_SUBSIDY);
     let auditor = d.client("auditor");
     let officer = d.client("security-officer");
 
     let mut ids = Vec::new();
-    for (i, s) in renkei::demo::SAMPLES.iter().enumerate() {
+    for (i, s) in renkei::dev::demo::SAMPLES.iter().enumerate() {
         let id = business
             .submit_ok(&format!("a-{i}"), &local_tax(s.business_number))
             .await;
@@ -51,7 +51,7 @@ async fn records_are_complete_exportable_verifiable_and_tamper_evident() {
     let denied = business
         .submit(
             "denied",
-            &serde_json::json!({"business_number": renkei::demo::SAMPLES[0].business_number,
+            &serde_json::json!({"business_number": renkei::dev::demo::SAMPLES[0].business_number,
                 "procedure_code": "JT09999999999999", "item_code": "TM09999999999999",
                 "conditions": {"fiscal_year": 2026}}),
         )
@@ -110,7 +110,7 @@ async fn records_are_complete_exportable_verifiable_and_tamper_evident() {
     let by_bn = auditor
         .get(&format!(
             "/v1/audit/records?business_number={}&system=kodomo-iryo&kind=inquiry",
-            renkei::demo::SAMPLES[1].business_number
+            renkei::dev::demo::SAMPLES[1].business_number
         ))
         .await;
     assert_eq!(records(&by_bn.body).len(), 3);
@@ -134,7 +134,7 @@ async fn records_are_complete_exportable_verifiable_and_tamper_evident() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     // This one asks for non-disclosure (照会側不開示): carried into its records.
-    let mut late_body = public_fund(renkei::demo::SAMPLES[2].business_number);
+    let mut late_body = public_fund(renkei::dev::demo::SAMPLES[2].business_number);
     late_body["non_disclosure"] = serde_json::json!(true);
     let late = business.submit_ok("late", &late_body).await;
     business.wait_final(&late, Duration::from_secs(30)).await;

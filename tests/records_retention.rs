@@ -52,17 +52,17 @@ async fn sweep_deletes_old_contents_keeps_the_chain_and_records_itself() {
         }
     }
     // The clock says 2026-11-26: seven years back is 2019-11-26.
-    let swept = records::sweep_expired(store.as_ref(), "2026-11-26T12:00:00+09:00", 7)
+    let swept = records::retention::sweep_expired(store.as_ref(), "2026-11-26T12:00:00+09:00", 7)
         .await
         .unwrap();
     assert_eq!(swept, 10);
-    let entries: Vec<_> = records::entries(store.as_ref(), 0)
+    let entries: Vec<_> = records::log::entries(store.as_ref(), 0)
         .map(Result::unwrap)
         .collect();
     assert_eq!(entries.len(), 21, "20 records and the sweep's own record");
     assert!(entries[..10].iter().all(|e| e.content.is_none()));
     assert!(entries[10..20].iter().all(|e| e.content.is_some()));
-    let last = records::decode(&entries[20]).unwrap();
+    let last = records::log::decode(&entries[20]).unwrap();
     assert_eq!(last.kind, RecordKind::RetentionSweep);
     assert!(last.reason.unwrap().starts_with("10 records"));
 
@@ -76,7 +76,7 @@ async fn sweep_deletes_old_contents_keeps_the_chain_and_records_itself() {
     assert_eq!(report.swept, 10);
 
     // A second sweep at the same time finds nothing more and adds no record.
-    let again = records::sweep_expired(store.as_ref(), "2026-11-26T12:00:00+09:00", 7)
+    let again = records::retention::sweep_expired(store.as_ref(), "2026-11-26T12:00:00+09:00", 7)
         .await
         .unwrap();
     assert_eq!(again, 0);

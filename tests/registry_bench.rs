@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::Deployment;
-use renkei::init::CLIENT_SECOND;
+use renkei::dev::init::CLIENT_SECOND;
 use renkei_convert::{Layout, LayoutWriter, Record};
 
 /// The aim stated in the issue for 300,000 persons on the 2-core machine.

@@ -6,7 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{wait_until, Api, Deployment, START_TIMEOUT};
-use renkei::init::{CLIENT_SECOND, CLIENT_SUBSIDY};
+use renkei::dev::init::{CLIENT_SECOND, CLIENT_SUBSIDY};
 use renkei_convert::{Layout, LayoutWriter, Record};
 use serde_json::{json, Value};
 

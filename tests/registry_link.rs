@@ -6,8 +6,8 @@ mod common;
 
 use bytes::Bytes;
 use common::{link_body, sample_digits, Deployment};
-use renkei::demo::SAMPLES;
-use renkei::init::{CLIENT_SECOND, CLIENT_SUBSIDY};
+use renkei::dev::demo::SAMPLES;
+use renkei::dev::init::{CLIENT_SECOND, CLIENT_SUBSIDY};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

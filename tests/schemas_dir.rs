@@ -50,9 +50,12 @@ async fn gateway_uses_an_edited_schemas_folder_and_refuses_a_broken_one() {
     std::fs::write(&layout, good).unwrap();
     d.start().await;
     d.link_samples().await;
-    let file = renkei::batch::generate_batch_file(2, &[renkei::demo::SAMPLES[0].business_number]);
+    let file = renkei::dev::batch_file::generate_batch_file(
+        2,
+        &[renkei::dev::demo::SAMPLES[0].business_number],
+    );
     let r = d
-        .client(renkei::init::CLIENT_SUBSIDY)
+        .client(renkei::dev::init::CLIENT_SUBSIDY)
         .send(
             hyper::Method::POST,
             "/v1/inquiries:batch",

@@ -12,8 +12,8 @@ use common::{link_body, local_tax, sample_digits, Api, Deployment};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use renkei::demo::SAMPLES;
-use renkei::init::{CLIENT_SUBSIDY, ITEM_LOCAL_TAX, PROC_LOCAL_TAX};
+use renkei::dev::demo::SAMPLES;
+use renkei::dev::init::{CLIENT_SUBSIDY, ITEM_LOCAL_TAX, PROC_LOCAL_TAX};
 use serde_json::json;
 
 fn person_path(i: usize) -> String {

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{local_tax, public_fund, Api, Deployment, POLL};
-use renkei::demo::SAMPLES;
-use renkei::init::CLIENT_SUBSIDY;
+use renkei::dev::demo::SAMPLES;
+use renkei::dev::init::CLIENT_SUBSIDY;
 use tokio::sync::RwLock;
 
 /// Concurrent submitters.
@@ -191,7 +191,7 @@ async fn crash_scenario() -> Vec<String> {
                 "answered" => {
                     // A crash never garbles an answer: sample 0's local tax is its seeded figure.
                     if r.body["business_number"] == SAMPLES[0].business_number
-                        && r.body["item_code"] == renkei::init::ITEM_LOCAL_TAX
+                        && r.body["item_code"] == renkei::dev::init::ITEM_LOCAL_TAX
                     {
                         assert_eq!(
                             common::result_field(&r.body, "市町村民税所得割額").as_deref(),
@@ -294,7 +294,7 @@ async fn platform_answers_a_resent_inquiry_with_the_same_receipt() {
     // Take the gateway's place, with its own store and keys.
     d.kill_gateway();
     let cfg = renkei::config::GatewayConfig::load(&d.dir.join("renkei.toml")).expect("config");
-    let gw = renkei::run::build_gateway(cfg).expect("gateway state");
+    let gw = renkei::app::build(cfg).expect("gateway state");
     let uplink = &gw.uplink;
     let id = "IQRESENDTEST0000000000000001".to_string();
     let target = TargetPayload {
@@ -313,9 +313,13 @@ async fn platform_answers_a_resent_inquiry_with_the_same_receipt() {
     let msg = Message::InquiryRequest {
         header: uplink.header(id.clone()),
         record_id: id.clone(),
-        affair: renkei::init::AFFAIR_CHILD_MEDICAL.parse().expect("affair"),
-        procedure: renkei::init::PROC_LOCAL_TAX.parse().expect("procedure"),
-        item: renkei::init::ITEM_LOCAL_TAX.parse().expect("item"),
+        affair: renkei::dev::init::AFFAIR_CHILD_MEDICAL
+            .parse()
+            .expect("affair"),
+        procedure: renkei::dev::init::PROC_LOCAL_TAX
+            .parse()
+            .expect("procedure"),
+        item: renkei::dev::init::ITEM_LOCAL_TAX.parse().expect("item"),
         inquirer: uplink.keys.agency.clone(),
         provider: None,
         non_disclosure: false,

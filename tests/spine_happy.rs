@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{link_body, local_tax, public_fund, result_field, Deployment};
-use renkei::demo::SAMPLES;
-use renkei::init::{CLIENT_SECOND, CLIENT_SUBSIDY, ITEM_LOCAL_TAX, ITEM_PUBLIC_FUND};
+use renkei::dev::demo::SAMPLES;
+use renkei::dev::init::{CLIENT_SECOND, CLIENT_SUBSIDY, ITEM_LOCAL_TAX, ITEM_PUBLIC_FUND};
 
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -6,8 +6,8 @@ mod common;
 use std::collections::HashSet;
 
 use common::{local_tax, public_fund, Deployment};
-use renkei::demo::SAMPLES;
-use renkei::init::CLIENT_SUBSIDY;
+use renkei::dev::demo::SAMPLES;
+use renkei::dev::init::CLIENT_SUBSIDY;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_key_same_body_same_id_different_body_conflicts() {

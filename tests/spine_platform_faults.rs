@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{local_tax, wait_until, Deployment};
-use renkei::demo::SAMPLES;
-use renkei::init::CLIENT_SUBSIDY;
+use renkei::dev::demo::SAMPLES;
+use renkei::dev::init::CLIENT_SUBSIDY;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 

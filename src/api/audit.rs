@@ -2,9 +2,7 @@
 //! needed to verify exports offline. Every auditor action is itself recorded.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,9 +12,8 @@ use renkei_ids::{BusinessNumber, SystemId, UnifiedAddressNumber};
 use renkei_records::{Record, RecordKind, StoredEntry};
 use serde::{Deserialize, Serialize};
 
-use super::{json_error, ApiError, Caller};
-use crate::config::Role;
-use crate::gateway::{Gateway, GatewayError};
+use super::{ApiError, AppState, Caller, JsonBody};
+use crate::error::Error;
 use crate::records;
 
 /// Most records one page returns.
@@ -24,7 +21,7 @@ pub const MAX_PAGE: usize = 1000;
 /// Default page size.
 pub const DEFAULT_PAGE: usize = 100;
 
-pub fn routes() -> Router<Arc<Gateway>> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/audit/records", get(query))
         .route("/v1/audit/export", post(export))
@@ -77,7 +74,7 @@ pub struct RecordPage {
     pub next_before: Option<u64>,
 }
 
-fn bad(field: &str, msg: &str) -> ApiError {
+fn bad(field: &'static str, msg: impl Into<std::borrow::Cow<'static, str>>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", msg).field(field)
 }
 
@@ -88,11 +85,11 @@ fn snake(v: &impl Serialize) -> String {
         .unwrap_or_default()
 }
 
-fn time_bound(field: &str, s: &Option<String>) -> Result<Option<String>, ApiError> {
+fn time_bound(field: &'static str, s: &Option<String>) -> Result<Option<String>, ApiError> {
     match s {
         None => Ok(None),
         Some(v) if v.len() == 10 => {
-            crate::gateway::check_date(field, v)
+            crate::error::check_date(field, v)
                 .map_err(|_| bad(field, "a date YYYY-MM-DD or an RFC 3339 time"))?;
             Ok(Some(format!("{v}T00:00:00+09:00")))
         }
@@ -136,9 +133,9 @@ impl Filter {
     }
 }
 
-fn build_filter(gw: &Gateway, q: &RecordQuery) -> Result<Filter, ApiError> {
+fn build_filter(gw: &AppState, q: &RecordQuery) -> Result<Filter, ApiError> {
     let mut person = match &q.person {
-        Some(p) => Some(UnifiedAddressNumber::parse(p).map_err(|e| bad("person", &e.to_string()))?),
+        Some(p) => Some(UnifiedAddressNumber::parse(p).map_err(|e| bad("person", e.to_string()))?),
         None => None,
     };
     if let Some(bn) = &q.business_number {
@@ -146,12 +143,12 @@ fn build_filter(gw: &Gateway, q: &RecordQuery) -> Result<Filter, ApiError> {
             .system
             .as_ref()
             .ok_or_else(|| bad("system", "a business_number needs its system"))?;
-        let system = SystemId::parse(system).map_err(|e| bad("system", &e.to_string()))?;
-        let bn = BusinessNumber::parse(bn).map_err(|e| bad("business_number", &e.to_string()))?;
+        let system = SystemId::parse(system).map_err(|e| bad("system", e.to_string()))?;
+        let bn = BusinessNumber::parse(bn).map_err(|e| bad("business_number", e.to_string()))?;
         let u = gw
             .registry
             .resolve(&system, &bn)
-            .map_err(|e| ApiError::from(GatewayError::from(e)))?
+            .map_err(|e| ApiError::from(Error::from(e)))?
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::NOT_FOUND,
@@ -181,14 +178,16 @@ fn build_filter(gw: &Gateway, q: &RecordQuery) -> Result<Filter, ApiError> {
 
 /// Records the auditor's own action in the log.
 async fn record_staff(
-    gw: &Gateway,
+    gw: &AppState,
     caller: &Caller,
     action: &str,
     target: Option<String>,
 ) -> Result<(), ApiError> {
     let mut r = records::base(RecordKind::StaffAction, renkei_records::RecordResult::Done);
     r.staff = Some(caller.staff_detail(action, target, false));
-    super::commit_record(gw, &r).await
+    crate::records::record_now(gw.store.as_ref(), &r)
+        .await
+        .map_err(|e| ApiError::from(Error::Store(e)))
 }
 
 fn csv_field(s: &str) -> String {
@@ -234,11 +233,10 @@ fn to_csv(rows: &[RecordRow]) -> String {
 }
 
 async fn query(
-    State(gw): State<Arc<Gateway>>,
+    State(gw): State<AppState>,
     caller: Caller,
     q: Result<Query<RecordQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Auditor)?;
     let Query(q) = q.map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -259,7 +257,7 @@ async fn query(
         let page = gw
             .store
             .range_rev(renkei_store::Tree::Records, &[], &cursor_end, 4096)
-            .map_err(|e| ApiError::from(GatewayError::Store(e)))?;
+            .map_err(|e| ApiError::from(Error::Store(e)))?;
         if page.is_empty() {
             break;
         }
@@ -268,7 +266,7 @@ async fn query(
             let Ok(entry) = StoredEntry::from_bytes(v) else {
                 continue;
             };
-            if let Some(r) = records::decode(&entry) {
+            if let Some(r) = records::log::decode(&entry) {
                 if filter.matches(&r) {
                     if rows.len() == limit {
                         next_before = Some(
@@ -333,76 +331,88 @@ pub struct ExportAnswer {
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::from(GatewayError::Internal(e.to_string()))
+    ApiError::from(Error::internal("audit", e.to_string()))
 }
 
 async fn export(
-    State(gw): State<Arc<Gateway>>,
+    State(gw): State<AppState>,
     caller: Caller,
-    body: Result<Json<ExportRequest>, JsonRejection>,
+    JsonBody(req): JsonBody<ExportRequest>,
 ) -> Result<Json<ExportAnswer>, ApiError> {
-    caller.require(Role::Auditor)?;
-    let Json(req) = body.map_err(json_error)?;
     // Make sure everything recorded so far is covered by a signed checkpoint.
-    records::checkpoint_now(gw.store.as_ref(), &gw.keys)
+    records::checkpoint::checkpoint_now(gw.store.as_ref(), &gw.keys.keyring)
         .await
         .map_err(internal)?;
-    let cps = records::checkpoints(gw.store.as_ref()).map_err(internal)?;
-    let pem = records::checkpoint_keys_pem(gw.store.as_ref()).map_err(internal)?;
+    let cps = records::log::checkpoints(gw.store.as_ref()).map_err(internal)?;
+    let pem = records::checkpoint::checkpoint_keys_pem(gw.store.as_ref()).map_err(internal)?;
     let tmp = tempdir_in(&gw.config.data_dir).map_err(internal)?;
-    let all = || records::entries(gw.store.as_ref(), 0).map_while(Result::ok);
-    let summary = if let Some(p) = &req.person {
-        let u = UnifiedAddressNumber::parse(p).map_err(|e| bad("person", &e.to_string()))?;
-        renkei_records::export_person_bundle(&tmp, u, all(), &cps, &pem)
-    } else {
-        let from = time_bound("from", &req.from)?.and_then(|s| crate::util::parse_rfc3339_ms(&s));
-        let to = time_bound("to", &req.to)?.and_then(|s| crate::util::parse_rfc3339_ms(&s));
-        // Map times to a contiguous range of sequence numbers (append order).
-        let mut first: Option<u64> = None;
-        let mut end: u64 = u64::MAX;
-        for e in all() {
-            let t =
-                records::decode(&e).and_then(|r| crate::util::parse_rfc3339_ms(&r.requested_at));
-            if first.is_none() && from.is_none_or(|f| t.is_some_and(|t| t >= f)) {
-                first = Some(e.seq);
-            }
-            if let (Some(to), Some(t)) = (to, t) {
-                if t >= to && end == u64::MAX && first.is_some() {
-                    end = e.seq;
+    let (files, records) = {
+        // An unreadable entry stops the export with an error; it never silently shortens it.
+        let failure = std::cell::RefCell::new(None);
+        let readable = |from: u64| {
+            records::log::entries(gw.store.as_ref(), from).map_while(|e| match e {
+                Ok(x) => Some(x),
+                Err(err) => {
+                    failure.borrow_mut().get_or_insert(err);
+                    None
+                }
+            })
+        };
+        let all = || readable(0);
+        let summary = if let Some(p) = &req.person {
+            let u = UnifiedAddressNumber::parse(p).map_err(|e| bad("person", e.to_string()))?;
+            renkei_records::export_person_bundle(&tmp, u, all(), &cps, &pem)
+        } else {
+            let from =
+                time_bound("from", &req.from)?.and_then(|s| crate::util::parse_rfc3339_ms(&s));
+            let to = time_bound("to", &req.to)?.and_then(|s| crate::util::parse_rfc3339_ms(&s));
+            // Map times to a contiguous range of sequence numbers (append order).
+            let mut first: Option<u64> = None;
+            let mut end: u64 = u64::MAX;
+            for e in all() {
+                let t = records::log::decode(&e)
+                    .and_then(|r| crate::util::parse_rfc3339_ms(&r.requested_at));
+                if first.is_none() && from.is_none_or(|f| t.is_some_and(|t| t >= f)) {
+                    first = Some(e.seq);
+                }
+                if let (Some(to), Some(t)) = (to, t) {
+                    if t >= to && end == u64::MAX && first.is_some() {
+                        end = e.seq;
+                    }
                 }
             }
+            let first = first.unwrap_or(0);
+            let previous = if first == 0 {
+                None
+            } else {
+                readable(first - 1).next()
+            };
+            renkei_records::export_range_bundle(
+                &tmp,
+                previous.as_ref(),
+                readable(first),
+                end,
+                &cps,
+                &pem,
+            )
         }
-        let first = first.unwrap_or(0);
-        let previous = if first == 0 {
-            None
-        } else {
-            records::entries(gw.store.as_ref(), first - 1)
-                .next()
-                .and_then(Result::ok)
-        };
-        renkei_records::export_range_bundle(
-            &tmp,
-            previous.as_ref(),
-            records::entries(gw.store.as_ref(), first).map_while(Result::ok),
-            end,
-            &cps,
-            &pem,
-        )
-    }
-    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
-    let mut files = BTreeMap::new();
-    for entry in std::fs::read_dir(&tmp).map_err(internal)? {
-        let entry = entry.map_err(internal)?;
-        let name = entry.file_name().to_string_lossy().to_string();
-        let text = std::fs::read_to_string(entry.path()).map_err(internal)?;
-        files.insert(name, text);
-    }
-    let _ = std::fs::remove_dir_all(&tmp);
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()))?;
+        if let Some(err) = failure.into_inner() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::from(err).into());
+        }
+        let mut files = BTreeMap::new();
+        for entry in std::fs::read_dir(&tmp).map_err(internal)? {
+            let entry = entry.map_err(internal)?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            let text = std::fs::read_to_string(entry.path()).map_err(internal)?;
+            files.insert(name, text);
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        (files, summary.records)
+    };
     record_staff(&gw, &caller, "audit.export", req.person.clone()).await?;
-    Ok(Json(ExportAnswer {
-        files,
-        records: summary.records,
-    }))
+    Ok(Json(ExportAnswer { files, records }))
 }
 
 fn tempdir_in(dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
@@ -423,25 +433,24 @@ pub struct LiveVerify {
 }
 
 async fn verify_live(
-    State(gw): State<Arc<Gateway>>,
+    State(gw): State<AppState>,
     caller: Caller,
 ) -> Result<Json<LiveVerify>, ApiError> {
-    caller.require(Role::Auditor)?;
     // Make sure the newest records are covered, then check with every key version that
     // ever signed a checkpoint (kept even after a version is retired).
-    records::checkpoint_now(gw.store.as_ref(), &gw.keys)
+    records::checkpoint::checkpoint_now(gw.store.as_ref(), &gw.keys.keyring)
         .await
         .map_err(internal)?;
-    let cps = records::checkpoints(gw.store.as_ref()).map_err(internal)?;
+    let cps = records::log::checkpoints(gw.store.as_ref()).map_err(internal)?;
     let keys = renkei_records::KeySet::from_pems(
-        records::checkpoint_keys(gw.store.as_ref()).map_err(internal)?,
+        records::checkpoint::checkpoint_keys(gw.store.as_ref()).map_err(internal)?,
     )
     .map_err(internal)?;
     let mut bad_entry: Option<String> = None;
-    let entries = records::entries(gw.store.as_ref(), 0).map_while(|e| match e {
+    let entries = records::log::entries(gw.store.as_ref(), 0).map_while(|e| match e {
         Ok(x) => Some(x),
         Err(err) => {
-            bad_entry = Some(err);
+            bad_entry = Some(err.to_string());
             None
         }
     });
@@ -466,14 +475,10 @@ async fn verify_live(
     }))
 }
 
-async fn public_keys(
-    State(gw): State<Arc<Gateway>>,
-    caller: Caller,
-) -> Result<Json<BTreeMap<u32, String>>, ApiError> {
-    caller.require(Role::Auditor)?;
+async fn public_keys(State(gw): State<AppState>) -> Result<Json<BTreeMap<u32, String>>, ApiError> {
     // Every version that signed checkpoints, plus the current signing keys.
-    let mut out = records::checkpoint_keys_pem(gw.store.as_ref()).map_err(internal)?;
-    let ring = gw.keys.keyring();
+    let mut out = records::checkpoint::checkpoint_keys_pem(gw.store.as_ref()).map_err(internal)?;
+    let ring = gw.keys.keyring.keyring();
     for info in ring.list() {
         if info.purpose == renkei_crypto::keyring::KeyPurpose::Signing {
             if let Some(k) = ring.verifying_key(info.version) {

@@ -1,8 +1,6 @@
 //! Routes for batch inquiries (business systems): upload a municipal inquiry file, follow its
 //! progress, download its results file.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -12,17 +10,15 @@ use axum::{Json, Router};
 use renkei_ids::SystemId;
 use serde::Serialize;
 
-use super::{ApiError, Caller};
+use super::{ApiError, AppState, Caller};
 use crate::batch::accept::{is_running, upload};
 use crate::batch::{meta_for, progress, results, BatchState, Rejection};
-use crate::config::Role;
-use crate::gateway::Gateway;
 
 /// Media type of the results file (CP932 is Microsoft's Shift_JIS, registered as
 /// `Windows-31J`).
 pub const RESULTS_CONTENT_TYPE: &str = "text/csv; charset=Windows-31J";
 
-pub fn routes() -> Router<Arc<Gateway>> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/v1/inquiries:batch",
@@ -35,7 +31,6 @@ pub fn routes() -> Router<Arc<Gateway>> {
 }
 
 fn system_of(caller: &Caller) -> Result<SystemId, ApiError> {
-    caller.require(Role::Business)?;
     Ok(caller.client.name.clone())
 }
 
@@ -48,7 +43,7 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 async fn submit_batch(
-    State(gw): State<Arc<Gateway>>,
+    State(gw): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
@@ -72,7 +67,7 @@ async fn submit_batch(
             "the batch file is empty",
         ));
     }
-    let up = upload(&gw, &system, bytes).await?;
+    let up = upload(&gw.inquiries, &system, bytes).await?;
     Ok((StatusCode::ACCEPTED, Json(up)))
 }
 
@@ -94,13 +89,13 @@ struct BatchView {
 }
 
 async fn batch_status(
-    State(gw): State<Arc<Gateway>>,
+    State(gw): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let system = system_of(&caller)?;
-    let meta = meta_for(&gw, &system, &id)?;
-    let p = progress::progress(&gw, &meta).await?;
+    let meta = meta_for(&gw.inquiries, &system, &id)?;
+    let p = progress::progress(&gw.inquiries, &meta).await?;
     let state = if meta.state == BatchState::Accepting && !is_running(&meta.id) {
         // Its task is gone (the gateway restarted): uploading the same file resumes it.
         BatchState::Interrupted
@@ -123,14 +118,14 @@ async fn batch_status(
 }
 
 async fn batch_results(
-    State(gw): State<Arc<Gateway>>,
+    State(gw): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let system = system_of(&caller)?;
-    let meta = meta_for(&gw, &system, &id)?;
-    let p = progress::progress(&gw, &meta).await?;
-    let file = results::render(&gw, &meta).await?;
+    let meta = meta_for(&gw.inquiries, &system, &id)?;
+    let p = progress::progress(&gw.inquiries, &meta).await?;
+    let file = results::render(&gw.inquiries, &meta).await?;
     let done = if p.done { "true" } else { "false" };
     Ok((
         StatusCode::OK,

@@ -1,44 +1,35 @@
 //! Routes for business systems: link persons, submit inquiries, read them back.
 
-use std::sync::Arc;
-
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use renkei_ids::{BusinessNumber, SystemId};
+use renkei_ids::{BusinessNumber, InquiryId};
 
-use super::{json_error, ApiError, Caller};
-use crate::config::Role;
-use crate::gateway::{Gateway, InquiryRequest, LinkRequest};
+use super::{ApiError, AppState, Caller, JsonBody};
+use crate::inquiry::InquiryRequest;
+use crate::registry::link::LinkRequest;
 
-pub fn routes() -> Router<Arc<Gateway>> {
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/persons/{business_number}", put(link_person))
         .route("/v1/inquiries", post(submit_inquiry))
         .route("/v1/inquiries/{id}", get(get_inquiry))
 }
 
-fn system_of(caller: &Caller) -> Result<SystemId, ApiError> {
-    caller.require(Role::Business)?;
-    Ok(caller.client.name.clone())
-}
-
 async fn link_person(
-    State(gw): State<Arc<Gateway>>,
+    State(s): State<AppState>,
     caller: Caller,
     Path(bn): Path<String>,
-    body: Result<Json<LinkRequest>, JsonRejection>,
+    JsonBody(req): JsonBody<LinkRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let system = system_of(&caller)?;
-    let bn = BusinessNumber::parse(&bn).map_err(|e| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
-            .field("business_number")
-    })?;
-    let Json(req) = body.map_err(json_error)?;
-    let linked = gw.link_person(&system, &bn, req).await?;
+    let bn = BusinessNumber::parse(&bn)
+        .map_err(|e| ApiError::invalid(e.code(), "business_number", e.to_string()))?;
+    let linked = s
+        .registry
+        .link_person(&caller.client.name, &bn, req)
+        .await?;
     let status = if linked.created {
         StatusCode::CREATED
     } else {
@@ -48,12 +39,11 @@ async fn link_person(
 }
 
 async fn submit_inquiry(
-    State(gw): State<Arc<Gateway>>,
+    State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Result<Json<InquiryRequest>, JsonRejection>,
+    JsonBody(req): JsonBody<InquiryRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let system = system_of(&caller)?;
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -66,19 +56,20 @@ async fn submit_inquiry(
             .field("Idempotency-Key")
         })?
         .to_string();
-    let Json(req) = body.map_err(json_error)?;
-    let accepted = gw.submit_inquiry(&system, &key, req, None).await?;
+    let accepted = s
+        .inquiries
+        .submit(&caller.client.name, &key, req, None)
+        .await?;
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
 async fn get_inquiry(
-    State(gw): State<Arc<Gateway>>,
+    State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let system = system_of(&caller)?;
-    let inquiry = gw.inquiry_for(&system, &id)?;
-    Ok(Json(serde_json::to_value(inquiry.view()).map_err(|e| {
-        ApiError::from(crate::gateway::GatewayError::Internal(e.to_string()))
-    })?))
+    // An id of the wrong shape names nothing: answered like any unknown id.
+    let id = InquiryId::parse(&id).map_err(|_| ApiError::from(crate::error::Error::NotFound))?;
+    let inquiry = s.inquiries.get_for(&caller.client.name, &id)?;
+    Ok(Json(serde_json::to_value(inquiry.view())?))
 }

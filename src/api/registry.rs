@@ -10,10 +10,8 @@
 //! - `POST /v1/persons:merge {from, into}` (security officer): recorded.
 
 use std::io::Read;
-use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -26,9 +24,9 @@ use renkei_records::{RecordKind, RecordResult};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use super::{json_error, ApiError, Caller};
+use super::{ApiError, AppState, Caller, JsonBody};
 use crate::config::Role;
-use crate::gateway::{Gateway, GatewayError};
+use crate::error::Error;
 use crate::registry::import::{ImportSummary, Importer, DEFAULT_IMPORT_CHUNK};
 use crate::registry::lifecycle::MergeError;
 use crate::registry::search::{FactsQuery, PersonView};
@@ -40,16 +38,26 @@ pub const DEFAULT_PIPE_DEPTH: usize = 32;
 /// [`DEFAULT_IMPORT_CHUNK`] lines): the parser may work one chunk ahead of the commit.
 pub const DEFAULT_CHUNK_DEPTH: usize = 2;
 
-pub fn routes() -> Router<Arc<Gateway>> {
+/// The resident-record feed: bulk imports.
+pub fn feed_routes() -> Router<AppState> {
+    Router::new().route(
+        "/v1/persons:import",
+        // The file is streamed and counted against `max_batch_bytes` by the handler; the
+        // 64 KiB default limit of the other routes does not apply here.
+        post(import).layer(DefaultBodyLimit::disable()),
+    )
+}
+
+/// Searches a business system makes in its own numbers (and security officers in all).
+pub fn search_routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/v1/persons:import",
-            // The file is streamed and counted against `max_batch_bytes` by the handler; the
-            // 64 KiB default limit of the other routes does not apply here.
-            post(import).layer(DefaultBodyLimit::disable()),
-        )
         .route("/v1/persons:lookup", get(lookup))
         .route("/v1/persons:match", post(match_facts))
+}
+
+/// What only security officers may do: find by individual number, merge.
+pub fn security_routes() -> Router<AppState> {
+    Router::new()
         .route(
             "/v1/persons:by-individual-number",
             post(by_individual_number),
@@ -59,7 +67,7 @@ pub fn routes() -> Router<Arc<Gateway>> {
 
 /// Records a staff lookup durably before the answer is given.
 async fn record_lookup(
-    gw: &Gateway,
+    gw: &AppState,
     caller: &Caller,
     action: &str,
     person: Option<UnifiedAddressNumber>,
@@ -75,7 +83,9 @@ async fn record_lookup(
     );
     r.person = person;
     r.staff = Some(caller.staff_detail(action, person.map(|u| format!("person:{u}")), touched));
-    super::commit_record(gw, &r).await
+    crate::records::record_now(gw.store.as_ref(), &r)
+        .await
+        .map_err(|e| ApiError::from(Error::Store(e)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,13 +127,12 @@ impl Read for ChannelReader {
 }
 
 async fn import(
-    State(gw): State<Arc<Gateway>>,
+    State(gw): State<AppState>,
     caller: Caller,
     query: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ImportSummary>, ApiError> {
-    caller.require(Role::Business)?;
     let system = caller.client.name.clone();
     let Query(q) = query.map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "missing_layout", e.body_text()).field("layout")
@@ -221,7 +230,7 @@ async fn import(
     let mut waiting = std::time::Instant::now();
     let mut waited = 0u64;
     let mut importer =
-        Importer::new(&gw.registry, system.clone(), &layout_name).map_err(GatewayError::from)?;
+        Importer::new(&gw.registry, system.clone(), &layout_name).map_err(Error::from)?;
     while let Some(chunk) = crx.recv().await {
         waited += waiting.elapsed().as_millis() as u64;
         if let Err(e) = importer.push(chunk).await {
@@ -250,7 +259,7 @@ async fn import(
     summary.timing.total_ms = started.elapsed().as_millis() as u64;
     let over = feeder.await.unwrap_or(false);
     let _ = parser.await;
-    gw.wake.notify_one();
+    gw.registry.wake().notify();
     let complete = failure.is_none() && !over;
     tracing::info!(
         message = "Import finished.",
@@ -272,16 +281,17 @@ async fn import(
     gw.registry
         .record_import(staff, &summary, complete)
         .await
-        .map_err(GatewayError::from)?;
+        .map_err(Error::from)?;
     if let Some(e) = failure {
-        return Err(GatewayError::from(e).into());
+        return Err(Error::from(e).into());
     }
     if over {
         let mut e = too_large();
         e.body.message = format!(
             "{}; the first {} lines were applied and replaying the file is harmless",
             e.body.message, summary.lines
-        );
+        )
+        .into();
         return Err(e);
     }
     Ok(Json(summary))
@@ -304,23 +314,20 @@ fn not_found() -> ApiError {
     )
 }
 
-fn parse_unified(field: &str, s: &str) -> Result<UnifiedAddressNumber, ApiError> {
+fn parse_unified(field: &'static str, s: &str) -> Result<UnifiedAddressNumber, ApiError> {
     UnifiedAddressNumber::parse(s).map_err(|e| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()).field(field)
     })
 }
 
 async fn lookup(
-    State(gw): State<Arc<Gateway>>,
+    State(gw): State<AppState>,
     caller: Caller,
     query: Result<Query<LookupQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<PersonView>, ApiError> {
     let Query(q) =
         query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
-    let staff = caller.client.role == Role::Security;
-    if !staff {
-        caller.require(Role::Business)?;
-    }
+    let staff = caller.is(Role::Security);
     let system = caller.client.name.clone();
     let view = match (&q.business_number, &q.unified) {
         (Some(bn), None) => {
@@ -338,14 +345,14 @@ async fn lookup(
             })?;
             gw.registry
                 .view_by_business_number(&system, &bn)
-                .map_err(GatewayError::from)?
+                .map_err(Error::from)?
         }
         (None, Some(u)) => {
             let u = parse_unified("unified", u)?;
             let v = gw
                 .registry
                 .view(&u, (!staff).then_some(&system))
-                .map_err(GatewayError::from)?;
+                .map_err(Error::from)?;
             if staff {
                 record_lookup(
                     &gw,
@@ -375,16 +382,12 @@ struct Matches {
 }
 
 async fn match_facts(
-    State(gw): State<Arc<Gateway>>,
+    State(gw): State<AppState>,
     caller: Caller,
-    body: Result<Json<FactsQuery>, JsonRejection>,
+    JsonBody(q): JsonBody<FactsQuery>,
 ) -> Result<Json<Matches>, ApiError> {
-    let staff = caller.client.role == Role::Security;
-    if !staff {
-        caller.require(Role::Business)?;
-    }
-    let Json(q) = body.map_err(json_error)?;
-    crate::gateway::check_date("birth_date", &q.birth_date).or_else(|e| {
+    let staff = caller.is(Role::Security);
+    crate::error::check_date("birth_date", &q.birth_date).or_else(|e| {
         // Partial dates (不詳) are stored as YYYY-MM or YYYY.
         let ok = q.birth_date.len() == 7 || q.birth_date.len() == 4;
         if ok
@@ -408,13 +411,13 @@ async fn match_facts(
         .field("kana"));
     }
     let system = caller.client.name.clone();
-    let found = gw.registry.find_by_facts(&q).map_err(GatewayError::from)?;
+    let found = gw.registry.find_by_facts(&q).map_err(Error::from)?;
     let mut persons = Vec::new();
     for u in found {
         if let Some(v) = gw
             .registry
             .view(&u, (!staff).then_some(&system))
-            .map_err(GatewayError::from)?
+            .map_err(Error::from)?
         {
             persons.push(v);
         }
@@ -439,19 +442,17 @@ struct ByNumber {
 }
 
 async fn by_individual_number(
-    State(gw): State<Arc<Gateway>>,
+    State(gw): State<AppState>,
     caller: Caller,
-    body: Result<Json<ByNumber>, JsonRejection>,
+    JsonBody(q): JsonBody<ByNumber>,
 ) -> Result<Json<PersonView>, ApiError> {
-    caller.require(Role::Security)?;
-    let Json(q) = body.map_err(json_error)?;
     let found = gw
         .registry
         .find_by_individual_number(&q.individual_number)
-        .map_err(GatewayError::from)?;
+        .map_err(Error::from)?;
     drop(q);
     let view = match found {
-        Some(u) => gw.registry.view(&u, None).map_err(GatewayError::from)?,
+        Some(u) => gw.registry.view(&u, None).map_err(Error::from)?,
         None => None,
     };
     record_lookup(
@@ -473,18 +474,16 @@ struct MergeRequest {
 }
 
 async fn merge(
-    State(gw): State<Arc<Gateway>>,
+    State(gw): State<AppState>,
     caller: Caller,
-    body: Result<Json<MergeRequest>, JsonRejection>,
+    JsonBody(q): JsonBody<MergeRequest>,
 ) -> Result<Json<crate::registry::lifecycle::Merged>, ApiError> {
-    caller.require(Role::Security)?;
-    let Json(q) = body.map_err(json_error)?;
     let from = parse_unified("from", &q.from)?;
     let into = parse_unified("into", &q.into)?;
     let staff = caller.staff_detail("person.merge", None, true);
     match gw.registry.merge(&from, &into, staff).await {
         Ok(m) => Ok(Json(m)),
-        Err(MergeError::Registry(e)) => Err(GatewayError::from(e).into()),
+        Err(MergeError::Registry(e)) => Err(Error::from(e).into()),
         Err(e) => {
             let status = match e {
                 MergeError::NotFound => StatusCode::NOT_FOUND,

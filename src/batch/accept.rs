@@ -16,8 +16,9 @@ use super::{
     batch_id, line_key, load_meta, meta_key, BatchMeta, BatchState, LineEntry, Rejection,
     DEFAULT_MAX_REJECTED_LISTED,
 };
-use crate::gateway::{Gateway, GatewayError, InquiryRequest};
+use crate::error::Error;
 use crate::inquiry::Conditions;
+use crate::inquiry::{accept::business_client, Inquiries, InquiryRequest};
 use crate::util::{now_ms, sha256_hex};
 use renkei_store::{Batch, StoreError, Tree};
 
@@ -67,16 +68,17 @@ impl Drop for Claim {
 }
 
 /// The built-in `inquiry-batch` layout, parsed once.
-pub fn batch_layout() -> Result<&'static Layout, GatewayError> {
+pub fn batch_layout() -> Result<&'static Layout, Error> {
     static LAYOUT: OnceLock<Result<Layout, String>> = OnceLock::new();
+    // The built-in layouts never fail to load; the error is kept as text to be 'static.
     LAYOUT
-        .get_or_init(|| crate::schemas::layout("inquiry-batch"))
+        .get_or_init(|| crate::schemas::layout("inquiry-batch").map_err(|e| e.to_string()))
         .as_ref()
-        .map_err(|e| GatewayError::Internal(e.clone()))
+        .map_err(|e| Error::internal("batch layout", e.clone()))
 }
 
-fn internal(e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::Internal(e.to_string())
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::internal("batch", e.to_string())
 }
 
 /// What an upload answers.
@@ -90,11 +92,11 @@ pub struct Uploaded {
 
 /// Registers an upload and starts (or resumes) its acceptance in the background.
 pub async fn upload(
-    gw: &Arc<Gateway>,
+    gw: &Arc<Inquiries>,
     system: &SystemId,
     body: Bytes,
-) -> Result<Uploaded, GatewayError> {
-    gw.business_client(system.as_str())?;
+) -> Result<Uploaded, Error> {
+    business_client(gw.config(), system)?;
     batch_layout()?;
     let sha = sha256_hex(&body);
     let id = batch_id(system, &sha);
@@ -131,7 +133,7 @@ pub async fn upload(
                 meta_key(&id),
                 serde_json::to_vec(&meta).map_err(internal)?,
             );
-            match gw.store.commit(b).await {
+            match gw.store().commit(b).await {
                 Ok(_) => meta,
                 // The same file raced in twice: the other upload owns it.
                 Err(StoreError::Conflict { .. }) => {
@@ -193,7 +195,7 @@ fn rejection(e: &LineError) -> Rejection {
         line: e.line,
         field: e.field.clone(),
         code: e.code.to_string(),
-        message: crate::api::scrub(&e.message),
+        message: crate::util::scrub(&e.message),
     }
 }
 
@@ -219,25 +221,25 @@ fn layout_field(gateway_field: Option<&str>, code: &str) -> Option<String> {
     }
 }
 
-/// Turns a refusal of [`Gateway::submit_inquiry`] into a line rejection; `None` for failures
+/// Turns a refusal of [`Inquiries::submit`] into a line rejection; `None` for failures
 /// of the gateway itself (store, internal), which stop the batch instead.
-fn gateway_rejection(line: u64, e: GatewayError) -> Option<Rejection> {
+fn gateway_rejection(line: u64, e: Error) -> Option<Rejection> {
     let (code, field, message) = match e {
-        GatewayError::Invalid {
+        Error::Invalid {
             code,
             field,
             message,
         } => (code, field, message),
-        GatewayError::Forbidden { code, message } => (code, None, message),
-        GatewayError::Conflict { code, message } => (code, None, message),
-        GatewayError::NotFound => ("not_found", None, "not found".to_string()),
-        GatewayError::Store(_) | GatewayError::Internal(_) => return None,
+        Error::Forbidden { code, message } => (code, None, message),
+        Error::Conflict { code, message } => (code, None, message),
+        Error::NotFound => ("not_found", None, "not found".into()),
+        Error::Store(_) | Error::Internal { .. } => return None,
     };
     Some(Rejection {
         line,
         field: layout_field(field.as_deref(), code),
         code: code.to_string(),
-        message: crate::api::scrub(&message),
+        message: crate::util::scrub(&message),
     })
 }
 
@@ -251,12 +253,12 @@ fn fiscal_year_of(date: &str) -> Option<u16> {
 /// The inquiry a typed line asks for, or why it is refused before reaching the gateway's
 /// checks (agency and affair must be this city's and this system's).
 fn to_request(
-    gw: &Gateway,
+    gw: &Inquiries,
     affair: Option<&renkei_ids::AffairCode>,
     line: u64,
     l: BatchInquiryLine,
 ) -> Result<InquiryRequest, Rejection> {
-    if l.inquirer != gw.config.agency_code {
+    if l.inquirer != gw.config().agency_code {
         return Err(reject(
             line,
             "inquirer_agency",
@@ -333,7 +335,7 @@ struct Pending {
 
 impl Pending {
     /// Saves the waiting lines' entries and the updated metadata in one atomic write.
-    async fn flush(&mut self, gw: &Gateway, meta: &mut BatchMeta) -> Result<(), GatewayError> {
+    async fn flush(&mut self, gw: &Inquiries, meta: &mut BatchMeta) -> Result<(), Error> {
         let mut b = Batch::new();
         let mut rejected = Vec::new();
         for (line, outcome) in self.lines.drain(..) {
@@ -366,22 +368,22 @@ impl Pending {
             meta_key(&meta.id),
             serde_json::to_vec(&*meta).map_err(internal)?,
         );
-        gw.store.commit(b).await?;
+        gw.store().commit(b).await?;
         Ok(())
     }
 }
 
-type Submitted = (u64, Result<crate::gateway::Accepted, GatewayError>);
+type Submitted = (u64, Result<crate::inquiry::Accepted, Error>);
 
 /// Reads every line of `body`, submits the good ones, records the outcome of each, and
 /// marks the batch accepted (or interrupted when the gateway itself failed).
 pub async fn accept_lines(
-    gw: &Arc<Gateway>,
+    gw: &Arc<Inquiries>,
     mut meta: BatchMeta,
     body: &[u8],
-) -> Result<BatchMeta, GatewayError> {
+) -> Result<BatchMeta, Error> {
     let layout = batch_layout()?;
-    let client = gw.business_client(meta.system.as_str())?;
+    let client = business_client(gw.config(), &meta.system)?;
     let affair = client.affair_code.clone();
     // Counts start over on a resume: every line is read again and answers the same way.
     meta.state = BatchState::Accepting;
@@ -393,18 +395,21 @@ pub async fn accept_lines(
         lines: Vec::with_capacity(DEFAULT_CHUNK_LINES),
     };
     let mut set: JoinSet<Submitted> = JoinSet::new();
-    let mut fatal: Option<GatewayError> = None;
+    let mut fatal: Option<Error> = None;
     let handle = |joined: Result<Submitted, tokio::task::JoinError>,
                   pending: &mut Pending,
-                  fatal: &mut Option<GatewayError>| {
+                  fatal: &mut Option<Error>| {
         match joined {
-            Ok((line, Ok(accepted))) => pending.lines.push((line, Outcome::Accepted(accepted.id))),
+            Ok((line, Ok(accepted))) => pending
+                .lines
+                .push((line, Outcome::Accepted(accepted.id.to_string()))),
             Ok((line, Err(e))) => match gateway_rejection(line, e) {
                 Some(r) => pending.lines.push((line, Outcome::Rejected(r))),
                 None => {
                     if fatal.is_none() {
-                        *fatal = Some(GatewayError::Internal(
-                            "the store failed while accepting the batch".into(),
+                        *fatal = Some(Error::internal(
+                            "accepting a batch",
+                            crate::error::Bug("the store failed while accepting the batch"),
                         ));
                     }
                 }
@@ -443,7 +448,7 @@ pub async fn accept_lines(
                 let key = format!("batch:{}:{line}", meta.file_sha256);
                 let id = meta.id.clone();
                 set.spawn(async move {
-                    let r = gw2.submit_inquiry(&system, &key, req, Some(id)).await;
+                    let r = gw2.submit(&system, &key, req, Some(id)).await;
                     (line, r)
                 });
             }
@@ -491,7 +496,7 @@ mod tests {
     fn gateway_refusals_name_layout_fields() {
         let r = gateway_rejection(
             7,
-            GatewayError::Forbidden {
+            Error::Forbidden {
                 code: "not_permitted",
                 message: "no".into(),
             },
@@ -500,7 +505,7 @@ mod tests {
         assert_eq!((r.line, r.field.as_deref()), (7, Some("item_code")));
         let r = gateway_rejection(
             8,
-            GatewayError::Invalid {
+            Error::Invalid {
                 code: "person_not_linked",
                 field: Some("business_number".into()),
                 message: "x".into(),
@@ -508,6 +513,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.field.as_deref(), Some("business_number"));
-        assert!(gateway_rejection(9, GatewayError::Internal("x".into())).is_none());
+        assert!(gateway_rejection(9, Error::internal("test", crate::error::Bug("x"))).is_none());
     }
 }

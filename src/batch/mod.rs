@@ -5,8 +5,6 @@
 //! - [`accept`] — parses the upload and submits its lines concurrently in the background;
 //! - [`progress`] — counts a batch's inquiries by status (`GET /v1/batches/{id}`);
 //! - [`results`] — renders the results file (`GET /v1/batches/{id}/results`);
-//! - [`generate`] — a valid batch file of any size, for tests and the benchmark;
-//! - [`cli`] — `renkei inquiries …` and `renkei schemas …`.
 //!
 //! Storage, all in [`Tree::Batches`]: `<id>` holds the [`BatchMeta`] (counts and a bounded
 //! list of rejected lines), `<id>/<line, 10 digits>` one [`LineEntry`] per accepted line (the
@@ -19,19 +17,16 @@
 //! cut short (gateway restart) is resumed by uploading the same file again.
 
 pub mod accept;
-pub mod cli;
-pub mod generate;
 pub mod progress;
 pub mod results;
 
 use renkei_ids::SystemId;
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::{Gateway, GatewayError};
+use crate::error::Error;
+use crate::inquiry::Inquiries;
 use crate::inquiry::Status;
 use renkei_store::Tree;
-
-pub use generate::generate_batch_file;
 
 /// Rejected lines listed in full in a batch's status; beyond this only the count grows, so a
 /// file of garbage cannot make the status document (or the stored metadata) unbounded.
@@ -143,28 +138,28 @@ pub fn line_of_key(key: &[u8]) -> Option<u64> {
     s.rsplit('/').next()?.parse().ok()
 }
 
-fn internal(e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::Internal(e.to_string())
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::internal("batch", e.to_string())
 }
 
 /// Reads a batch's metadata.
-pub fn load_meta(gw: &Gateway, id: &str) -> Result<Option<BatchMeta>, GatewayError> {
-    match gw.store.get(Tree::Batches, &meta_key(id))? {
+pub fn load_meta(gw: &Inquiries, id: &str) -> Result<Option<BatchMeta>, Error> {
+    match gw.store().get(Tree::Batches, &meta_key(id))? {
         Some(v) => serde_json::from_slice(&v).map(Some).map_err(internal),
         None => Ok(None),
     }
 }
 
 /// A batch's metadata on behalf of `system`: another system's batch is "not found".
-pub fn meta_for(gw: &Gateway, system: &SystemId, id: &str) -> Result<BatchMeta, GatewayError> {
+pub fn meta_for(gw: &Inquiries, system: &SystemId, id: &str) -> Result<BatchMeta, Error> {
     // Ids are ours (`BT` + 26 hex digits): anything else cannot name a batch, and must not
     // reach the per-line key space through a `/` or `#`.
     if id.len() != 28 || !id.starts_with("BT") || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(GatewayError::NotFound);
+        return Err(Error::NotFound);
     }
     match load_meta(gw, id)? {
         Some(m) if &m.system == system => Ok(m),
-        _ => Err(GatewayError::NotFound),
+        _ => Err(Error::NotFound),
     }
 }
 

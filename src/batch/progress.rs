@@ -7,7 +7,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use super::{line_prefix, progress_key, BatchMeta, BatchState, LineEntry, Progress};
-use crate::gateway::{Gateway, GatewayError};
+use crate::error::Error;
+use crate::inquiry::Inquiries;
 use crate::inquiry::Status;
 use crate::util::now_ms;
 use renkei_store::{prefix_end, Batch, Tree};
@@ -50,20 +51,20 @@ impl Drop for CountClaim {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::Internal(e.to_string())
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::internal("batch", e.to_string())
 }
 
 /// The last stored counts of a batch.
-pub fn stored(gw: &Gateway, id: &str) -> Result<Option<Progress>, GatewayError> {
-    match gw.store.get(Tree::Batches, &progress_key(id))? {
+pub fn stored(gw: &Inquiries, id: &str) -> Result<Option<Progress>, Error> {
+    match gw.store().get(Tree::Batches, &progress_key(id))? {
         Some(v) => serde_json::from_slice(&v).map(Some).map_err(internal),
         None => Ok(None),
     }
 }
 
 /// Current counts of `meta`'s batch: the stored ones when fresh (or final), else a recount.
-pub async fn progress(gw: &Gateway, meta: &BatchMeta) -> Result<Progress, GatewayError> {
+pub async fn progress(gw: &Inquiries, meta: &BatchMeta) -> Result<Progress, Error> {
     let last = stored(gw, &meta.id)?;
     if let Some(p) = last {
         let age = now_ms().saturating_sub(p.counted_ms);
@@ -79,7 +80,7 @@ pub async fn progress(gw: &Gateway, meta: &BatchMeta) -> Result<Progress, Gatewa
 
 /// Reads every line entry of the batch (and the inquiries not yet final), saves and returns
 /// the counts.
-pub async fn recount(gw: &Gateway, meta: &BatchMeta) -> Result<Progress, GatewayError> {
+pub async fn recount(gw: &Inquiries, meta: &BatchMeta) -> Result<Progress, Error> {
     let started = Instant::now();
     let acceptance_over = meta.state == BatchState::Accepted;
     let prefix = line_prefix(&meta.id);
@@ -88,7 +89,7 @@ pub async fn recount(gw: &Gateway, meta: &BatchMeta) -> Result<Progress, Gateway
     let mut p = Progress::default();
     loop {
         let page = gw
-            .store
+            .store()
             .range(Tree::Batches, &start, &end, DEFAULT_SCAN_PAGE)?;
         let Some((last_key, _)) = page.last() else {
             break;
@@ -102,8 +103,12 @@ pub async fn recount(gw: &Gateway, meta: &BatchMeta) -> Result<Progress, Gateway
             let status = match entry.final_status {
                 Some(s) => s,
                 None => {
-                    let s = gw
-                        .inquiry(&entry.inquiry)?
+                    let id = renkei_ids::InquiryId::parse(&entry.inquiry).ok();
+                    let found = match id {
+                        Some(id) => gw.repo().get(&id)?,
+                        None => None,
+                    };
+                    let s = found
                         .map(|i| i.status)
                         // An inquiry cannot vanish; count it as failed rather than pending forever.
                         .unwrap_or(Status::Failed);
@@ -126,7 +131,7 @@ pub async fn recount(gw: &Gateway, meta: &BatchMeta) -> Result<Progress, Gateway
             }
         }
         if !b.is_empty() {
-            gw.store.commit(b).await?;
+            gw.store().commit(b).await?;
         }
         if !full {
             break;
@@ -143,6 +148,6 @@ pub async fn recount(gw: &Gateway, meta: &BatchMeta) -> Result<Progress, Gateway
         progress_key(&meta.id),
         serde_json::to_vec(&p).map_err(internal)?,
     );
-    gw.store.commit(b).await?;
+    gw.store().commit(b).await?;
     Ok(p)
 }

@@ -11,7 +11,8 @@ use renkei_convert::{Layout, LayoutWriter};
 use renkei_ids::AgencyCode;
 
 use super::{line_prefix, BatchMeta, LineEntry};
-use crate::gateway::{Gateway, GatewayError};
+use crate::error::Error;
+use crate::inquiry::Inquiries;
 use crate::inquiry::{Inquiry, Status};
 use renkei_store::{prefix_end, Tree};
 
@@ -20,17 +21,18 @@ use renkei_store::{prefix_end, Tree};
 /// the distinct `99`; the reason is in the message column.
 pub const FAILED_STATUS_DETAIL: &str = "99";
 
-fn internal(e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::Internal(e.to_string())
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::internal("batch", e.to_string())
 }
 
 /// The built-in `inquiry-result` layout, parsed once.
-pub fn result_layout() -> Result<&'static Layout, GatewayError> {
+pub fn result_layout() -> Result<&'static Layout, Error> {
     static LAYOUT: OnceLock<Result<Layout, String>> = OnceLock::new();
+    // The built-in layouts never fail to load; the error is kept as text to be 'static.
     LAYOUT
-        .get_or_init(|| crate::schemas::layout("inquiry-result"))
+        .get_or_init(|| crate::schemas::layout("inquiry-result").map_err(|e| e.to_string()))
         .as_ref()
-        .map_err(|e| GatewayError::Internal(e.clone()))
+        .map_err(|e| Error::internal("batch layout", e.clone()))
 }
 
 /// The layout field for a result field named by the platform (label, e.g. 市町村民税所得割額,
@@ -87,14 +89,14 @@ pub fn result_line(layout: &Layout, inquiry: &Inquiry) -> InquiryResultLine {
 
 /// Renders the results file of `meta`'s batch as it stands (lines not yet final are left
 /// out; `done` in the status says when the file is complete).
-pub async fn render(gw: &Gateway, meta: &BatchMeta) -> Result<Vec<u8>, GatewayError> {
+pub async fn render(gw: &Inquiries, meta: &BatchMeta) -> Result<Vec<u8>, Error> {
     let layout = result_layout()?;
     let mut w = LayoutWriter::new(layout, Vec::new());
     let prefix = line_prefix(&meta.id);
     let end = prefix_end(&prefix);
     let mut start = prefix.clone();
     loop {
-        let page = gw.store.range(
+        let page = gw.store().range(
             Tree::Batches,
             &start,
             &end,
@@ -108,7 +110,10 @@ pub async fn render(gw: &Gateway, meta: &BatchMeta) -> Result<Vec<u8>, GatewayEr
         let full = page.len() == super::progress::DEFAULT_SCAN_PAGE;
         for (_, value) in page {
             let entry: LineEntry = serde_json::from_slice(&value).map_err(internal)?;
-            let Some(inquiry) = gw.inquiry(&entry.inquiry)? else {
+            let Ok(id) = renkei_ids::InquiryId::parse(&entry.inquiry) else {
+                continue;
+            };
+            let Some(inquiry) = gw.repo().get(&id)? else {
                 continue;
             };
             if !matches!(inquiry.status, Status::Answered | Status::Failed) {
@@ -144,7 +149,7 @@ mod tests {
 
     fn inquiry(result: Option<InquiryResult>, error: Option<InquiryError>) -> Inquiry {
         serde_json::from_value::<Inquiry>(serde_json::json!({
-            "id": "IQ01", "system": "kodomo-iryo", "business_number": "000000000012345",
+            "id": "IQ01ARZ3NDEKTSV4RRFFQ69G5FAV", "system": "kodomo-iryo", "business_number": "000000000012345",
             "unified": renkei_ids::UnifiedAddressNumber::from_serial(1).unwrap().to_string(),
             "affair": "JM01000000121000",
             "procedure": "JT01010000000214", "item": "TM00000000000002",

@@ -21,10 +21,8 @@ use renkei_ids::{BusinessNumber, SystemId, UnifiedAddressNumber};
 use renkei_records::{RecordKind, RecordResult, StaffDetail};
 use serde::Serialize;
 
-use super::{
-    b64, code_job, due_key, BasicFacts, CodeStatus, PersonRecord, PersonState, Registry,
-    RegistryError,
-};
+use super::{b64, BasicFacts, CodeStatus, PersonRecord, PersonState, Registry, RegistryError};
+use crate::schedule::{Due, Job};
 use crate::util::{now_ms, rfc3339_jst};
 use renkei_store::{key2, Batch, CommitFuture, StoreError, Tree};
 
@@ -58,7 +56,7 @@ impl From<LineError> for RejectedLine {
             line: e.line,
             field: e.field,
             code: e.code.to_string(),
-            message: crate::api::scrub(&e.message),
+            message: crate::util::scrub(&e.message),
         }
     }
 }
@@ -486,7 +484,7 @@ impl Registry {
                             ov.put_new(Tree::BlindIndex, k, Vec::new());
                         }
                         let due = pacer.next();
-                        ov.put_new(Tree::Due, due_key(due, &code_job(&u)), Vec::new());
+                        ov.put_new(Tree::Due, Due::new(due, Job::Code(u)).key(), Vec::new());
                         d.code_acquisitions_scheduled += 1;
                         d.code_acquisitions_until = Some(rfc3339_jst(due));
                         Applied::Changed { created: true }

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::search::MERGED_PREFIX;
 use super::{PersonState, Registry, RegistryError};
-use crate::gateway::GatewayError;
+use crate::error::Error;
 use renkei_store::{key2, Batch, StoreError, Tree};
 
 /// What a merge answers.
@@ -51,19 +51,19 @@ impl MergeError {
 impl Registry {
     /// Refuses new inquiries for a person who moved out or died (`person_inactive`).
     /// The gateway calls this where it accepts an inquiry, after resolving the unified number.
-    pub fn check_active(&self, u: &UnifiedAddressNumber) -> Result<(), GatewayError> {
+    pub fn check_active(&self, u: &UnifiedAddressNumber) -> Result<(), Error> {
         let u = self.follow_merge(u)?;
-        let p = self.person(&u)?.ok_or(GatewayError::NotFound)?;
+        let p = self.person(&u)?.ok_or(Error::NotFound)?;
         match p.state {
             PersonState::Active => Ok(()),
-            PersonState::MovedOut => Err(GatewayError::Conflict {
-                code: "person_inactive",
-                message: "the person has moved out; no new inquiries are made for them".into(),
-            }),
-            PersonState::Deceased => Err(GatewayError::Conflict {
-                code: "person_inactive",
-                message: "the person is deceased; no new inquiries are made for them".into(),
-            }),
+            PersonState::MovedOut => Err(Error::conflict(
+                "person_inactive",
+                "the person has moved out; no new inquiries are made for them",
+            )),
+            PersonState::Deceased => Err(Error::conflict(
+                "person_inactive",
+                "the person is deceased; no new inquiries are made for them",
+            )),
         }
     }
 

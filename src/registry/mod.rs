@@ -2,9 +2,10 @@
 //! them to individual numbers (encrypted, found by blind index) and to each business system's
 //! own numbers, and tracks code (符号) acquisition per person.
 
-pub mod cli;
+pub mod codes;
 pub mod import;
 pub mod lifecycle;
+pub mod link;
 pub mod search;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +16,8 @@ use renkei_crypto::at_rest::{decrypt_at_rest, encrypt_at_rest};
 use renkei_ids::{BusinessNumber, Fugo, IndividualNumber, SystemId, UnifiedAddressNumber};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::KeyState;
+use crate::keyring::KeyState;
+use crate::schedule::{self, Job, Wake};
 use crate::util::now_ms;
 use renkei_store::{key2, Batch, Store, StoreError, Tree};
 
@@ -97,6 +99,21 @@ impl RegistryError {
     }
 }
 
+impl From<RegistryError> for crate::error::Error {
+    fn from(e: RegistryError) -> Self {
+        use crate::error::Error;
+        match e {
+            RegistryError::LinkedElsewhere => Error::conflict(
+                "business_number_linked_elsewhere",
+                "this business number is already linked to another person",
+            ),
+            RegistryError::NotFound => Error::NotFound,
+            RegistryError::Store(s) => Error::Store(s),
+            other => Error::internal("registry", other),
+        }
+    }
+}
+
 /// The outcome of linking.
 #[derive(Debug, Clone, Serialize)]
 pub struct Linked {
@@ -107,32 +124,26 @@ pub struct Linked {
     pub created: bool,
 }
 
-/// Job key in the `Due` tree for a person's code acquisition.
-pub fn code_job(unified: &UnifiedAddressNumber) -> String {
-    format!("c:{unified}")
-}
-
 /// The registry over the store.
 pub struct Registry {
     store: Arc<dyn Store>,
     keys: Arc<KeyState>,
     next_serial: AtomicU64,
+    /// Wakes the dispatcher when a new person's code acquisition is scheduled.
+    wake: Wake,
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
 
-/// Key of a due job: time then job name.
-pub fn due_key(due_ms: u64, job: &str) -> Vec<u8> {
-    let mut k = due_ms.to_be_bytes().to_vec();
-    k.extend_from_slice(job.as_bytes());
-    k
-}
-
 impl Registry {
     /// Opens the registry; finds the next free serial from the highest stored number.
-    pub fn new(store: Arc<dyn Store>, keys: Arc<KeyState>) -> Result<Self, RegistryError> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<KeyState>,
+        wake: Wake,
+    ) -> Result<Self, RegistryError> {
         let last = store.range_rev(Tree::Persons, &[], &[], 1)?;
         let next = match last.first() {
             Some((k, _)) => {
@@ -147,7 +158,13 @@ impl Registry {
             store,
             keys,
             next_serial: AtomicU64::new(next),
+            wake,
         })
+    }
+
+    /// The dispatcher's wake-up handle (imports schedule code acquisitions too).
+    pub fn wake(&self) -> &Wake {
+        &self.wake
     }
 
     fn blind_index(&self, n: &IndividualNumber) -> Vec<u8> {
@@ -231,6 +248,9 @@ impl Registry {
             let by_link = self.resolve(system, bn)?;
             match (by_link, by_number) {
                 (Some(a), Some(b)) if a == b => {
+                    // "Already linked" is answered only once the group that linked it is
+                    // durable (readers see a group a moment before its fsync ends).
+                    self.store.commit(Batch::new()).await?;
                     let p = self.person(&a)?.ok_or(RegistryError::NotFound)?;
                     return Ok(Linked {
                         unified_address_number: a,
@@ -299,7 +319,7 @@ impl Registry {
                     );
                     self.put_links(&mut b, system, bn, &u);
                     self.stage_facts_index(&mut b, &u, facts);
-                    b.put(Tree::Due, due_key(now, &code_job(&u)), Vec::new());
+                    schedule::stage_new(&mut b, now, Job::Code(u));
                     match self.store.commit(b).await {
                         Ok(_) => {
                             return Ok(Linked {

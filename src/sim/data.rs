@@ -13,10 +13,7 @@ use serde::{Deserialize, Serialize};
 pub const ITEM_LOCAL_TAX: &str = "TM00000000000002";
 /// 特定個人情報名コード of the public-fund receipt account (公金受取口座).
 pub const ITEM_PUBLIC_FUND_ACCOUNT: &str = "TM00000000000089";
-/// Item status: provided.
-pub const ITEM_PROVIDED: &str = "01";
-/// Item status: the provider holds nothing for this person and condition.
-pub const ITEM_NOT_HELD: &str = "03";
+use renkei_platform::item_status::{NOT_HELD as ITEM_NOT_HELD, PROVIDED as ITEM_PROVIDED};
 
 /// Fields of one item for one condition: (name, value) in order.
 pub type Fields = Vec<(String, String)>;
@@ -50,12 +47,16 @@ fn condition_key(c: &Condition) -> String {
 
 impl ProviderData {
     /// Reads the seed file; a missing file means "generated data only".
-    pub fn load(path: &Path) -> Result<Self, String> {
+    pub fn load(path: &Path) -> Result<Self, super::SimError> {
         if !path.exists() {
             return Ok(Self::default());
         }
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let bad = |detail: String| super::SimError::ProviderData {
+            path: path.display().to_string(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))
     }
 
     /// The item status and items for a person, item and condition.

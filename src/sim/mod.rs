@@ -24,29 +24,36 @@ use hyper::body::Incoming;
 use hyper::Request;
 use renkei_ids::{AgencyCode, Fugo, ProcessingSerial, UnifiedAddressNumber};
 use renkei_platform::{
-    from_xml, to_xml, CodeOutcome, Condition, Header, IdentityPayload, Message, PlatformFault,
-    ReceiptOutcome, ResultPayload, ResultStatus, TargetPayload, MAX_MESSAGE_BYTES,
+    faults, from_xml, to_xml, CodeOutcome, Condition, Header, IdentityPayload, Message,
+    PlatformFault, ReceiptOutcome, ResultPayload, ResultStatus, TargetPayload, MASTER_PATH,
+    MAX_MESSAGE_BYTES, MESSAGES_PATH,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::config::{parse_hours, SimConfig, SimMode};
-use crate::keys::{KeyState, PeerKeys, SIGNATURE_HEADER};
+use crate::keyring::{KeyError, KeyState, PeerKeys, SIGNATURE_HEADER};
 use crate::tls::{HttpResponse, Peer};
 use crate::util::{ms_until_open, new_id, now_ms, parse_rfc3339_ms, rfc3339_jst};
 
+/// How long the simulator's master information is valid.
+pub const DEFAULT_MASTER_VALIDITY_MS: u64 = 24 * 3600 * 1000;
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("provider data {path}: {detail}")]
+    ProviderData { path: String, detail: String },
+    #[error("capture folder {path}: {source}")]
+    Capture {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
 /// Messages older or newer than this are refused as replays (clock skew allowance).
 pub const DEFAULT_REPLAY_WINDOW_MS: u64 = 10 * 60 * 1000;
-
-/// The platform's fault codes and texts, as client tools match them verbatim.
-pub mod faults {
-    pub const CODE_NOT_ACQUIRED: &str = "E1001";
-    pub const NOT_PERMITTED: &str = "E1002";
-    pub const DUPLICATE_RECORD: &str = "E1003";
-    pub const BAD_SIGNATURE: &str = "E1004";
-    pub const BAD_MESSAGE: &str = "E1005";
-    pub const UNKNOWN_SERIAL: &str = "E1006";
-    pub const CLOSED: &str = "E0503";
-}
 
 /// Full-width digits, as the platform writes numbers in its messages.
 pub fn fullwidth_digits(s: &str) -> String {
@@ -143,20 +150,21 @@ fn fault(code: &str, message: &str) -> PlatformFault {
 
 impl Sim {
     /// Loads keys, peers and provider data.
-    pub fn new(config: SimConfig, capture: Option<PathBuf>) -> Result<Arc<Self>, String> {
+    pub fn new(config: SimConfig, capture: Option<PathBuf>) -> Result<Arc<Self>, SimError> {
         let keys = KeyState::load(
             config.agency_code.clone(),
             &config.keys.dir,
             &config.keys.master_key_file,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         for p in &config.peers {
-            let pk = PeerKeys::load(&p.keys).map_err(|e| e.to_string())?;
-            keys.set_peer(pk);
+            keys.set_peer(PeerKeys::load(&p.keys)?);
         }
         let data = data::ProviderData::load(&config.provider_data)?;
         if let Some(dir) = &capture {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| SimError::Capture {
+                path: dir.display().to_string(),
+                source,
+            })?;
         }
         let mode = (config.mode, config.slow_ms);
         Ok(Arc::new(Self {
@@ -234,11 +242,11 @@ impl Sim {
                 .insert("retry-after", hyper::header::HeaderValue::from_static("1"));
             return Ok(r);
         }
-        if path == crate::master::MASTER_PATH && req.method() == hyper::Method::GET {
+        if path == MASTER_PATH && req.method() == hyper::Method::GET {
             let (body, sig) = self.sign(&self.master_info(&peer));
             return Ok(xml_response(StatusCode::OK, body, &sig));
         }
-        if path != crate::uplink::MESSAGES_PATH || req.method() != hyper::Method::POST {
+        if path != MESSAGES_PATH || req.method() != hyper::Method::POST {
             return Ok(json_response(
                 StatusCode::NOT_FOUND,
                 &serde_json::json!({"error": "no such endpoint"}),
@@ -392,7 +400,7 @@ impl Sim {
         }
         Message::MasterInfo {
             header: self.header(None, &recipient),
-            valid_until: rfc3339_jst(now_ms() + crate::master::DEFAULT_VALIDITY_MS),
+            valid_until: rfc3339_jst(now_ms() + DEFAULT_MASTER_VALIDITY_MS),
             agencies,
             procedures: procedures
                 .into_iter()

@@ -207,8 +207,8 @@ impl Api {
 
 /// The body linking sample `i` (its individual number as a JSON string).
 pub fn link_body(i: usize) -> Value {
-    let s = &renkei::demo::SAMPLES[i];
-    let n = renkei::demo::sample_number(s).expect("sample number is valid");
+    let s = &renkei::dev::demo::SAMPLES[i];
+    let n = renkei::dev::demo::sample_number(s).expect("sample number is valid");
     json!({
         "individual_number": n.expose_digits(),
         "name": s.name, "kana": s.kana, "birth_date": s.birth_date,
@@ -218,7 +218,7 @@ pub fn link_body(i: usize) -> Value {
 
 /// The 12 digits of sample `i`'s individual number (never print them).
 pub fn sample_digits(i: usize) -> String {
-    renkei::demo::sample_number(&renkei::demo::SAMPLES[i])
+    renkei::dev::demo::sample_number(&renkei::dev::demo::SAMPLES[i])
         .expect("sample number is valid")
         .expose_digits()
         .to_string()
@@ -228,8 +228,8 @@ pub fn sample_digits(i: usize) -> String {
 pub fn local_tax(business_number: &str) -> Value {
     json!({
         "business_number": business_number,
-        "procedure_code": renkei::init::PROC_LOCAL_TAX,
-        "item_code": renkei::init::ITEM_LOCAL_TAX,
+        "procedure_code": renkei::dev::init::PROC_LOCAL_TAX,
+        "item_code": renkei::dev::init::ITEM_LOCAL_TAX,
         "conditions": {"fiscal_year": 2026},
     })
 }
@@ -238,8 +238,8 @@ pub fn local_tax(business_number: &str) -> Value {
 pub fn public_fund(business_number: &str) -> Value {
     json!({
         "business_number": business_number,
-        "procedure_code": renkei::init::PROC_PUBLIC_FUND,
-        "item_code": renkei::init::ITEM_PUBLIC_FUND,
+        "procedure_code": renkei::dev::init::PROC_PUBLIC_FUND,
+        "item_code": renkei::dev::init::ITEM_PUBLIC_FUND,
         "conditions": {"fiscal_year": 2026},
     })
 }
@@ -497,7 +497,7 @@ impl Deployment {
     pub fn sim_admin(&self) -> Api {
         Api::new(
             &self.dir,
-            renkei::init::CLIENT_SIM_ADMIN,
+            renkei::dev::init::CLIENT_SIM_ADMIN,
             self.sim_addr.expect("sim started"),
         )
     }
@@ -531,9 +531,9 @@ impl Deployment {
 
     /// Links the three samples as `kodomo-iryo`; returns their unified address numbers.
     pub async fn link_samples(&self) -> Vec<String> {
-        let api = self.client(renkei::init::CLIENT_SUBSIDY);
+        let api = self.client(renkei::dev::init::CLIENT_SUBSIDY);
         let mut out = Vec::new();
-        for (i, s) in renkei::demo::SAMPLES.iter().enumerate() {
+        for (i, s) in renkei::dev::demo::SAMPLES.iter().enumerate() {
             let r = api
                 .put_json(&format!("/v1/persons/{}", s.business_number), &link_body(i))
                 .await;

@@ -325,6 +325,39 @@ string_id!(
     |s| (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
 );
 string_id!(
+    /// An inquiry's id: `IQ` and 26 Crockford base-32 characters (time-ordered, like a ULID).
+    /// It is a store key and the platform message id, so its shape is checked before use.
+    InquiryId,
+    "inquiry_id",
+    "IQ followed by 26 letters or digits",
+    |s| s.len() == 28
+        && s.starts_with("IQ")
+        && s[2..].bytes().all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !matches!(b, b'I' | b'L' | b'O' | b'U')))
+);
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// 26 Crockford base-32 characters of a 48-bit millisecond time and 80 random bits, like a
+/// ULID: ids made this way sort by time and cannot be guessed from one another.
+pub fn time_ordered_text(ms: u64, random: [u8; 10]) -> String {
+    let mut rnd = 0u128;
+    for b in random {
+        rnd = (rnd << 8) | u128::from(b);
+    }
+    let v = ((u128::from(ms) & ((1 << 48) - 1)) << 80) | rnd;
+    (0..26)
+        .rev()
+        .map(|i| char::from(CROCKFORD[((v >> (i * 5)) & 31) as usize]))
+        .collect()
+}
+
+impl InquiryId {
+    /// A new id from a time (ms since the epoch) and 80 bits from a CSPRNG.
+    pub fn from_time_and_random(ms: u64, random: [u8; 10]) -> InquiryId {
+        InquiryId(format!("IQ{}", time_ordered_text(ms, random)))
+    }
+}
+
+string_id!(
     /// The name of a business system or staff client, as in its certificate (`kodomo-iryo`).
     SystemId,
     "system_id",

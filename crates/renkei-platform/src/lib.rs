@@ -40,6 +40,7 @@ mod decode;
 mod error;
 mod model;
 mod read;
+mod vocabulary;
 mod write;
 
 pub use check::{
@@ -51,6 +52,7 @@ pub use model::{
     CodeOutcome, Condition, Header, IdentityPayload, KeyUse, Message, PlatformFault, PublishedKey,
     ReceiptOutcome, ResultItem, ResultPayload, ResultStatus, SealedData, TargetPayload,
 };
+pub use vocabulary::{faults, item_status, MASTER_PATH, MESSAGES_PATH};
 pub use write::to_xml;
 
 /// Namespace of every protocol message.

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use renkei_ids::{individual_number_check_digit, IndividualNumber};
 
 use crate::config::{GatewayConfig, SimConfig};
-use crate::init::{self, InitOptions, SeedResident};
+use crate::dev::init::{self, InitOptions, SeedResident};
 use crate::tls::HttpsClient;
 
 /// Where the demo puts its deployment unless told otherwise.
@@ -170,17 +170,17 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     println!(
         "   development CA, server and client certificates, both sides' signing and sealing keys"
     );
-    crate::logging::init(
+    crate::app::logging::init(
         crate::config::LogFormat::Text,
         Some(&dir.join("logs/renkei.log")),
     );
 
     let sim_cfg = SimConfig::load(&dir.join("sim.toml")).map_err(err)?;
-    let (sim, _sim_state) = crate::run::start_sim(sim_cfg, None).await?;
+    let (sim, _sim_state) = crate::app::start_sim(sim_cfg, None).await.map_err(err)?;
     let mut gw_cfg = GatewayConfig::load(&dir.join("renkei.toml")).map_err(err)?;
     gw_cfg.platform.url = format!("https://{}", sim.addr);
-    let gw_state = crate::run::build_gateway(gw_cfg)?;
-    let gw = crate::run::start_gateway(gw_state).await?;
+    let gw_state = crate::app::build(gw_cfg).map_err(err)?;
+    let gw = crate::app::start(&gw_state).await.map_err(err)?;
     println!(
         "2. Platform simulator on https://{} and gateway on https://{} (mutual TLS)",
         sim.addr, gw.addr
@@ -216,7 +216,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
     );
     if !opts.exit_after_flow {
         println!("Serving. Press Ctrl-C to stop.");
-        crate::run::wait_for_signal().await;
+        crate::app::wait_for_signal().await;
         println!("Stopping…");
     }
     gw.stop().await;

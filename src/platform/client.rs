@@ -6,17 +6,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use renkei_ids::AgencyCode;
-use renkei_platform::{from_xml, to_xml, Header, Message, PlatformFault};
+use renkei_platform::{faults, from_xml, to_xml, Header, Message, PlatformFault, MESSAGES_PATH};
 
-use crate::keys::{KeyState, SIGNATURE_HEADER};
+use crate::keyring::{KeyState, SIGNATURE_HEADER};
 use crate::tls::{HttpsClient, TlsError};
 use crate::util::{now_ms, rfc3339_jst};
 
-/// Platform fault code: the message's signature did not verify.
-pub const FAULT_BAD_SIGNATURE: &str = "E1004";
-
-/// The one endpoint of the platform protocol.
-pub const MESSAGES_PATH: &str = "/platform/v1/messages";
+/// An answer created further than this from our clock is refused as a replay: the same
+/// window the platform applies to our messages (10 minutes).
+pub const DEFAULT_ANSWER_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
 
 /// How an exchange failed, sorted by what the dispatcher should do about it.
 #[derive(Debug, thiserror::Error)]
@@ -141,15 +139,29 @@ impl Uplink {
             return Err(UplinkError::Untrusted(format!("signed by {signer}")));
         }
         let answer = from_xml(&resp.body).map_err(|e| UplinkError::Untrusted(e.to_string()))?;
-        if answer.header().in_reply_to.as_deref() != Some(msg.header().message_id.as_str()) {
+        let h = answer.header();
+        if h.in_reply_to.as_deref() != Some(msg.header().message_id.as_str()) {
             return Err(UplinkError::Untrusted(
                 "answer is not a reply to this message".into(),
             ));
         }
+        if h.recipient != self.keys.agency || h.sender != self.platform {
+            return Err(UplinkError::Untrusted(
+                "answer is not addressed from the platform to this city".into(),
+            ));
+        }
+        match crate::util::parse_rfc3339_ms(&h.created_at) {
+            Some(t) if now_ms().abs_diff(t) <= DEFAULT_ANSWER_CLOCK_SKEW_MS => {}
+            _ => {
+                return Err(UplinkError::Untrusted(
+                    "answer's creation time is outside the accepted window".into(),
+                ))
+            }
+        }
         if let Message::Fault { fault, .. } = answer {
             // A refused signature is the gateway's key state, not the inquiry's fault (it
             // happens for a moment around a key rotation): retry rather than fail.
-            if fault.code == FAULT_BAD_SIGNATURE {
+            if fault.code == faults::BAD_SIGNATURE {
                 return Err(UplinkError::Transient(format!(
                     "platform refused our signature ({})",
                     fault.code

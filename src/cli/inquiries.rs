@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hyper::Method;
 
-use crate::staff::StaffClient;
+use super::staff_client::{Conn, StaffClient};
 
 /// How often `submit --wait` asks for progress: often enough to feel live, rare enough that
 /// the gateway's recount of a large batch stays a small share of its work.
@@ -16,25 +16,8 @@ pub const DEFAULT_WAIT_POLL: Duration = Duration::from_millis(1000);
 /// on; `renkei inquiries status` follows them). A day, like an inquiry's own deadline.
 pub const DEFAULT_WAIT_SECS: u64 = 86_400;
 
-/// How a command reaches the gateway.
-#[derive(clap::Args, Clone, Debug)]
-pub struct Conn {
-    /// Deployment folder (CA, clients/NAME/ certificates, gateway address).
-    #[arg(long, env = "RENKEI_DIR", default_value = ".")]
-    pub dir: PathBuf,
-    /// Client certificate name under clients/ to act as (a business system).
-    #[arg(long = "as", default_value = crate::init::CLIENT_SUBSIDY)]
-    pub as_name: String,
-    /// Gateway URL, if not the one recorded in the deployment folder.
-    #[arg(long)]
-    pub gateway: Option<String>,
-}
-
-impl Conn {
-    fn client(&self) -> Result<StaffClient, String> {
-        StaffClient::new(&self.dir, &self.as_name, self.gateway.as_deref())
-    }
-}
+/// The business system a batch command acts as when `--as` is not given.
+const DEFAULT_AS: &str = crate::dev::init::CLIENT_SUBSIDY;
 
 /// Subcommands of `renkei inquiries`.
 #[derive(clap::Subcommand)]
@@ -146,27 +129,12 @@ pub async fn run(action: InquiriesAction) -> Result<(), String> {
             timeout,
             conn,
         } => {
-            let c = conn.client()?;
-            let body = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let size = body.len();
+            let c = conn.client(Some(DEFAULT_AS))?;
+            let size = std::fs::metadata(&file)
+                .map_err(|e| format!("{}: {e}", file.display()))?
+                .len();
             let started = Instant::now();
-            let (status, answer) = c
-                .call(
-                    Method::POST,
-                    "/v1/inquiries:batch",
-                    &[("content-type", "application/octet-stream")],
-                    Bytes::from(body),
-                )
-                .await?;
-            let v: serde_json::Value =
-                serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null);
-            if status != 202 {
-                return Err(format!(
-                    "gateway answered {status}: {} {}",
-                    v["code"].as_str().unwrap_or(""),
-                    v["message"].as_str().unwrap_or("")
-                ));
-            }
+            let v = c.upload_file("/v1/inquiries:batch", &file).await?;
             let id = v["batch_id"].as_str().ok_or("no batch id in the answer")?;
             eprintln!(
                 "Uploaded {} ({size} bytes): batch {id}{}",
@@ -228,7 +196,7 @@ pub async fn run(action: InquiriesAction) -> Result<(), String> {
             Ok(())
         }
         InquiriesAction::Status { batch_id, conn } => {
-            let c = conn.client()?;
+            let c = conn.client(Some(DEFAULT_AS))?;
             let v = get_json(&c, &format!("/v1/batches/{batch_id}")).await?;
             eprintln!("{}", progress_line(&v));
             println!("{}", serde_json::to_string_pretty(&v).map_err(err)?);
@@ -239,7 +207,7 @@ pub async fn run(action: InquiriesAction) -> Result<(), String> {
             out,
             conn,
         } => {
-            let c = conn.client()?;
+            let c = conn.client(Some(DEFAULT_AS))?;
             let n = fetch_results(&c, &batch_id, &out).await?;
             eprintln!("Wrote {n} result lines to {}.", out.display());
             Ok(())

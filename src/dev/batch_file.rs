@@ -1,7 +1,7 @@
 //! Valid `inquiry-batch` files of any size (tests, `renkei bench`): local-tax inquiries for
 //! FY2026 under the development deployment's agency and affair codes.
 
-use crate::init::{AFFAIR_CHILD_MEDICAL, DEV_CITY_AGENCY, ITEM_LOCAL_TAX, PROC_LOCAL_TAX};
+use crate::dev::init::{AFFAIR_CHILD_MEDICAL, DEV_CITY_AGENCY, ITEM_LOCAL_TAX, PROC_LOCAL_TAX};
 
 /// Byte widths of the 18 fields of the `inquiry-batch` layout, in file order.
 pub const WIDTHS: [usize; 18] = [

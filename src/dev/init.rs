@@ -13,8 +13,8 @@ use crate::config::{
     SimConfig, SimMode, SimPeer, TlsConfig,
 };
 use crate::fsutil::write_public;
-use crate::keys::{KeyState, PeerKeys};
-use crate::pki::DevCa;
+use crate::keyring::{KeyState, PeerKeys};
+use crate::keys::pki::DevCa;
 use crate::sim::data::ProviderData;
 
 /// The city's agency code in a development deployment (札幌市, fictitious suffix).

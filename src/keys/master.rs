@@ -8,19 +8,18 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use renkei_ids::AgencyCode;
-use renkei_platform::{from_xml, KeyUse, Message};
+use std::path::PathBuf;
+
+use renkei_platform::{from_xml, KeyUse, Message, MASTER_PATH};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::keys::{KeyState, PeerKeys, SIGNATURE_HEADER};
+use crate::keyring::{KeyState, PeerKeys, SIGNATURE_HEADER};
+use crate::platform::Uplink;
 use crate::util::{now_ms, parse_rfc3339_ms, rfc3339_jst};
 
-/// Where the platform serves its master information.
-pub const MASTER_PATH: &str = "/platform/v1/master";
 /// How often the gateway refreshes it.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
-/// How long the simulator's master information is valid.
-pub const DEFAULT_VALIDITY_MS: u64 = 24 * 3600 * 1000;
 
 /// Why a master information copy was refused.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +34,8 @@ pub enum MasterError {
     Stale(String),
     #[error("master information could not be fetched: {0}")]
     Fetch(String),
+    #[error("master information could not be saved: {0}")]
+    Persist(String),
 }
 
 impl MasterError {
@@ -46,6 +47,7 @@ impl MasterError {
             MasterError::WrongSender => "master_wrong_sender",
             MasterError::Stale(_) => "master_stale",
             MasterError::Fetch(_) => "master_unavailable",
+            MasterError::Persist(_) => "master_not_saved",
         }
     }
 }
@@ -116,17 +118,25 @@ pub fn check(
     Ok((msg, peer))
 }
 
-/// Fetches, verifies and applies the master information once.
-pub async fn refresh(
-    gw: &crate::gateway::Gateway,
-    status: &SharedMaster,
-) -> Result<(), MasterError> {
-    let url = format!(
-        "{}{}",
-        gw.config.platform.url.trim_end_matches('/'),
-        MASTER_PATH
-    );
-    let resp = gw
+/// Where master information comes from and where the gateway keeps what it learned.
+pub struct MasterSource {
+    pub uplink: Uplink,
+    pub keyring: Arc<KeyState>,
+    /// The platform's base URL.
+    pub platform_url: String,
+    pub platform: AgencyCode,
+    /// The platform's public keys file (rewritten when the platform's keys change).
+    pub peer_keys_file: PathBuf,
+    /// The last verified document, kept for operators (`<data_dir>/master.xml`).
+    pub document_file: PathBuf,
+    pub status: SharedMaster,
+}
+
+/// Fetches, verifies and applies the master information once. The platform's keys are saved
+/// before they are used, so a restart trusts what this process trusted.
+pub async fn refresh(src: &MasterSource) -> Result<(), MasterError> {
+    let url = format!("{}{}", src.platform_url.trim_end_matches('/'), MASTER_PATH);
+    let resp = src
         .uplink
         .get(&url)
         .await
@@ -141,22 +151,18 @@ pub async fn refresh(
         .headers
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
-    let (msg, peer) = check(
-        &resp.body,
-        sig,
-        &gw.keys,
-        &gw.config.platform.agency_code,
-        now_ms(),
-    )?;
-    let _ = peer.save(&gw.config.platform.peer_keys);
+    let (msg, peer) = check(&resp.body, sig, &src.keyring, &src.platform, now_ms())?;
+    peer.save(&src.peer_keys_file)
+        .map_err(|e| MasterError::Persist(e.to_string()))?;
+    crate::fsutil::write_public(&src.document_file, &resp.body)
+        .map_err(|e| MasterError::Persist(e.to_string()))?;
     let versions = peer
         .signing
         .keys()
         .map(|v| format!("signing v{v}"))
         .chain(peer.sealing.keys().map(|v| format!("sealing v{v}")))
         .collect();
-    gw.keys.set_peer(peer);
-    let _ = crate::fsutil::write_public(&gw.config.data_dir.join("master.xml"), &resp.body);
+    src.keyring.set_peer(peer);
     if let Message::MasterInfo {
         valid_until,
         agencies,
@@ -164,7 +170,7 @@ pub async fn refresh(
         ..
     } = msg
     {
-        let mut s = match status.write() {
+        let mut s = match src.status.write() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
@@ -181,15 +187,11 @@ pub async fn refresh(
 }
 
 /// Refreshes the master information now and then every [`DEFAULT_REFRESH`].
-pub async fn refresher(
-    gw: Arc<crate::gateway::Gateway>,
-    status: SharedMaster,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn refresher(src: MasterSource, mut shutdown: watch::Receiver<bool>) {
     loop {
-        if let Err(e) = refresh(&gw, &status).await {
+        if let Err(e) = refresh(&src).await {
             tracing::warn!(message = "Master information not refreshed; keeping the last good copy.", code = e.code(), error = %e);
-            let mut s = match status.write() {
+            let mut s = match src.status.write() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };

@@ -1,5 +1,10 @@
-//! The command line: `renkei init | serve | sim | demo | …`. Each subcommand is a thin shell
-//! over library functions.
+//! The command line: `renkei init | serve | sim | demo | …`: every subcommand's arguments
+//! and output. The gateway's work is in the library; staff commands are HTTPS clients of the
+//! running gateway through one [`staff_client::StaffClient`].
+
+pub mod inquiries;
+pub mod persons;
+pub mod staff_client;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,7 +54,7 @@ enum Command {
     },
     /// Start simulator and gateway on loopback and walk through a sample flow.
     Demo {
-        #[arg(long, default_value = crate::demo::DEFAULT_DEMO_DIR)]
+        #[arg(long, default_value = crate::dev::demo::DEFAULT_DEMO_DIR)]
         dir: PathBuf,
         /// Exit after the sample flow instead of serving until Ctrl-C.
         #[arg(long)]
@@ -65,20 +70,20 @@ enum Command {
     /// Bulk person feeds (resident records) and registry searches.
     Persons {
         #[command(subcommand)]
-        action: crate::registry::cli::PersonsAction,
+        action: crate::cli::persons::PersonsAction,
     },
     /// Business systems: submit inquiry batch files and fetch their results.
     Inquiries {
         #[command(subcommand)]
-        action: crate::batch::cli::InquiriesAction,
+        action: crate::cli::inquiries::InquiriesAction,
     },
     /// Check the layouts, code tables and era table under schemas/.
     Schemas {
         #[command(subcommand)]
-        action: crate::batch::cli::SchemasAction,
+        action: crate::cli::inquiries::SchemasAction,
     },
     /// Measure throughput and latency on this machine.
-    Bench(crate::bench::BenchArgs),
+    Bench(crate::dev::bench::BenchArgs),
     /// Auditors: query, export and verify linkage records.
     Audit {
         #[command(subcommand)]
@@ -86,19 +91,7 @@ enum Command {
     },
 }
 
-/// How a staff command reaches the gateway.
-#[derive(clap::Args, Clone)]
-struct Conn {
-    /// Deployment folder (CA, clients/NAME/ certificates, gateway address).
-    #[arg(long, env = "RENKEI_DIR", default_value = ".", global = true)]
-    dir: PathBuf,
-    /// Client certificate name under clients/ to act as.
-    #[arg(long = "as", global = true)]
-    as_name: Option<String>,
-    /// Gateway URL, if not the one recorded in the deployment folder.
-    #[arg(long, global = true)]
-    gateway: Option<String>,
-}
+use staff_client::{query, Conn, StaffClient};
 
 #[derive(Subcommand)]
 enum KeysAction {
@@ -197,13 +190,13 @@ pub fn main() -> ExitCode {
             dir,
             listen,
             sim_listen,
-        } => crate::init::init(
-            &crate::init::InitOptions {
+        } => crate::dev::init::init(
+            &crate::dev::init::InitOptions {
                 dir: dir.clone(),
                 listen,
                 sim_listen,
             },
-            &crate::demo::seeds(),
+            &crate::dev::demo::seeds(),
         )
         .map(|_| {
             println!("Made a deployment in {}.", dir.display());
@@ -213,10 +206,10 @@ pub fn main() -> ExitCode {
         Command::Serve { config } => runtime().and_then(|rt| {
             rt.block_on(async {
                 let cfg = GatewayConfig::load(&config).map_err(|e| e.to_string())?;
-                crate::logging::init(cfg.log_format, None);
-                let gw = crate::run::build_gateway(cfg)?;
-                let running = crate::run::start_gateway(gw).await?;
-                crate::run::wait_for_signal().await;
+                crate::app::logging::init(cfg.log_format, None);
+                let gw = crate::app::build(cfg).map_err(|e| e.to_string())?;
+                let running = crate::app::start(&gw).await.map_err(|e| e.to_string())?;
+                crate::app::wait_for_signal().await;
                 tracing::info!(message = "Shutting down.");
                 running.stop().await;
                 Ok(())
@@ -225,9 +218,11 @@ pub fn main() -> ExitCode {
         Command::Sim { config, capture } => runtime().and_then(|rt| {
             rt.block_on(async {
                 let cfg = SimConfig::load(&config).map_err(|e| e.to_string())?;
-                crate::logging::init(cfg.log_format, None);
-                let (running, _) = crate::run::start_sim(cfg, capture).await?;
-                crate::run::wait_for_signal().await;
+                crate::app::logging::init(cfg.log_format, None);
+                let (running, _) = crate::app::start_sim(cfg, capture)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                crate::app::wait_for_signal().await;
                 running.stop().await;
                 Ok(())
             })
@@ -236,7 +231,7 @@ pub fn main() -> ExitCode {
             dir,
             exit_after_flow,
         } => runtime().and_then(|rt| {
-            rt.block_on(crate::demo::run(crate::demo::DemoOptions {
+            rt.block_on(crate::dev::demo::run(crate::dev::demo::DemoOptions {
                 dir,
                 exit_after_flow,
             }))
@@ -246,13 +241,13 @@ pub fn main() -> ExitCode {
         }
         Command::Audit { action } => runtime().and_then(|rt| rt.block_on(audit_cmd(action))),
         Command::Persons { action } => {
-            runtime().and_then(|rt| rt.block_on(crate::registry::cli::run(action)))
+            runtime().and_then(|rt| rt.block_on(crate::cli::persons::run(action)))
         }
         Command::Inquiries { action } => {
-            runtime().and_then(|rt| rt.block_on(crate::batch::cli::run(action)))
+            runtime().and_then(|rt| rt.block_on(crate::cli::inquiries::run(action)))
         }
-        Command::Schemas { action } => crate::batch::cli::run_schemas(action),
-        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(crate::bench::run(args))),
+        Command::Schemas { action } => crate::cli::inquiries::run_schemas(action),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(crate::dev::bench::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -263,12 +258,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn staff(conn: &Conn, default_name: &str) -> Result<crate::staff::StaffClient, String> {
-    crate::staff::StaffClient::new(
-        &conn.dir,
-        conn.as_name.as_deref().unwrap_or(default_name),
-        conn.gateway.as_deref(),
-    )
+fn staff(conn: &Conn, default_name: &str) -> Result<StaffClient, String> {
+    conn.client(Some(default_name))
 }
 
 fn print_json(v: &serde_json::Value) {
@@ -328,24 +319,6 @@ async fn keys_cmd(conn: Conn, action: KeysAction) -> Result<(), String> {
     Ok(())
 }
 
-fn query_string(pairs: &[(&str, &Option<String>)]) -> String {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    let parts: Vec<String> = pairs
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", enc(v))))
-        .collect();
-    parts.join("&")
-}
-
 async fn audit_cmd(action: AuditAction) -> Result<(), String> {
     use hyper::Method;
     match action {
@@ -365,24 +338,23 @@ async fn audit_cmd(action: AuditAction) -> Result<(), String> {
         } => {
             let c = staff(&conn, "auditor")?;
             let limit = limit.map(|l| l.to_string());
-            let format = csv.then(|| "csv".to_string());
-            let q = query_string(&[
-                ("person", &person),
-                ("business_number", &business_number),
-                ("system", &system),
-                ("kind", &kind),
-                ("procedure", &procedure),
-                ("item", &item),
-                ("result", &result),
-                ("from", &from),
-                ("to", &to),
-                ("limit", &limit),
-                ("format", &format),
+            let q = query(&[
+                ("person", person.as_deref()),
+                ("business_number", business_number.as_deref()),
+                ("system", system.as_deref()),
+                ("kind", kind.as_deref()),
+                ("procedure", procedure.as_deref()),
+                ("item", item.as_deref()),
+                ("result", result.as_deref()),
+                ("from", from.as_deref()),
+                ("to", to.as_deref()),
+                ("limit", limit.as_deref()),
+                ("format", csv.then_some("csv")),
             ]);
             let (status, body) = c
                 .call(
                     Method::GET,
-                    &format!("/v1/audit/records?{q}"),
+                    &format!("/v1/audit/records{q}"),
                     &[],
                     bytes::Bytes::new(),
                 )

@@ -1,0 +1,26 @@
+//! What the handlers may use: narrow handles to each capability, wired once at start-up by
+//! `app`. A handler takes the one it needs; nothing here is a hub that reaches everywhere.
+
+use std::sync::Arc;
+
+use renkei_store::Store;
+
+use crate::config::GatewayConfig;
+use crate::inquiry::Inquiries;
+use crate::keys::master::SharedMaster;
+use crate::keys::Keys;
+use crate::registry::Registry;
+
+/// The API's state.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration (clients and their roles, limits, the data folder).
+    pub config: Arc<GatewayConfig>,
+    /// Read access for audit, batch progress and statistics; writes go through capabilities.
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<Registry>,
+    pub inquiries: Arc<Inquiries>,
+    pub keys: Arc<Keys>,
+    /// The platform's master information as last verified.
+    pub master: SharedMaster,
+}

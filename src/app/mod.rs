@@ -1,0 +1,302 @@
+//! Start-up and shut-down: the one place that names the store implementation and wires the
+//! capabilities together — [`build`] opens the store and loads keys, [`start`] runs the API
+//! listener and the background work (dispatcher, checkpoints, re-encryption, master
+//! information, retention); [`start_sim`] runs the platform simulator. Logging is in
+//! [`logging`].
+
+pub mod logging;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use renkei_store::sled_store::SledStore;
+use renkei_store::{Store, StoreError};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::AppState;
+use crate::config::{GatewayConfig, SimConfig};
+use crate::dispatch::Dispatcher;
+use crate::inquiry::deliver::Delivery;
+use crate::inquiry::repo::InquiryRepo;
+use crate::inquiry::Inquiries;
+use crate::keyring::{KeyError, KeyState, PeerKeys};
+use crate::keys::master::{MasterSource, SharedMaster};
+use crate::keys::Keys;
+use crate::platform::{Policy, Uplink};
+use crate::registry::codes::CodeAcquisition;
+use crate::registry::{Registry, RegistryError};
+use crate::schedule::Wake;
+use crate::sim::{Sim, SimError};
+use crate::tls::{self, HttpsClient, TlsError};
+
+/// Why the gateway or the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("schemas: {0}")]
+    Schemas(#[from] crate::schemas::SchemaError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("keys: {0}")]
+    Keys(#[from] KeyError),
+    #[error("registry: {0}")]
+    Registry(#[from] RegistryError),
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
+    #[error("simulator: {0}")]
+    Sim(#[from] SimError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let what = what.into();
+    move |source| StartError::Io { what, source }
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, stops background work and waits for it.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// The gateway, wired: every capability and the handles that connect them.
+pub struct Gateway {
+    pub config: Arc<GatewayConfig>,
+    pub store: Arc<dyn Store>,
+    pub keyring: Arc<KeyState>,
+    pub registry: Arc<Registry>,
+    pub inquiries: Arc<Inquiries>,
+    pub keys: Arc<Keys>,
+    pub uplink: Uplink,
+    pub policy: Arc<Policy>,
+    pub wake: Wake,
+    pub master: SharedMaster,
+}
+
+/// Opens the store (sled, under `data_dir`) and loads keys.
+pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
+    crate::schemas::use_dir(config.schemas_dir.as_deref())?;
+    let store: Arc<dyn Store> = SledStore::open(&config.data_dir.join("store"), config.durability)?;
+    let keyring = Arc::new(KeyState::load(
+        config.agency_code.clone(),
+        &config.keys.dir,
+        &config.keys.master_key_file,
+    )?);
+    keyring.set_peer(PeerKeys::load(&config.platform.peer_keys)?);
+    crate::records::install(store.as_ref())?;
+    let wake = Wake::new();
+    let registry = Arc::new(Registry::new(store.clone(), keyring.clone(), wake.clone())?);
+    let client = HttpsClient::new(
+        &config.tls.ca,
+        &config.platform.client_cert,
+        &config.platform.client_key,
+        std::time::Duration::from_millis(config.platform.request_timeout_ms),
+    )?;
+    let uplink = Uplink::new(
+        client,
+        &config.platform.url,
+        keyring.clone(),
+        config.platform.agency_code.clone(),
+    );
+    let config = Arc::new(config);
+    let inquiries = Arc::new(Inquiries::new(
+        config.clone(),
+        store.clone(),
+        registry.clone(),
+        wake.clone(),
+    ));
+    let keys = Arc::new(Keys::new(
+        keyring.clone(),
+        store.clone(),
+        uplink.clone(),
+        config.agency_code.clone(),
+        config.keys.two_person_rule,
+    ));
+    Ok(Gateway {
+        policy: Arc::new(Policy::new(&config.platform)),
+        config,
+        store,
+        keyring,
+        registry,
+        inquiries,
+        keys,
+        uplink,
+        wake,
+        master: Default::default(),
+    })
+}
+
+/// Listens on `listen` and writes the bound address (port 0 picks one) to `addr_file`.
+async fn bind(
+    listen: SocketAddr,
+    addr_file: &std::path::Path,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(io("the listener's address"))?;
+    crate::fsutil::write_public(addr_file, addr.to_string().as_bytes())
+        .map_err(io(addr_file.display().to_string()))?;
+    Ok((listener, addr))
+}
+
+/// Starts the gateway: API listener and background work. Writes the bound address to
+/// `<data_dir>/gateway.addr`.
+pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
+    let cfg = &gw.config;
+    let (listener, addr) = bind(cfg.listen, &cfg.data_dir.join("gateway.addr")).await?;
+    let tls_cfg = tls::server_config(&cfg.tls.ca, &cfg.tls.cert, &cfg.tls.key)?;
+    let (tx, rx) = watch::channel(false);
+    let app = crate::api::app(AppState {
+        config: cfg.clone(),
+        store: gw.store.clone(),
+        registry: gw.registry.clone(),
+        inquiries: gw.inquiries.clone(),
+        keys: gw.keys.clone(),
+        master: gw.master.clone(),
+    });
+    let serve = tokio::spawn(tls::serve(
+        listener,
+        tls_cfg,
+        move |peer, mut req: hyper::Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            async move {
+                use tower::ServiceExt;
+                req.extensions_mut().insert(peer);
+                let resp = app.oneshot(req).await;
+                Ok::<_, std::io::Error>(match resp {
+                    Ok(r) => r,
+                    Err(never) => match never {},
+                })
+            }
+        },
+        rx.clone(),
+    ));
+    let dispatcher = Dispatcher::new(
+        gw.store.clone(),
+        gw.policy.clone(),
+        gw.wake.clone(),
+        Delivery {
+            store: gw.store.clone(),
+            repo: InquiryRepo::new(gw.store.clone()),
+            registry: gw.registry.clone(),
+            uplink: gw.uplink.clone(),
+            policy: gw.policy.clone(),
+            agency: cfg.agency_code.clone(),
+            poll_interval_ms: cfg.platform.poll_interval_ms,
+        },
+        CodeAcquisition {
+            store: gw.store.clone(),
+            registry: gw.registry.clone(),
+            uplink: gw.uplink.clone(),
+            policy: gw.policy.clone(),
+            agency: cfg.agency_code.clone(),
+        },
+        cfg.platform.max_in_flight,
+    );
+    let checkpoints = tokio::spawn(crate::records::checkpoint::checkpointer(
+        gw.store.clone(),
+        gw.keyring.clone(),
+        rx.clone(),
+    ));
+    let rekey = tokio::spawn(crate::keys::reencrypt::reencrypt_job(
+        gw.store.clone(),
+        gw.keyring.clone(),
+        rx.clone(),
+    ));
+    let master = tokio::spawn(crate::keys::master::refresher(
+        MasterSource {
+            uplink: gw.uplink.clone(),
+            keyring: gw.keyring.clone(),
+            platform_url: cfg.platform.url.clone(),
+            platform: cfg.platform.agency_code.clone(),
+            peer_keys_file: cfg.platform.peer_keys.clone(),
+            document_file: cfg.data_dir.join("master.xml"),
+            status: gw.master.clone(),
+        },
+        rx.clone(),
+    ));
+    let sweep = tokio::spawn(crate::records::retention::sweeper(
+        gw.store.clone(),
+        renkei_records::DEFAULT_RETENTION_YEARS,
+        rx.clone(),
+    ));
+    let dispatch = tokio::spawn(dispatcher.run(rx));
+    tracing::info!(message = "Gateway listening.", %addr);
+    Ok(Running {
+        addr,
+        shutdown: tx,
+        tasks: vec![serve, dispatch, checkpoints, rekey, sweep, master],
+    })
+}
+
+/// Starts the simulator.
+pub async fn start_sim(
+    config: SimConfig,
+    capture: Option<PathBuf>,
+) -> Result<(Running, Arc<Sim>), StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(io(config.data_dir.display().to_string()))?;
+    let (listener, addr) = bind(config.listen, &config.data_dir.join("sim.addr")).await?;
+    let tls_cfg = tls::server_config(&config.tls.ca, &config.tls.cert, &config.tls.key)?;
+    let sim = Sim::new(config, capture)?;
+    let (tx, rx) = watch::channel(false);
+    let s = sim.clone();
+    let serve = tokio::spawn(tls::serve(
+        listener,
+        tls_cfg,
+        move |peer, req| s.clone().handle(peer, req),
+        rx,
+    ));
+    tracing::info!(message = "Platform simulator listening.", %addr);
+    Ok((
+        Running {
+            addr,
+            shutdown: tx,
+            tasks: vec![serve],
+        },
+        sim,
+    ))
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}

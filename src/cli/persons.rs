@@ -1,0 +1,175 @@
+//! `renkei persons …`: the resident-record import (the file is streamed to the running
+//! gateway, with a progress line on a terminal), searches and merges. Each is an HTTPS client
+//! of the gateway authenticated with a client certificate, like `renkei keys`.
+//!
+//! The individual number is never taken as a command-line argument (it would show in the
+//! process list and shell history): `by-individual-number` reads it from standard input.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+
+use super::staff_client::{query, Conn};
+
+/// Subcommands of `renkei persons`.
+#[derive(clap::Subcommand)]
+pub enum PersonsAction {
+    /// Import a resident-record feed file (change records applied in order; replay-safe).
+    Import {
+        /// The file (fixed-width Shift_JIS or CSV, as the layout says).
+        file: PathBuf,
+        /// Layout name, e.g. resident-fixed or resident-csv.
+        #[arg(long)]
+        layout: String,
+        /// The client feeding the file (its certificate under clients/); same as --as.
+        #[arg(long = "system")]
+        system: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Look a person up by the caller's business number or by unified address number.
+    Lookup {
+        #[arg(long)]
+        business_number: Option<String>,
+        #[arg(long)]
+        unified: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Find persons by the basic four facts (kana or name, and birth date; sex and address
+    /// narrow the match).
+    Match {
+        #[arg(long)]
+        kana: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        birth_date: String,
+        #[arg(long)]
+        sex: Option<String>,
+        #[arg(long)]
+        address: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Security officers: the unified number of an individual number read from standard input.
+    ByIndividualNumber {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Security officers: merge two unified numbers found to be one person.
+    Merge {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        into: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Runs a `renkei persons` subcommand.
+pub async fn run(action: PersonsAction) -> Result<(), String> {
+    use hyper::Method;
+    match action {
+        PersonsAction::Import {
+            file,
+            layout,
+            system,
+            conn,
+        } => {
+            let name = system.as_deref().or(conn.as_name.as_deref());
+            let c = conn.client(name)?;
+            let path = format!("/v1/persons:import{}", query(&[("layout", Some(&layout))]));
+            let v = c.upload_file(&path, &file).await?;
+            print_json(&v);
+            if v["rejected_count"].as_u64().unwrap_or(0) > 0 {
+                eprintln!(
+                    "{} line(s) refused; fix them and import the file again (applied lines are skipped).",
+                    v["rejected_count"]
+                );
+            }
+            Ok(())
+        }
+        PersonsAction::Lookup {
+            business_number,
+            unified,
+            conn,
+        } => {
+            let c = conn.client(None)?;
+            let q = match (business_number, unified) {
+                (Some(b), None) => query(&[("business_number", Some(&b))]),
+                (None, Some(u)) => query(&[("unified", Some(&u))]),
+                _ => return Err("give exactly one of --business-number or --unified".into()),
+            };
+            print_json(
+                &c.json(Method::GET, &format!("/v1/persons:lookup{q}"), None)
+                    .await?,
+            );
+            Ok(())
+        }
+        PersonsAction::Match {
+            kana,
+            name,
+            birth_date,
+            sex,
+            address,
+            conn,
+        } => {
+            let c = conn.client(None)?;
+            let body = serde_json::json!({
+                "kana": kana, "name": name, "birth_date": birth_date, "sex": sex, "address": address,
+            });
+            print_json(
+                &c.json(Method::POST, "/v1/persons:match", Some(body))
+                    .await?,
+            );
+            Ok(())
+        }
+        PersonsAction::ByIndividualNumber { conn } => {
+            let c = conn.client(Some("security-officer"))?;
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("standard input: {e}"))?;
+            let n = renkei_ids::IndividualNumber::parse(line.trim())
+                .map_err(|e| format!("standard input: {}", e.code()))?;
+            let body = zeroize::Zeroizing::new(format!(
+                "{{\"individual_number\":\"{}\"}}",
+                zeroize::Zeroizing::new(n.expose_digits()).as_str()
+            ));
+            let (status, out) = c
+                .call(
+                    Method::POST,
+                    "/v1/persons:by-individual-number",
+                    &[("content-type", "application/json")],
+                    Bytes::from(body.as_bytes().to_vec()),
+                )
+                .await?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null);
+            if status != 200 {
+                return Err(format!(
+                    "gateway answered {status}: {} {}",
+                    v["code"].as_str().unwrap_or(""),
+                    v["message"].as_str().unwrap_or("")
+                ));
+            }
+            print_json(&v);
+            Ok(())
+        }
+        PersonsAction::Merge { from, into, conn } => {
+            let c = conn.client(Some("security-officer"))?;
+            let body = serde_json::json!({"from": from, "into": into});
+            print_json(
+                &c.json(Method::POST, "/v1/persons:merge", Some(body))
+                    .await?,
+            );
+            Ok(())
+        }
+    }
+}

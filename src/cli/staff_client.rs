@@ -1,0 +1,300 @@
+//! The one HTTPS client every command-line client of the running gateway uses (`renkei
+//! keys …`, `audit …`, `persons …`, `inquiries …`): [`Conn`] says how to reach the gateway
+//! and as whom, [`StaffClient`] sends JSON requests and streams files, authenticated with the
+//! client certificate of `clients/NAME/` like any other user.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, SizeHint};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+
+use crate::tls::HttpsClient;
+
+/// Staff requests may be slow (exports, live verification of a large log).
+pub const DEFAULT_STAFF_TIMEOUT: Duration = Duration::from_secs(600);
+/// A 300,000-line import takes seconds, a city-wide file on a slow disk may take minutes.
+pub const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Bytes read from a file per upload piece.
+pub const DEFAULT_UPLOAD_PIECE: usize = 256 * 1024;
+/// Upload pieces in flight between the file reader and the connection.
+const UPLOAD_QUEUE: usize = 4;
+/// How often the upload progress line is redrawn.
+const PROGRESS_EVERY: Duration = Duration::from_millis(200);
+/// Where `renkei init` puts the running gateway's address, under the deployment folder.
+const GATEWAY_ADDR_FILE: &str = "gateway/data/gateway.addr";
+
+/// Characters escaped in a query value: everything but RFC 3986's unreserved set.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// How a command reaches the gateway, and as whom.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Conn {
+    /// Deployment folder (CA, clients/NAME/ certificates, the gateway's address).
+    #[arg(long, env = "RENKEI_DIR", default_value = ".", global = true)]
+    pub dir: PathBuf,
+    /// Client certificate name under clients/ to act as.
+    #[arg(long = "as", global = true)]
+    pub as_name: Option<String>,
+    /// Gateway URL, if not the one recorded in the deployment folder.
+    #[arg(long, global = true)]
+    pub gateway: Option<String>,
+}
+
+impl Conn {
+    /// A client acting as `--as`, or as `default_as` when none was given.
+    pub fn client(&self, default_as: Option<&str>) -> Result<StaffClient, String> {
+        let name = self
+            .as_name
+            .as_deref()
+            .or(default_as)
+            .ok_or("say which client certificate to use: --as NAME")?;
+        StaffClient::new(&self.dir, name, self.gateway.as_deref())
+    }
+}
+
+/// `?a=1&b=x%20y` from the pairs that have a value (empty when none has).
+pub fn query(pairs: &[(&str, Option<&str>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", utf8_percent_encode(v, QUERY_VALUE))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// The gateway's base URL: `--gateway`, or the address the running gateway wrote.
+fn gateway_base(dir: &Path, gateway: Option<&str>) -> Result<String, String> {
+    if let Some(g) = gateway {
+        return Ok(g.trim_end_matches('/').to_string());
+    }
+    let file = dir.join(GATEWAY_ADDR_FILE);
+    let addr = std::fs::read_to_string(&file).map_err(|e| {
+        format!(
+            "cannot find the running gateway ({}: {e}); start `renkei serve` or pass --gateway",
+            file.display()
+        )
+    })?;
+    Ok(format!("https://{}", addr.trim()))
+}
+
+/// A request body fed from a channel of file pieces.
+struct FileBody {
+    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    len: u64,
+}
+
+impl hyper::body::Body for FileBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.len)
+    }
+}
+
+type UploadClient =
+    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, FileBody>;
+
+/// A connection to the gateway as one client.
+pub struct StaffClient {
+    client: HttpsClient,
+    upload: UploadClient,
+    base: String,
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// The gateway's `{code, message}` of a refused request, as one line.
+fn refusal(status: u16, body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+    format!(
+        "gateway answered {status}: {} {}",
+        v["code"].as_str().unwrap_or(""),
+        v["message"].as_str().unwrap_or("")
+    )
+}
+
+impl StaffClient {
+    /// Connects as `name` using the deployment folder `dir` (its CA, `clients/NAME/`, and the
+    /// gateway's address), or `gateway` when given.
+    pub fn new(dir: &Path, name: &str, gateway: Option<&str>) -> Result<Self, String> {
+        let cdir: PathBuf = dir.join("clients").join(name);
+        let (ca, cert, key) = (
+            dir.join("ca.pem"),
+            cdir.join("cert.pem"),
+            cdir.join("key.pem"),
+        );
+        let client = HttpsClient::new(&ca, &cert, &key, DEFAULT_STAFF_TIMEOUT).map_err(err)?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(crate::tls::client_config(&ca, &cert, &key).map_err(err)?)
+            .https_only()
+            .enable_http1()
+            .build();
+        let upload = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .build::<_, FileBody>(connector);
+        Ok(Self {
+            client,
+            upload,
+            base: gateway_base(dir, gateway)?,
+        })
+    }
+
+    /// Sends a request; returns status and body.
+    pub async fn call(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<(u16, Bytes), String> {
+        let r = self
+            .client
+            .send(method, &format!("{}{path}", self.base), headers, body)
+            .await
+            .map_err(err)?;
+        Ok((r.status.as_u16(), r.body))
+    }
+
+    /// Sends JSON, expects JSON; a non-2xx answer becomes an error with the gateway's message.
+    pub async fn json(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, String> {
+        let bytes = match body {
+            Some(v) => Bytes::from(serde_json::to_vec(&v).map_err(err)?),
+            None => Bytes::new(),
+        };
+        let (status, body) = self
+            .call(method, path, &[("content-type", "application/json")], bytes)
+            .await?;
+        if !(200..300).contains(&status) {
+            return Err(refusal(status, &body));
+        }
+        Ok(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Streams `file` as the body of `POST path` (a progress line on a terminal); returns the
+    /// JSON answer, or the gateway's refusal.
+    pub async fn upload_file(&self, path: &str, file: &Path) -> Result<serde_json::Value, String> {
+        let mut f = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let len = f
+            .metadata()
+            .await
+            .map_err(|e| format!("{}: {e}", file.display()))?
+            .len();
+        let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(UPLOAD_QUEUE);
+        let show = std::io::stderr().is_terminal();
+        let reader = tokio::spawn(async move {
+            let (mut sent, mut last, started) = (0u64, Instant::now(), Instant::now());
+            loop {
+                let mut buf = vec![0u8; DEFAULT_UPLOAD_PIECE];
+                match f.read(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        sent += n as u64;
+                        if tx.send(Ok(Bytes::from(buf))).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        break;
+                    }
+                }
+                if show && last.elapsed() >= PROGRESS_EVERY {
+                    last = Instant::now();
+                    progress(sent, len, started.elapsed());
+                }
+            }
+            if show {
+                progress(sent, len, started.elapsed());
+                eprintln!("\nsent; waiting for the gateway to finish…");
+            }
+        });
+        let req = hyper::Request::builder()
+            .method(hyper::Method::POST)
+            .uri(format!("{}{path}", self.base))
+            .header("content-type", "application/octet-stream")
+            .header("content-length", len)
+            .body(FileBody { rx, len })
+            .map_err(err)?;
+        let fut = async {
+            let resp = self.upload.request(req).await.map_err(err)?;
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await.map_err(err)?.to_bytes();
+            Ok::<_, String>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(DEFAULT_UPLOAD_TIMEOUT, fut)
+            .await
+            .map_err(|_| "the gateway did not answer in time".to_string())??;
+        let _ = reader.await;
+        if !(200..300).contains(&status) {
+            return Err(refusal(status, &body));
+        }
+        Ok(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+fn progress(sent: u64, total: u64, elapsed: Duration) {
+    let pct = (sent * 100).checked_div(total).unwrap_or(100);
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let rate = mib(sent) / elapsed.as_secs_f64().max(0.001);
+    eprint!(
+        "\r[{:<30}] {:>3}%  {:.1}/{:.1} MiB  {:.1} MiB/s ",
+        "#".repeat((pct as usize * 30 / 100).min(30)),
+        pct,
+        mib(sent),
+        mib(total),
+        rate
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query;
+
+    #[test]
+    fn query_values_are_percent_encoded_and_absent_ones_left_out() {
+        assert_eq!(query(&[("a", None)]), "");
+        assert_eq!(
+            query(&[
+                ("kind", Some("inquiry")),
+                ("x", None),
+                ("from", Some("2026-01-01T00:00:00+09:00"))
+            ]),
+            "?kind=inquiry&from=2026-01-01T00%3A00%3A00%2B09%3A00"
+        );
+        assert_eq!(query(&[("n", Some("札幌"))]), "?n=%E6%9C%AD%E5%B9%8C");
+    }
+}

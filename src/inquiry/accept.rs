@@ -1,0 +1,296 @@
+//! Accepting an inquiry: validation, the permission table, idempotency, then ONE atomic batch
+//! (inquiry, schedule entry, idempotency key, linkage record) — the answer is given only once
+//! that batch is durable. Reading an inquiry back for its business system is here too.
+
+use std::sync::Arc;
+
+use renkei_ids::{BusinessNumber, InquiryId, ItemCode, ProcedureCode, SystemId};
+use renkei_records::{RecordKind, RecordResult};
+use renkei_store::{Batch, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+use super::model::{Conditions, Inquiry, Status};
+use super::record::inquiry_record;
+use super::repo::{IdemEntry, InquiryRepo};
+use crate::config::{ClientConfig, GatewayConfig, Role};
+use crate::error::{check_date, Bug, Error};
+use crate::registry::Registry;
+use crate::schedule::{self, Job, Wake};
+use crate::util::{new_inquiry_id, now_ms, sha256_hex};
+
+/// Longest `Idempotency-Key` accepted (a UUID is 36; 128 leaves room for a prefix).
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+/// Fiscal years an inquiry may name: the platform's data does not go further either way.
+pub const FISCAL_YEARS: std::ops::RangeInclusive<u16> = 1900..=2200;
+
+/// `POST /v1/inquiries` body.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InquiryRequest {
+    pub business_number: BusinessNumber,
+    pub procedure_code: ProcedureCode,
+    pub item_code: ItemCode,
+    pub conditions: Conditions,
+    /// 照会側不開示: the inquirer asks that the person not be shown this inquiry in their
+    /// disclosure (e.g. an investigation); carried to the platform and into the record.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub non_disclosure: bool,
+}
+
+/// What accepting an inquiry answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Accepted {
+    pub id: InquiryId,
+    pub status: Status,
+    /// False when an earlier request with the same idempotency key is being answered.
+    #[serde(skip)]
+    pub new: bool,
+}
+
+/// Accepts and reads inquiries on behalf of business systems.
+pub struct Inquiries {
+    config: Arc<GatewayConfig>,
+    store: Arc<dyn Store>,
+    repo: InquiryRepo,
+    registry: Arc<Registry>,
+    wake: Wake,
+}
+
+/// The client entry of a business system, or Forbidden.
+pub fn business_client<'a>(
+    config: &'a GatewayConfig,
+    system: &SystemId,
+) -> Result<&'a ClientConfig, Error> {
+    match config.client(system.as_str()) {
+        Some(c) if c.role == Role::Business => Ok(c),
+        _ => Err(Error::forbidden(
+            "not_a_business_system",
+            "this client is not a business system",
+        )),
+    }
+}
+
+fn check_idempotency_key(key: &str) -> Result<(), Error> {
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY_LEN
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(Error::invalid(
+            "invalid_idempotency_key",
+            "Idempotency-Key",
+            "Idempotency-Key: 1 to 128 visible ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_conditions(c: &Conditions) -> Result<(), Error> {
+    match c {
+        Conditions::FiscalYear { fiscal_year } => {
+            if !FISCAL_YEARS.contains(fiscal_year) {
+                return Err(Error::invalid(
+                    "invalid_fiscal_year",
+                    "conditions.fiscal_year",
+                    "conditions.fiscal_year: a year from 1900 to 2200",
+                ));
+            }
+        }
+        Conditions::Period { from, to } => {
+            check_date("conditions.from", from)?;
+            check_date("conditions.to", to)?;
+            if from > to {
+                return Err(Error::invalid(
+                    "invalid_period",
+                    "conditions.to",
+                    "conditions: from must not be after to",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Inquiries {
+    /// The service over the store and the registry.
+    pub fn new(
+        config: Arc<GatewayConfig>,
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        wake: Wake,
+    ) -> Self {
+        Self {
+            repo: InquiryRepo::new(store.clone()),
+            config,
+            store,
+            registry,
+            wake,
+        }
+    }
+
+    /// The store (the batch path keeps its own trees there).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The repository (for the batch path's result files).
+    pub fn repo(&self) -> &InquiryRepo {
+        &self.repo
+    }
+
+    /// The gateway's configuration.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// Accepts an inquiry: returns only once it is durable.
+    pub async fn submit(
+        &self,
+        system: &SystemId,
+        idempotency_key: &str,
+        req: InquiryRequest,
+        batch: Option<String>,
+    ) -> Result<Accepted, Error> {
+        let client = business_client(&self.config, system)?;
+        check_idempotency_key(idempotency_key)?;
+        check_conditions(&req.conditions)?;
+        let request_sha256 = sha256_hex(&serde_json::to_vec(&req)?);
+        if let Some(found) = self
+            .idempotent_answer(system, idempotency_key, &request_sha256)
+            .await?
+        {
+            return Ok(found);
+        }
+        let permitted = client
+            .permissions
+            .iter()
+            .any(|p| p.procedure == req.procedure_code && p.item == req.item_code);
+        if !permitted {
+            let mut r = crate::records::base(RecordKind::DeniedRequest, RecordResult::Refused);
+            r.procedure = Some(req.procedure_code.clone());
+            r.item = Some(req.item_code.clone());
+            r.business_system = Some(system.clone());
+            r.inquirer = Some(self.config.agency_code.clone());
+            r.reason = Some("not_permitted".into());
+            let mut b = Batch::new();
+            crate::records::append(&mut b, &r);
+            self.store.commit(b).await?;
+            return Err(Error::forbidden(
+                "not_permitted",
+                "this system may not inquire this item under this procedure",
+            ));
+        }
+        let unified = self
+            .registry
+            .resolve(system, &req.business_number)?
+            .ok_or_else(|| {
+                Error::invalid(
+                    "person_not_linked",
+                    "business_number",
+                    "business_number: not linked to a person; PUT /v1/persons/{business_number} first",
+                )
+            })?;
+        self.registry.check_active(&unified)?;
+        let affair = client.affair_code.clone().ok_or_else(|| {
+            Error::internal(
+                "accepting an inquiry",
+                Bug("business client without affair code"),
+            )
+        })?;
+        let now = now_ms();
+        let id = new_inquiry_id();
+        let mut b = Batch::new();
+        let due = schedule::stage_new(&mut b, now, Job::Inquiry(id.clone()));
+        let inquiry = Inquiry {
+            id: id.clone(),
+            system: system.clone(),
+            business_number: req.business_number,
+            unified,
+            affair,
+            procedure: req.procedure_code,
+            item: req.item_code,
+            conditions: req.conditions,
+            non_disclosure: req.non_disclosure,
+            status: Status::Queued,
+            serial: None,
+            attempts: 0,
+            result: None,
+            error: None,
+            batch,
+            accepted_ms: now,
+            sent_ms: None,
+            finished_ms: None,
+            deadline_ms: now + self.config.platform.inquiry_deadline_secs * 1000,
+            due_key: Some(due),
+        };
+        self.repo.stage_idempotency(
+            &mut b,
+            system,
+            idempotency_key,
+            &IdemEntry {
+                id: id.clone(),
+                request_sha256: request_sha256.clone(),
+            },
+        )?;
+        self.repo.stage_put(&mut b, &inquiry)?;
+        let mut r = inquiry_record(&inquiry, RecordResult::Accepted);
+        r.inquirer = Some(self.config.agency_code.clone());
+        r.reason = Some("queued".into());
+        crate::records::append(&mut b, &r);
+        match self.store.commit(b).await {
+            Ok(_) => {
+                self.wake.notify();
+                Ok(Accepted {
+                    id,
+                    status: Status::Queued,
+                    new: true,
+                })
+            }
+            Err(StoreError::Conflict { .. }) => self
+                .idempotent_answer(system, idempotency_key, &request_sha256)
+                .await?
+                .ok_or_else(|| {
+                    Error::internal("accepting an inquiry", Bug("idempotency entry vanished"))
+                }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The answer for a key already used: the same inquiry, or a conflict when the body
+    /// differs. Taken only after a durability barrier, so a replay never reports an inquiry
+    /// whose commit group a crash could still take back.
+    async fn idempotent_answer(
+        &self,
+        system: &SystemId,
+        key: &str,
+        request_sha256: &str,
+    ) -> Result<Option<Accepted>, Error> {
+        let Some(entry) = self.repo.idempotency(system, key)? else {
+            return Ok(None);
+        };
+        if entry.request_sha256 != request_sha256 {
+            return Err(Error::conflict(
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request",
+            ));
+        }
+        self.store.commit(Batch::new()).await?;
+        let status = self
+            .repo
+            .get(&entry.id)?
+            .map(|i| i.status)
+            .unwrap_or(Status::Queued);
+        Ok(Some(Accepted {
+            id: entry.id,
+            status,
+            new: false,
+        }))
+    }
+
+    /// Reads an inquiry on behalf of a system: another system's inquiry is "not found".
+    pub fn get_for(&self, system: &SystemId, id: &InquiryId) -> Result<Inquiry, Error> {
+        match self.repo.get(id)? {
+            Some(i) if &i.system == system => Ok(i),
+            _ => Err(Error::NotFound),
+        }
+    }
+}
