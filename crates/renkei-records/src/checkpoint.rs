@@ -231,7 +231,7 @@ pub fn public_key_pem(sec1: &[u8]) -> Result<String, RecordsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::EphemeralSigner;
+    use crate::testing::EphemeralSigner;
 
     #[test]
     fn note_golden_and_sign_verify() {

@@ -35,7 +35,13 @@
 //! Errors and reports carry positions (seq, line) and hashes, never record contents.
 #![forbid(unsafe_code)]
 
-pub mod bench;
+// The unit tests share the integration tests' helpers, which name this crate by its name.
+#[cfg(test)]
+extern crate self as renkei_records;
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod testing;
+
 mod bundle;
 mod chain;
 mod checkpoint;

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use renkei_ids::UnifiedAddressNumber;
-use renkei_records::bench::{synthetic_record, EphemeralSigner};
+mod common;
+use common::{synthetic_record, EphemeralSigner};
 use renkei_records::{
     canonical_bytes, chain_hash, export_bundle, export_bundle_with, export_person_bundle,
     export_range_bundle, merkle, public_key_pem, retention_cutoff, sweep, verify_bundle,

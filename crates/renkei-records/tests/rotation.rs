@@ -8,7 +8,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use renkei_records::bench::{synthetic_record, EphemeralSigner};
+mod common;
+use common::{synthetic_record, EphemeralSigner};
 use renkei_records::{
     checked_canonical_bytes, export_bundle, export_bundle_with, export_person_bundle,
     export_range_bundle_with, merkle, public_key_pem, verify_bundle, verify_bundle_with,
