@@ -62,7 +62,10 @@ pub use chain::{chain_hash, ChainState, StoredEntry, CHAIN_GENESIS};
 pub use checkpoint::{parse_public_key, public_key_pem, Checkpoint, CheckpointSigner, NOTE_ORIGIN};
 pub use error::{RecordsError, TamperKind, VerifyError};
 pub use keyset::{BundleKeys, KeySet, KEY_VERSION_LINE};
-pub use merkle::{inclusion_proof, verify_inclusion, Hash};
+pub use merkle::{
+    consistency_proof, consistency_proof_from_leaves, inclusion_proof, try_inclusion_proof,
+    verify_consistency, verify_inclusion, ConsistencyError, Hash, ProofError,
+};
 pub use record::{
     canonical_bytes, checked_canonical_bytes, Record, RecordKind, RecordResult, StaffDetail,
 };
