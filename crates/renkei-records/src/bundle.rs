@@ -13,15 +13,20 @@ use renkei_ids::UnifiedAddressNumber;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{chain_hash, StoredEntry, CHAIN_GENESIS};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, SignedNoteLine};
 use crate::error::{RecordsError, TamperKind, VerifyError};
 use crate::keyset::{BundleKeys, KeySet};
 use crate::merkle::{leaf_hash, to_hash, verify_inclusion, Frontier, Hash, MerkleTree};
 use crate::record::Record;
 use crate::verify::{replay, ContentSide, EntrySide, Item};
 
-/// The `format` value of `bundle.json`.
-pub const BUNDLE_FORMAT: &str = "renkei-records-bundle/v1";
+/// The `format` value of `bundle.json` written now: v2 bundles carry C2SP signed notes in
+/// `checkpoints.jsonl` (checkpoints stored before the C2SP form keep their legacy line).
+pub const BUNDLE_FORMAT: &str = "renkei-records-bundle/v2";
+
+/// The `format` of bundles written before signed notes (legacy checkpoint lines only); such
+/// bundles still verify.
+pub const BUNDLE_FORMAT_V1: &str = "renkei-records-bundle/v1";
 
 /// Leaf hashes preallocated for a person export: 16 Mi hashes (512 MiB) covers years of a
 /// city's records; a larger log still works, growing the vector as it goes.
@@ -213,12 +218,31 @@ fn sorted(checkpoints: &[Checkpoint]) -> Vec<Checkpoint> {
     cps
 }
 
-/// Writes `checkpoints.jsonl` for `cps`.
-fn write_checkpoints(dir: &Path, cps: &[Checkpoint]) -> Result<(), RecordsError> {
+/// Writes `checkpoints.jsonl` for `cps`: `{"signed_note":"..."}` for C2SP-form checkpoints
+/// (the key ID comes from `keys`, which must hold each one's signing key), the legacy line
+/// for legacy ones. Every line is prepared before the file is created.
+fn write_checkpoints(dir: &Path, cps: &[Checkpoint], keys: &KeySet) -> Result<(), RecordsError> {
+    let mut lines = Vec::with_capacity(cps.len());
+    for cp in cps {
+        if cp.origin.is_none() {
+            lines.push(cp.to_json_line());
+            continue;
+        }
+        let note = cp.to_signed_note(keys).map_err(|e| {
+            RecordsError::Export(format!(
+                "checkpoint of size {} (key version {}): {e}; the keys given for export must \
+                 hold the public key of every signing key version used",
+                cp.tree_size, cp.key_version
+            ))
+        })?;
+        let line = serde_json::to_string(&SignedNoteLine { signed_note: note })
+            .map_err(|e| RecordsError::Export(e.to_string()))?;
+        lines.push(line);
+    }
     let path = dir.join(CHECKPOINTS);
     let mut w = create(&path)?;
-    for cp in cps {
-        writeln!(w, "{}", cp.to_json_line()).map_err(write_err(&path))?;
+    for line in lines {
+        writeln!(w, "{line}").map_err(write_err(&path))?;
     }
     w.flush().map_err(write_err(&path))
 }
@@ -408,7 +432,7 @@ pub fn export_range_bundle_with<K: BundleKeys + ?Sized>(
     ew.flush().map_err(write_err(&epath))?;
     let included = options.checkpoints.pick(first, in_range);
     summary.checkpoints = included.len();
-    write_checkpoints(dir, &included)?;
+    write_checkpoints(dir, &included, &keys)?;
     let manifest = Manifest {
         format: BUNDLE_FORMAT.into(),
         kind: BundleKind::Log,
@@ -493,7 +517,7 @@ pub fn export_person_bundle<K: BundleKeys + ?Sized>(
     }
     rw.flush().map_err(write_err(&rpath))?;
     pw.flush().map_err(write_err(&ppath))?;
-    write_checkpoints(dir, std::slice::from_ref(&cp))?;
+    write_checkpoints(dir, std::slice::from_ref(&cp), &keys)?;
     let manifest = Manifest {
         format: BUNDLE_FORMAT.into(),
         kind: BundleKind::Person,
@@ -654,7 +678,7 @@ fn read_checkpoints(dir: &Path, keys: &KeySet) -> Result<Vec<Checkpoint>, Verify
         let n = lines.line;
         let text = std::str::from_utf8(&line)
             .map_err(|_| VerifyError::malformed(CHECKPOINTS, Some(n), "not UTF-8"))?;
-        let cp = Checkpoint::from_json_line(text).map_err(|e| {
+        let mut cp = Checkpoint::from_json_line(text).map_err(|e| {
             VerifyError::new(
                 TamperKind::BadCheckpoint,
                 None,
@@ -664,7 +688,14 @@ fn read_checkpoints(dir: &Path, keys: &KeySet) -> Result<Vec<Checkpoint>, Verify
             )
         })?;
         let seq = cp.tree_size.checked_sub(1);
-        check_signature(&cp, keys, CHECKPOINTS, Some(n))?;
+        match serde_json::from_str::<SignedNoteLine>(text) {
+            // A signed note: verified as a note (key name, key ID, signature).
+            Ok(line) => match Checkpoint::from_signed_note(&line.signed_note, keys) {
+                Ok(verified) => cp = verified,
+                Err(e) => return Err(signature_error(&cp, e, keys, CHECKPOINTS, Some(n))),
+            },
+            Err(_) => check_signature(&cp, keys, CHECKPOINTS, Some(n))?,
+        }
         if let Some(last) = out.last() {
             if cp.tree_size < last.tree_size {
                 return Err(VerifyError::new(
@@ -689,26 +720,40 @@ fn check_signature(
     file: &'static str,
     line: Option<usize>,
 ) -> Result<(), VerifyError> {
-    let detail = match cp.verify_with(keys) {
-        Ok(()) => return Ok(()),
-        Err(RecordsError::UnknownKeyVersion { version }) => format!(
+    cp.verify_with(keys)
+        .map_err(|e| signature_error(cp, e, keys, file, line))
+}
+
+fn signature_error(
+    cp: &Checkpoint,
+    error: RecordsError,
+    keys: &KeySet,
+    file: &'static str,
+    line: Option<usize>,
+) -> VerifyError {
+    let detail = match error {
+        RecordsError::UnknownKeyVersion { version } => format!(
             "checkpoint of size {} is signed with key version {version}, which the given key set \
              does not hold ({})",
             cp.tree_size,
             keys.describe()
         ),
-        Err(_) => format!(
-            "checkpoint of size {} (key version {}) does not verify under the given key",
+        RecordsError::NoteNotSigned { .. } | RecordsError::BadSignature => format!(
+            "checkpoint of size {} (key version {}) does not verify under the given key: {error}",
+            cp.tree_size, cp.key_version
+        ),
+        other => format!(
+            "checkpoint of size {} (key version {}) does not verify under the given key ({other})",
             cp.tree_size, cp.key_version
         ),
     };
-    Err(VerifyError::new(
+    VerifyError::new(
         TamperKind::BadSignature,
         cp.tree_size.checked_sub(1),
         file,
         line,
         detail,
-    ))
+    )
 }
 
 fn read_keys(public_key: &[u8]) -> Result<KeySet, VerifyError> {
@@ -730,7 +775,7 @@ pub fn verify_bundle_with(dir: &Path, keys: &KeySet) -> Result<VerifyReport, Ver
         .map_err(|_| VerifyError::malformed(MANIFEST, None, "file missing"))?;
     let manifest: Manifest = serde_json::from_slice(&manifest_text)
         .map_err(|_| VerifyError::malformed(MANIFEST, None, "not a bundle manifest"))?;
-    if manifest.format != BUNDLE_FORMAT {
+    if manifest.format != BUNDLE_FORMAT && manifest.format != BUNDLE_FORMAT_V1 {
         return Err(VerifyError::malformed(
             MANIFEST,
             None,

@@ -46,8 +46,10 @@ mod bundle;
 mod chain;
 mod checkpoint;
 mod error;
+mod growth;
 mod keyset;
 pub mod merkle;
+mod note;
 mod record;
 mod retention;
 mod verify;
@@ -56,15 +58,26 @@ pub use bundle::{
     export_bundle, export_bundle_with, export_person_bundle, export_range_bundle,
     export_range_bundle_with, verify_bundle, verify_bundle_with, verify_entries,
     verify_entries_with, BundleKind, BundleSummary, CheckpointSelection, ExportOptions,
-    VerifyReport, BUNDLE_FORMAT, DEFAULT_CHECKPOINT_SPACING,
+    VerifyReport, BUNDLE_FORMAT, BUNDLE_FORMAT_V1, DEFAULT_CHECKPOINT_SPACING,
 };
 pub use chain::{chain_hash, ChainState, StoredEntry, CHAIN_GENESIS};
-pub use checkpoint::{parse_public_key, public_key_pem, Checkpoint, CheckpointSigner, NOTE_ORIGIN};
+pub use checkpoint::{
+    parse_public_key, public_key_pem, valid_origin, Checkpoint, CheckpointSigner, DEFAULT_ORIGIN,
+    NOTE_ORIGIN,
+};
 pub use error::{RecordsError, TamperKind, VerifyError};
+pub use growth::{
+    locate_rewrite, locate_rewrite_with_old_leaves, verify_checkpoint_growth, verify_growth,
+    Growth, GrowthError, LocateError, RewriteLocation,
+};
 pub use keyset::{BundleKeys, KeySet, KEY_VERSION_LINE};
 pub use merkle::{
     consistency_proof, consistency_proof_from_leaves, inclusion_proof, try_inclusion_proof,
     verify_consistency, verify_inclusion, ConsistencyError, Hash, ProofError,
+};
+pub use note::{
+    key_id, verifier_key, NoteSignature, SignedNote, MAX_NOTE_BYTES, MAX_NOTE_SIGNATURES,
+    SIGNATURE_TYPE_ECDSA,
 };
 pub use record::{
     canonical_bytes, checked_canonical_bytes, Record, RecordKind, RecordResult, StaffDetail,

@@ -312,7 +312,9 @@ fn checkpoints_with_a_wrong_key_or_edited_fields_fail() {
     // An edited checkpoint line no longer verifies.
     let cps = read_lines(dir.path(), "checkpoints.jsonl");
     let mut edited = cps.clone();
-    edited[1] = edited[1].replace("\"tree_size\":32", "\"tree_size\":33");
+    // (The line is a signed note: its second line is the tree size.)
+    assert!(edited[1].contains("\\n32\\n"), "{}", edited[1]);
+    edited[1] = edited[1].replace("\\n32\\n", "\\n33\\n");
     write_lines(dir.path(), "checkpoints.jsonl", &edited);
     let err = verify_err(dir.path(), &log);
     assert_eq!((err.kind, err.line), (TamperKind::BadSignature, Some(2)));
