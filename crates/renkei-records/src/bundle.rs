@@ -1001,21 +1001,29 @@ How to verify this bundle by hand (needs only sha256sum, openssl and bash)
 ==========================================================================
 Take the public keys from the city through a channel you trust, NOT from public-keys.pem
 in this folder (that copy is informational). The city's key file (`renkei audit public-keys`)
-holds one PEM block per signing-key version, each after a line \"# signing key version N\";
-a checkpoint names its version on line 6 of its note. Save the block for version N as
-key.pem:  sed -n \"/^# signing key version N\\$/,/^-----END/p\" keys.pem > key.pem
+holds one PEM block per signing-key version, each after a line \"# signing key version N\".
+Save the block for version N as key.pem:
+  sed -n \"/^# signing key version N\\$/,/^-----END/p\" keys.pem > key.pem
 
 Files: records.jsonl (line k = record of seq first_seq+k-1, canonical JSON, or
 {\"swept\":\"<leaf hex>\"} / {\"withheld\":\"<leaf hex>\"}), entries.jsonl (line k =
 {\"seq\":..,\"leaf\":\"<hex>\",\"chain\":\"<hex>\"}), checkpoints.jsonl (one signed checkpoint
 a line), bundle.json (first_seq, end_seq, anchor = chain hash before first_seq).
 
-1. Checkpoint signatures. For each line c of checkpoints.jsonl, rebuild the signed note and
-   the DER signature, then check:
-     sed -n \"${c}p\" checkpoints.jsonl | sed -E 's/^\\{\"tree_size\":([0-9]+),\"root\":\"([^\"]+)\",\"chain_head\":\"([^\"]+)\",\"created_at\":\"([^\"]+)\",\"key_version\":([0-9]+),.*/renkei-records\\/v1\\n\\1\\n\\2\\n\\3\\n\\4\\n\\5/' > note.txt
-     sed -n \"${c}p\" checkpoints.jsonl | sed -E 's/.*\"signature\":\"([^\"]+)\".*/\\1/' | base64 -d > sig.der
+1. Checkpoint signatures. A line {\"signed_note\":\"...\"} is a C2SP tlog-checkpoint signed note
+   (c2sp.org/signed-note, ECDSA type 0x02). For line c:
+     sed -n \"${c}p\" checkpoints.jsonl | sed -E 's/^\\{\"signed_note\":\"(.*)\"\\}$/\\1/; s/\\\\n/\\n/g' > signed.txt
+     sed -n '/^$/q;p' signed.txt > note.txt        # the signed text: lines before the blank line
+   note.txt: origin, tree size N, base64 root, \"chain-head <base64>\", \"created-at <time>\",
+   \"key-version V\". The signature line is \"— <origin> <base64>\"; its base64 decodes to a
+   4-byte key ID then the DER signature:
+     grep -F -- \"— $(sed -n 1p note.txt) \" signed.txt | head -n 1 | cut -d' ' -f3 | base64 -d > sig.bin
+     tail -c +5 sig.bin > sig.der
      openssl dgst -sha256 -verify key.pem -signature sig.der note.txt
-   must print \"Verified OK\". Line 2 of note.txt is the size N, line 4 the chain head (base64).
+   must print \"Verified OK\" (key.pem = the key of version V). The key ID (first 4 bytes of
+   sig.bin) is the first 4 bytes of: openssl pkey -pubin -in key.pem -outform DER | sha256sum
+   A line starting {\"tree_size\": is a checkpoint signed before signed notes; see
+   docs/records.md section 6 for rebuilding its note (line 6 = version, line 4 = chain head).
 2. Leaf hashes. For a record line k of records.jsonl:
      sed -n \"${k}p\" records.jsonl | tr -d '\\n' | { printf '\\000'; cat; } | sha256sum
    must equal the \"leaf\" of line k of entries.jsonl. For a swept/withheld line, the hex it
@@ -1025,18 +1033,19 @@ a line), bundle.json (first_seq, end_seq, anchor = chain hash before first_seq).
      printf \"$(echo \"$prev$leaf\" | sed 's/../\\\\x&/g')\" | sha256sum
    must equal the \"chain\" of line k, and seqs must count up by one.
 4. Anchoring. For each checkpoint of size N, the chain of the entry with seq N-1 must equal
-   the note's chain head: sed -n 4p note.txt | base64 -d | od -An -v -tx1 | tr -d ' \\n'
+   the chain head: sed -n 's/^chain-head //p' note.txt | base64 -d | od -An -v -tx1 | tr -d ' \\n'
    The last line of entries.jsonl must be seq end_seq-1 and a checkpoint must have size end_seq.
 5. Optional: the note's line 3 is the RFC 9162 Merkle root over all leaf hashes (bundles from
    seq 0); `renkei audit verify` checks it too.
-docs/records.md in the renkei sources describes the formats in full.
+docs/records.md in the renkei sources describes the formats in full, and
+crates/renkei-records/tests/manual_verify.sh runs steps 1-4.
 ";
 
 const VERIFY_PERSON_TEXT: &str = "\
 How to verify this personal bundle by hand
 ==========================================
 Take the public key from the city through a channel you trust, NOT from public-keys.pem;
-use the block for the checkpoint's key version (line 6 of the note) as key.pem.
+use the block for the checkpoint's key version (the note's \"key-version V\" line) as key.pem.
 
 1. Rebuild note.txt and sig.der from the one line of checkpoints.jsonl exactly as in step 1
    of a log bundle (docs/records.md), then
