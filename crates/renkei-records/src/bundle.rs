@@ -13,15 +13,20 @@ use renkei_ids::UnifiedAddressNumber;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{chain_hash, StoredEntry, CHAIN_GENESIS};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, SignedNoteLine};
 use crate::error::{RecordsError, TamperKind, VerifyError};
 use crate::keyset::{BundleKeys, KeySet};
 use crate::merkle::{leaf_hash, to_hash, verify_inclusion, Frontier, Hash, MerkleTree};
 use crate::record::Record;
 use crate::verify::{replay, ContentSide, EntrySide, Item};
 
-/// The `format` value of `bundle.json`.
-pub const BUNDLE_FORMAT: &str = "renkei-records-bundle/v1";
+/// The `format` value of `bundle.json` written now: v2 bundles carry C2SP signed notes in
+/// `checkpoints.jsonl` (checkpoints stored before the C2SP form keep their legacy line).
+pub const BUNDLE_FORMAT: &str = "renkei-records-bundle/v2";
+
+/// The `format` of bundles written before signed notes (legacy checkpoint lines only); such
+/// bundles still verify.
+pub const BUNDLE_FORMAT_V1: &str = "renkei-records-bundle/v1";
 
 /// Leaf hashes preallocated for a person export: 16 Mi hashes (512 MiB) covers years of a
 /// city's records; a larger log still works, growing the vector as it goes.
@@ -213,12 +218,31 @@ fn sorted(checkpoints: &[Checkpoint]) -> Vec<Checkpoint> {
     cps
 }
 
-/// Writes `checkpoints.jsonl` for `cps`.
-fn write_checkpoints(dir: &Path, cps: &[Checkpoint]) -> Result<(), RecordsError> {
+/// Writes `checkpoints.jsonl` for `cps`: `{"signed_note":"..."}` for C2SP-form checkpoints
+/// (the key ID comes from `keys`, which must hold each one's signing key), the legacy line
+/// for legacy ones. Every line is prepared before the file is created.
+fn write_checkpoints(dir: &Path, cps: &[Checkpoint], keys: &KeySet) -> Result<(), RecordsError> {
+    let mut lines = Vec::with_capacity(cps.len());
+    for cp in cps {
+        if cp.origin.is_none() {
+            lines.push(cp.to_json_line());
+            continue;
+        }
+        let note = cp.to_signed_note(keys).map_err(|e| {
+            RecordsError::Export(format!(
+                "checkpoint of size {} (key version {}): {e}; the keys given for export must \
+                 hold the public key of every signing key version used",
+                cp.tree_size, cp.key_version
+            ))
+        })?;
+        let line = serde_json::to_string(&SignedNoteLine { signed_note: note })
+            .map_err(|e| RecordsError::Export(e.to_string()))?;
+        lines.push(line);
+    }
     let path = dir.join(CHECKPOINTS);
     let mut w = create(&path)?;
-    for cp in cps {
-        writeln!(w, "{}", cp.to_json_line()).map_err(write_err(&path))?;
+    for line in lines {
+        writeln!(w, "{line}").map_err(write_err(&path))?;
     }
     w.flush().map_err(write_err(&path))
 }
@@ -408,7 +432,7 @@ pub fn export_range_bundle_with<K: BundleKeys + ?Sized>(
     ew.flush().map_err(write_err(&epath))?;
     let included = options.checkpoints.pick(first, in_range);
     summary.checkpoints = included.len();
-    write_checkpoints(dir, &included)?;
+    write_checkpoints(dir, &included, &keys)?;
     let manifest = Manifest {
         format: BUNDLE_FORMAT.into(),
         kind: BundleKind::Log,
@@ -493,7 +517,7 @@ pub fn export_person_bundle<K: BundleKeys + ?Sized>(
     }
     rw.flush().map_err(write_err(&rpath))?;
     pw.flush().map_err(write_err(&ppath))?;
-    write_checkpoints(dir, std::slice::from_ref(&cp))?;
+    write_checkpoints(dir, std::slice::from_ref(&cp), &keys)?;
     let manifest = Manifest {
         format: BUNDLE_FORMAT.into(),
         kind: BundleKind::Person,
@@ -654,7 +678,7 @@ fn read_checkpoints(dir: &Path, keys: &KeySet) -> Result<Vec<Checkpoint>, Verify
         let n = lines.line;
         let text = std::str::from_utf8(&line)
             .map_err(|_| VerifyError::malformed(CHECKPOINTS, Some(n), "not UTF-8"))?;
-        let cp = Checkpoint::from_json_line(text).map_err(|e| {
+        let mut cp = Checkpoint::from_json_line(text).map_err(|e| {
             VerifyError::new(
                 TamperKind::BadCheckpoint,
                 None,
@@ -664,7 +688,14 @@ fn read_checkpoints(dir: &Path, keys: &KeySet) -> Result<Vec<Checkpoint>, Verify
             )
         })?;
         let seq = cp.tree_size.checked_sub(1);
-        check_signature(&cp, keys, CHECKPOINTS, Some(n))?;
+        match serde_json::from_str::<SignedNoteLine>(text) {
+            // A signed note: verified as a note (key name, key ID, signature).
+            Ok(line) => match Checkpoint::from_signed_note(&line.signed_note, keys) {
+                Ok(verified) => cp = verified,
+                Err(e) => return Err(signature_error(&cp, e, keys, CHECKPOINTS, Some(n))),
+            },
+            Err(_) => check_signature(&cp, keys, CHECKPOINTS, Some(n))?,
+        }
         if let Some(last) = out.last() {
             if cp.tree_size < last.tree_size {
                 return Err(VerifyError::new(
@@ -689,26 +720,40 @@ fn check_signature(
     file: &'static str,
     line: Option<usize>,
 ) -> Result<(), VerifyError> {
-    let detail = match cp.verify_with(keys) {
-        Ok(()) => return Ok(()),
-        Err(RecordsError::UnknownKeyVersion { version }) => format!(
+    cp.verify_with(keys)
+        .map_err(|e| signature_error(cp, e, keys, file, line))
+}
+
+fn signature_error(
+    cp: &Checkpoint,
+    error: RecordsError,
+    keys: &KeySet,
+    file: &'static str,
+    line: Option<usize>,
+) -> VerifyError {
+    let detail = match error {
+        RecordsError::UnknownKeyVersion { version } => format!(
             "checkpoint of size {} is signed with key version {version}, which the given key set \
              does not hold ({})",
             cp.tree_size,
             keys.describe()
         ),
-        Err(_) => format!(
-            "checkpoint of size {} (key version {}) does not verify under the given key",
+        RecordsError::NoteNotSigned { .. } | RecordsError::BadSignature => format!(
+            "checkpoint of size {} (key version {}) does not verify under the given key: {error}",
+            cp.tree_size, cp.key_version
+        ),
+        other => format!(
+            "checkpoint of size {} (key version {}) does not verify under the given key ({other})",
             cp.tree_size, cp.key_version
         ),
     };
-    Err(VerifyError::new(
+    VerifyError::new(
         TamperKind::BadSignature,
         cp.tree_size.checked_sub(1),
         file,
         line,
         detail,
-    ))
+    )
 }
 
 fn read_keys(public_key: &[u8]) -> Result<KeySet, VerifyError> {
@@ -730,7 +775,7 @@ pub fn verify_bundle_with(dir: &Path, keys: &KeySet) -> Result<VerifyReport, Ver
         .map_err(|_| VerifyError::malformed(MANIFEST, None, "file missing"))?;
     let manifest: Manifest = serde_json::from_slice(&manifest_text)
         .map_err(|_| VerifyError::malformed(MANIFEST, None, "not a bundle manifest"))?;
-    if manifest.format != BUNDLE_FORMAT {
+    if manifest.format != BUNDLE_FORMAT && manifest.format != BUNDLE_FORMAT_V1 {
         return Err(VerifyError::malformed(
             MANIFEST,
             None,
@@ -956,21 +1001,29 @@ How to verify this bundle by hand (needs only sha256sum, openssl and bash)
 ==========================================================================
 Take the public keys from the city through a channel you trust, NOT from public-keys.pem
 in this folder (that copy is informational). The city's key file (`renkei audit public-keys`)
-holds one PEM block per signing-key version, each after a line \"# signing key version N\";
-a checkpoint names its version on line 6 of its note. Save the block for version N as
-key.pem:  sed -n \"/^# signing key version N\\$/,/^-----END/p\" keys.pem > key.pem
+holds one PEM block per signing-key version, each after a line \"# signing key version N\".
+Save the block for version N as key.pem:
+  sed -n \"/^# signing key version N\\$/,/^-----END/p\" keys.pem > key.pem
 
 Files: records.jsonl (line k = record of seq first_seq+k-1, canonical JSON, or
 {\"swept\":\"<leaf hex>\"} / {\"withheld\":\"<leaf hex>\"}), entries.jsonl (line k =
 {\"seq\":..,\"leaf\":\"<hex>\",\"chain\":\"<hex>\"}), checkpoints.jsonl (one signed checkpoint
 a line), bundle.json (first_seq, end_seq, anchor = chain hash before first_seq).
 
-1. Checkpoint signatures. For each line c of checkpoints.jsonl, rebuild the signed note and
-   the DER signature, then check:
-     sed -n \"${c}p\" checkpoints.jsonl | sed -E 's/^\\{\"tree_size\":([0-9]+),\"root\":\"([^\"]+)\",\"chain_head\":\"([^\"]+)\",\"created_at\":\"([^\"]+)\",\"key_version\":([0-9]+),.*/renkei-records\\/v1\\n\\1\\n\\2\\n\\3\\n\\4\\n\\5/' > note.txt
-     sed -n \"${c}p\" checkpoints.jsonl | sed -E 's/.*\"signature\":\"([^\"]+)\".*/\\1/' | base64 -d > sig.der
+1. Checkpoint signatures. A line {\"signed_note\":\"...\"} is a C2SP tlog-checkpoint signed note
+   (c2sp.org/signed-note, ECDSA type 0x02). For line c:
+     sed -n \"${c}p\" checkpoints.jsonl | sed -E 's/^\\{\"signed_note\":\"(.*)\"\\}$/\\1/; s/\\\\n/\\n/g' > signed.txt
+     sed -n '/^$/q;p' signed.txt > note.txt        # the signed text: lines before the blank line
+   note.txt: origin, tree size N, base64 root, \"chain-head <base64>\", \"created-at <time>\",
+   \"key-version V\". The signature line is \"— <origin> <base64>\"; its base64 decodes to a
+   4-byte key ID then the DER signature:
+     grep -F -- \"— $(sed -n 1p note.txt) \" signed.txt | head -n 1 | cut -d' ' -f3 | base64 -d > sig.bin
+     tail -c +5 sig.bin > sig.der
      openssl dgst -sha256 -verify key.pem -signature sig.der note.txt
-   must print \"Verified OK\". Line 2 of note.txt is the size N, line 4 the chain head (base64).
+   must print \"Verified OK\" (key.pem = the key of version V). The key ID (first 4 bytes of
+   sig.bin) is the first 4 bytes of: openssl pkey -pubin -in key.pem -outform DER | sha256sum
+   A line starting {\"tree_size\": is a checkpoint signed before signed notes; see
+   docs/records.md section 6 for rebuilding its note (line 6 = version, line 4 = chain head).
 2. Leaf hashes. For a record line k of records.jsonl:
      sed -n \"${k}p\" records.jsonl | tr -d '\\n' | { printf '\\000'; cat; } | sha256sum
    must equal the \"leaf\" of line k of entries.jsonl. For a swept/withheld line, the hex it
@@ -980,18 +1033,19 @@ a line), bundle.json (first_seq, end_seq, anchor = chain hash before first_seq).
      printf \"$(echo \"$prev$leaf\" | sed 's/../\\\\x&/g')\" | sha256sum
    must equal the \"chain\" of line k, and seqs must count up by one.
 4. Anchoring. For each checkpoint of size N, the chain of the entry with seq N-1 must equal
-   the note's chain head: sed -n 4p note.txt | base64 -d | od -An -v -tx1 | tr -d ' \\n'
+   the chain head: sed -n 's/^chain-head //p' note.txt | base64 -d | od -An -v -tx1 | tr -d ' \\n'
    The last line of entries.jsonl must be seq end_seq-1 and a checkpoint must have size end_seq.
 5. Optional: the note's line 3 is the RFC 9162 Merkle root over all leaf hashes (bundles from
    seq 0); `renkei audit verify` checks it too.
-docs/records.md in the renkei sources describes the formats in full.
+docs/records.md in the renkei sources describes the formats in full, and
+crates/renkei-records/tests/manual_verify.sh runs steps 1-4.
 ";
 
 const VERIFY_PERSON_TEXT: &str = "\
 How to verify this personal bundle by hand
 ==========================================
 Take the public key from the city through a channel you trust, NOT from public-keys.pem;
-use the block for the checkpoint's key version (line 6 of the note) as key.pem.
+use the block for the checkpoint's key version (the note's \"key-version V\" line) as key.pem.
 
 1. Rebuild note.txt and sig.der from the one line of checkpoints.jsonl exactly as in step 1
    of a log bundle (docs/records.md), then

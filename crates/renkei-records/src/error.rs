@@ -34,6 +34,14 @@ pub enum RecordsError {
         /// The checkpoint's `key_version`.
         version: u32,
     },
+    /// A signed note carries no signature line of this key (name and key ID).
+    #[error("the note carries no signature by key {key_name} (key ID {key_id})")]
+    NoteNotSigned {
+        /// The key name looked for (the log's origin).
+        key_name: String,
+        /// The key ID looked for, hex.
+        key_id: String,
+    },
     /// The signer refused or failed.
     #[error("checkpoint signer failed: {0}")]
     Signer(String),
@@ -59,6 +67,7 @@ impl RecordsError {
             RecordsError::BadKey(_) => "records_bad_key",
             RecordsError::BadSignature => "records_bad_signature",
             RecordsError::UnknownKeyVersion { .. } => "records_unknown_key_version",
+            RecordsError::NoteNotSigned { .. } => "records_note_not_signed",
             RecordsError::Signer(_) => "records_signer_failed",
             RecordsError::Export(_) => "records_export",
             RecordsError::Io { .. } => "records_io",

@@ -270,7 +270,7 @@ impl<K: AsRef<[u8]>> BundleKeys for BTreeMap<u32, K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::EphemeralSigner;
+    use crate::testing::EphemeralSigner;
 
     #[test]
     fn the_multi_version_file_round_trips_and_matches_the_cli_format() {

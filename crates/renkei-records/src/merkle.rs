@@ -1,5 +1,6 @@
 //! RFC 9162 Merkle tree hashing over leaf hashes: the incremental frontier, whole-tree
-//! levels for bulk proofs, inclusion proofs and their verification (RFC 9162 §2.1.3).
+//! levels for bulk proofs, inclusion proofs (§2.1.3) and consistency proofs (§2.1.4), each
+//! with its verification.
 
 use ring::digest::{Context, SHA256};
 
@@ -114,18 +115,75 @@ fn largest_power_of_two_below(n: u64) -> u64 {
     k
 }
 
-fn mth_range(start: u64, end: u64, get_leaf: &impl Fn(u64) -> Hash) -> Hash {
+/// `MTH(D[start:end])` reading each leaf in the range exactly once: `end - start` leaf reads
+/// and `end - start - 1` node hashes (recursion depth is the tree height, at most 64).
+fn try_mth_range<E>(
+    start: u64,
+    end: u64,
+    get_leaf: &impl Fn(u64) -> Result<Hash, ProofError<E>>,
+) -> Result<Hash, ProofError<E>> {
     match end - start {
-        0 => empty_root(),
+        0 => Ok(empty_root()),
         1 => get_leaf(start),
         n => {
             let k = largest_power_of_two_below(n);
-            node_hash(
-                &mth_range(start, start + k, get_leaf),
-                &mth_range(start + k, end, get_leaf),
-            )
+            let left = try_mth_range(start, start + k, get_leaf)?;
+            let right = try_mth_range(start + k, end, get_leaf)?;
+            Ok(node_hash(&left, &right))
         }
     }
+}
+
+/// Why a proof could not be produced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError<E> {
+    /// The sizes do not describe a proof (the old size is larger than the new one).
+    #[error("no proof from tree size {old} to tree size {new}")]
+    Sizes {
+        /// The earlier tree size asked for.
+        old: u64,
+        /// The later tree size asked for.
+        new: u64,
+    },
+    /// The leaf source failed.
+    #[error("leaf {index} could not be read: {error}")]
+    Leaf {
+        /// The leaf (seq) being read.
+        index: u64,
+        /// The source's error.
+        error: E,
+    },
+}
+
+/// Why a consistency proof does not verify (RFC 9162 §2.1.4.2), named so a report can say
+/// which part failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConsistencyError {
+    /// The "new" tree is smaller than the old one: the log shrank.
+    #[error("the new tree ({new} leaves) is smaller than the old one ({old})")]
+    Shrunk {
+        /// The old size.
+        old: u64,
+        /// The new size.
+        new: u64,
+    },
+    /// Both trees have the same size but different roots.
+    #[error("same tree size with two different roots")]
+    SameSizeDifferentRoots,
+    /// A proof was given where none is needed (equal sizes or an empty old tree).
+    #[error("a non-empty proof where the empty proof is expected")]
+    UnexpectedProof,
+    /// The proof has the wrong number of hashes for the two sizes.
+    #[error("the proof has the wrong number of hashes for these sizes")]
+    WrongLength,
+    /// The proof does not rebuild the old root: the first `old` leaves are not what the old
+    /// checkpoint signed (history was rewritten), or the proof is bad.
+    #[error("the proof does not rebuild the old root")]
+    OldRootMismatch,
+    /// The proof rebuilds the old root but not the new one. (When the old size is a power
+    /// of two the old root is the proof's starting node, so a wrong old root shows here.)
+    #[error("the proof does not rebuild the new root")]
+    NewRootMismatch,
 }
 
 /// The RFC 9162 audit path `PATH(m, D[0:tree_size])` for leaf `leaf_index`, computed with the
@@ -136,27 +194,10 @@ pub fn inclusion_proof(
     tree_size: u64,
     get_leaf: impl Fn(u64) -> Hash,
 ) -> Vec<Hash> {
-    let mut out = Vec::new();
-    if leaf_index >= tree_size {
-        return out;
-    }
-    path(leaf_index, 0, tree_size, &get_leaf, &mut out);
-    out
-}
-
-fn path(m: u64, start: u64, end: u64, get_leaf: &impl Fn(u64) -> Hash, out: &mut Vec<Hash>) {
-    let n = end - start;
-    if n <= 1 {
-        return;
-    }
-    let k = largest_power_of_two_below(n);
-    if m < k {
-        path(m, start, start + k, get_leaf, out);
-        out.push(mth_range(start + k, end, get_leaf));
-    } else {
-        path(m - k, start + k, end, get_leaf, out);
-        out.push(mth_range(start, start + k, get_leaf));
-    }
+    try_inclusion_proof(leaf_index, tree_size, |i| {
+        Ok::<Hash, std::convert::Infallible>(get_leaf(i))
+    })
+    .unwrap_or_default()
 }
 
 /// RFC 9162 §2.1.3.2: does `proof` show `leaf` at `index` in the tree of `tree_size`
@@ -193,6 +234,191 @@ pub fn verify_inclusion(
         snode >>= 1;
     }
     snode == 0 && r == *root
+}
+
+/// The RFC 9162 §2.1.4.1 consistency proof `PROOF(old, D[new])`: the hashes that show the
+/// tree of the first `old` leaves is a prefix of the tree of the first `new` leaves.
+///
+/// `get_leaf(i)` returns leaf hash `i` (for the gateway: `StoredEntry::leaf_hash` of seq `i`).
+/// Every leaf below `new` is read at most once, in ascending order within each subtree; the
+/// work is at most `new` leaf reads and `new` node hashes (no subtree is hashed twice).
+/// Empty for `old == 0` and `old == new`; `ProofError::Sizes` when `old > new`.
+pub fn consistency_proof<E>(
+    old: u64,
+    new: u64,
+    get_leaf: impl Fn(u64) -> Result<Hash, E>,
+) -> Result<Vec<Hash>, ProofError<E>> {
+    if old > new {
+        return Err(ProofError::Sizes { old, new });
+    }
+    let mut out = Vec::new();
+    if old == 0 || old == new {
+        return Ok(out);
+    }
+    let read = |i: u64| get_leaf(i).map_err(|error| ProofError::Leaf { index: i, error });
+    subproof(old, 0, new, true, &read, &mut out)?;
+    Ok(out)
+}
+
+/// [`consistency_proof`] over leaf hashes held in memory (`leaves.len()` is at least `new`).
+pub fn consistency_proof_from_leaves(
+    old: u64,
+    new: u64,
+    leaves: &[Hash],
+) -> Result<Vec<Hash>, ProofError<std::convert::Infallible>> {
+    if new > leaves.len() as u64 {
+        return Err(ProofError::Sizes {
+            old,
+            new: leaves.len() as u64,
+        });
+    }
+    consistency_proof(old, new, |i| Ok(leaves[i as usize]))
+}
+
+/// `SUBPROOF(m, D[start:end], b)` of RFC 9162 §2.1.4.1, appending to `out` in proof order.
+fn subproof<E>(
+    m: u64,
+    start: u64,
+    end: u64,
+    complete: bool,
+    get_leaf: &impl Fn(u64) -> Result<Hash, ProofError<E>>,
+    out: &mut Vec<Hash>,
+) -> Result<(), ProofError<E>> {
+    let n = end - start;
+    if m == n {
+        if !complete {
+            out.push(try_mth_range(start, end, get_leaf)?);
+        }
+        return Ok(());
+    }
+    let k = largest_power_of_two_below(n);
+    if m <= k {
+        subproof(m, start, start + k, complete, get_leaf, out)?;
+        out.push(try_mth_range(start + k, end, get_leaf)?);
+    } else {
+        subproof(m - k, start + k, end, false, get_leaf, out)?;
+        out.push(try_mth_range(start, start + k, get_leaf)?);
+    }
+    Ok(())
+}
+
+/// RFC 9162 §2.1.4.2: does `proof` show that the tree of `old` leaves with root `old_root`
+/// is a prefix of the tree of `new` leaves with root `new_root`? Equal sizes need equal
+/// roots and an empty proof; an empty old tree is consistent with anything (empty proof).
+pub fn verify_consistency(
+    old: u64,
+    old_root: &Hash,
+    new: u64,
+    new_root: &Hash,
+    proof: &[Hash],
+) -> Result<(), ConsistencyError> {
+    if new < old {
+        return Err(ConsistencyError::Shrunk { old, new });
+    }
+    if old == new {
+        if old_root != new_root {
+            return Err(ConsistencyError::SameSizeDifferentRoots);
+        }
+        return if proof.is_empty() {
+            Ok(())
+        } else {
+            Err(ConsistencyError::UnexpectedProof)
+        };
+    }
+    if old == 0 {
+        return if proof.is_empty() {
+            Ok(())
+        } else {
+            Err(ConsistencyError::UnexpectedProof)
+        };
+    }
+    if proof.is_empty() {
+        return Err(ConsistencyError::WrongLength);
+    }
+    // Step 2: when `old` is a power of two the old root is itself the first node.
+    let mut path: Vec<&Hash> = Vec::with_capacity(proof.len() + 1);
+    if old.is_power_of_two() {
+        path.push(old_root);
+    }
+    path.extend(proof.iter());
+    let mut fnode = old - 1;
+    let mut snode = new - 1;
+    while fnode & 1 == 1 {
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    let mut fr = *path[0];
+    let mut sr = *path[0];
+    for c in &path[1..] {
+        if snode == 0 {
+            return Err(ConsistencyError::WrongLength);
+        }
+        if fnode & 1 == 1 || fnode == snode {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            if fnode & 1 == 0 {
+                while fnode & 1 == 0 && fnode != 0 {
+                    fnode >>= 1;
+                    snode >>= 1;
+                }
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    if snode != 0 {
+        return Err(ConsistencyError::WrongLength);
+    }
+    if fr != *old_root {
+        return Err(ConsistencyError::OldRootMismatch);
+    }
+    if sr != *new_root {
+        return Err(ConsistencyError::NewRootMismatch);
+    }
+    Ok(())
+}
+
+/// [`inclusion_proof`] over a fallible leaf source (a store): the audit path for
+/// `leaf_index` in the tree of `tree_size` leaves, reading each other leaf at most once.
+pub fn try_inclusion_proof<E>(
+    leaf_index: u64,
+    tree_size: u64,
+    get_leaf: impl Fn(u64) -> Result<Hash, E>,
+) -> Result<Vec<Hash>, ProofError<E>> {
+    if leaf_index >= tree_size {
+        return Err(ProofError::Sizes {
+            old: leaf_index,
+            new: tree_size,
+        });
+    }
+    let read = |i: u64| get_leaf(i).map_err(|error| ProofError::Leaf { index: i, error });
+    let mut out = Vec::new();
+    try_path(leaf_index, 0, tree_size, &read, &mut out)?;
+    Ok(out)
+}
+
+fn try_path<E>(
+    m: u64,
+    start: u64,
+    end: u64,
+    get_leaf: &impl Fn(u64) -> Result<Hash, ProofError<E>>,
+    out: &mut Vec<Hash>,
+) -> Result<(), ProofError<E>> {
+    let n = end - start;
+    if n <= 1 {
+        return Ok(());
+    }
+    let k = largest_power_of_two_below(n);
+    if m < k {
+        try_path(m, start, start + k, get_leaf, out)?;
+        out.push(try_mth_range(start + k, end, get_leaf)?);
+    } else {
+        try_path(m - k, start + k, end, get_leaf, out)?;
+        out.push(try_mth_range(start, start + k, get_leaf)?);
+    }
+    Ok(())
 }
 
 /// A whole tree held level by level (2n hashes), for exporting many proofs at once. A lone
@@ -358,5 +584,229 @@ mod tests {
         assert_eq!(tree.proof(0), vec![l[1], l[2]]);
         assert_eq!(tree.proof(2), vec![node_hash(&l[0], &l[1])]);
         assert!(tree.proof(3).is_empty());
+    }
+
+    /// The RFC 6962 reference tree of eight leaves (as published in transparency-dev/merkle
+    /// `testonly/constants.go` and `proof/verify_test.go`).
+    fn reference_leaves() -> Vec<Hash> {
+        [
+            "",
+            "00",
+            "10",
+            "2021",
+            "3031",
+            "40414243",
+            "5051525354555657",
+            "606162636465666768696a6b6c6d6e6f",
+        ]
+        .iter()
+        .map(|h| leaf_hash(&hex::decode(h).unwrap()))
+        .collect()
+    }
+
+    fn h(s: &str) -> Hash {
+        to_hash(&hex::decode(s).unwrap())
+    }
+
+    #[test]
+    fn consistency_proofs_match_the_published_vectors() {
+        let l = reference_leaves();
+        let roots = [
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+            "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+            "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+            "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+            "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+            "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+        ];
+        for (n, r) in roots.iter().enumerate() {
+            assert_eq!(root_of(&l[..=n]), h(r), "root of {} leaves", n + 1);
+        }
+        let vectors: [(u64, u64, &[&str]); 5] = [
+            (1, 1, &[]),
+            (
+                1,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                6,
+                8,
+                &[
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+            (
+                2,
+                5,
+                &[
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
+            (
+                6,
+                7,
+                &[
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+        ];
+        for (m, n, want) in vectors {
+            let want: Vec<Hash> = want.iter().map(|x| h(x)).collect();
+            let got = consistency_proof_from_leaves(m, n, &l).unwrap();
+            assert_eq!(got, want, "proof {m} -> {n}");
+            let (rm, rn) = (h(roots[m as usize - 1]), h(roots[n as usize - 1]));
+            assert_eq!(verify_consistency(m, &rm, n, &rn, &want), Ok(()));
+        }
+        // Published inclusion vectors agree with the existing inclusion proofs.
+        assert_eq!(
+            inclusion_proof(5, 8, |i| l[i as usize]),
+            vec![
+                h("bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"),
+                h("ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"),
+                h("d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"),
+            ]
+        );
+    }
+
+    /// xorshift64*: a fixed-seed generator, so failures reproduce.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    #[test]
+    fn every_consistency_proof_verifies_and_any_change_fails() {
+        let mut rng = Rng(0x9162_2026_1126_0001);
+        let all = leaves(300);
+        let prefix_roots: Vec<Hash> = {
+            let mut f = Frontier::new();
+            let mut out = vec![f.root()];
+            for l in &all {
+                f.push(*l);
+                out.push(f.root());
+            }
+            out
+        };
+        // Every size up to 40, then random sizes up to 300.
+        let sizes: Vec<u64> = (1..=40)
+            .chain((0..25).map(|_| 41 + rng.below(260)))
+            .collect();
+        for n in sizes {
+            let rn = prefix_roots[n as usize];
+            for m in 0..=n {
+                let rm = prefix_roots[m as usize];
+                let p = consistency_proof_from_leaves(m, n, &all).unwrap();
+                assert_eq!(verify_consistency(m, &rm, n, &rn, &p), Ok(()), "{m} -> {n}");
+                if m == 0 || m == n {
+                    assert!(p.is_empty());
+                    continue;
+                }
+                // A flipped byte anywhere in the proof fails.
+                let mut bad = p.clone();
+                let at = rng.below(bad.len() as u64) as usize;
+                bad[at][rng.below(32) as usize] ^= 1 << rng.below(8);
+                assert!(
+                    verify_consistency(m, &rm, n, &rn, &bad).is_err(),
+                    "{m} -> {n}"
+                );
+                // A wrong old or new root fails, naming which.
+                let mut wrong = rm;
+                wrong[rng.below(32) as usize] ^= 0x80;
+                // (When m is a power of two the old root is the proof's first node, so a
+                // wrong one shows as a new root that is not rebuilt.)
+                let expected = if m.is_power_of_two() {
+                    ConsistencyError::NewRootMismatch
+                } else {
+                    ConsistencyError::OldRootMismatch
+                };
+                assert_eq!(verify_consistency(m, &wrong, n, &rn, &p), Err(expected));
+                let mut wrong = rn;
+                wrong[rng.below(32) as usize] ^= 0x80;
+                assert_eq!(
+                    verify_consistency(m, &rm, n, &wrong, &p),
+                    Err(ConsistencyError::NewRootMismatch)
+                );
+                // A shortened or lengthened proof fails. (A proof presented with a nearby
+                // size can verify, as for inclusion: the signed checkpoint binds size to root.)
+                assert!(verify_consistency(m, &rm, n, &rn, &p[..p.len() - 1]).is_err());
+                let mut longer = p.clone();
+                longer.push(rn);
+                assert!(verify_consistency(m, &rm, n, &rn, &longer).is_err());
+                // A rewritten leaf below m: the current log's proof no longer rebuilds rm.
+                let mut rewritten = all[..n as usize].to_vec();
+                rewritten[rng.below(m) as usize][0] ^= 1;
+                let cur_root = root_of(&rewritten);
+                let p2 = consistency_proof_from_leaves(m, n, &rewritten).unwrap();
+                assert!(verify_consistency(m, &rm, n, &cur_root, &p2).is_err());
+            }
+        }
+        assert_eq!(
+            verify_consistency(3, &prefix_roots[3], 2, &prefix_roots[2], &[]),
+            Err(ConsistencyError::Shrunk { old: 3, new: 2 })
+        );
+        assert_eq!(
+            verify_consistency(2, &prefix_roots[2], 2, &prefix_roots[3], &[]),
+            Err(ConsistencyError::SameSizeDifferentRoots)
+        );
+        assert_eq!(
+            verify_consistency(0, &prefix_roots[0], 2, &prefix_roots[2], &[all[0]]),
+            Err(ConsistencyError::UnexpectedProof)
+        );
+        assert!(matches!(
+            consistency_proof_from_leaves(3, 2, &all),
+            Err(ProofError::Sizes { old: 3, new: 2 })
+        ));
+    }
+
+    #[test]
+    fn proofs_read_each_leaf_at_most_once_and_report_source_errors() {
+        use std::cell::RefCell;
+        let all = leaves(1000);
+        let reads = RefCell::new(vec![0u32; 1000]);
+        let p = consistency_proof(377, 1000, |i| {
+            reads.borrow_mut()[i as usize] += 1;
+            Ok::<Hash, ()>(all[i as usize])
+        })
+        .unwrap();
+        assert!(reads.borrow().iter().all(|&r| r <= 1));
+        assert_eq!(p, consistency_proof_from_leaves(377, 1000, &all).unwrap());
+        let err = consistency_proof(5, 10, |i| {
+            if i == 7 {
+                Err("gone")
+            } else {
+                Ok(all[i as usize])
+            }
+        })
+        .unwrap_err();
+        assert_eq!(
+            err,
+            ProofError::Leaf {
+                index: 7,
+                error: "gone"
+            }
+        );
+        let ip = try_inclusion_proof(3, 10, |i| Ok::<Hash, ()>(all[i as usize])).unwrap();
+        assert_eq!(ip, inclusion_proof(3, 10, |i| all[i as usize]));
+        assert!(try_inclusion_proof(10, 10, |i| Ok::<Hash, ()>(all[i as usize])).is_err());
     }
 }

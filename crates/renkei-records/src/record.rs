@@ -434,7 +434,7 @@ mod tests {
     /// digits with a valid check digit by chance; it must not make the record "withheld".
     #[test]
     fn fingerprint_with_a_number_shaped_run_is_accepted_free_text_is_not() {
-        let mut r = crate::bench::synthetic_record(1);
+        let mut r = crate::testing::synthetic_record(1);
         r.staff = Some(StaffDetail {
             actor: "security-officer".into(),
             terminal: "127.0.0.1:50000".into(),

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use renkei_ids::UnifiedAddressNumber;
-use renkei_records::bench::{synthetic_record, EphemeralSigner};
+mod common;
+use common::{synthetic_record, EphemeralSigner};
 use renkei_records::{
     canonical_bytes, chain_hash, export_bundle, export_bundle_with, export_person_bundle,
     export_range_bundle, merkle, public_key_pem, retention_cutoff, sweep, verify_bundle,
@@ -311,7 +312,9 @@ fn checkpoints_with_a_wrong_key_or_edited_fields_fail() {
     // An edited checkpoint line no longer verifies.
     let cps = read_lines(dir.path(), "checkpoints.jsonl");
     let mut edited = cps.clone();
-    edited[1] = edited[1].replace("\"tree_size\":32", "\"tree_size\":33");
+    // (The line is a signed note: its second line is the tree size.)
+    assert!(edited[1].contains("\\n32\\n"), "{}", edited[1]);
+    edited[1] = edited[1].replace("\\n32\\n", "\\n33\\n");
     write_lines(dir.path(), "checkpoints.jsonl", &edited);
     let err = verify_err(dir.path(), &log);
     assert_eq!((err.kind, err.line), (TamperKind::BadSignature, Some(2)));
