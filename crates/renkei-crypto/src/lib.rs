@@ -11,7 +11,9 @@
 //! - **Blind indexes**: HMAC-SHA256 ([`BlindIndexKey`]) so an individual number can be
 //!   looked up without being stored in plaintext.
 //! - **Keys**: a versioned [`keyring::Keyring`] with rotation and retirement, every private
-//!   key sealed on disk under a [`keyring::MasterKey`] (file or Argon2id passphrase).
+//!   key sealed on disk under a [`keyring::MasterKey`] (file or Argon2id passphrase). The
+//!   `checkpoint` purpose is a second ECDSA P-256 key, for linkage-record checkpoints only;
+//!   [`Signer`] is the seam where an HSM-held key can later replace it.
 //!
 //! Every algorithm is on the CRYPTREC list of e-Government recommended ciphers (ECDSA
 //! P-256, SHA-256, AES, GCM, HMAC; HKDF is HMAC-based). The byte formats are specified in
@@ -86,5 +88,5 @@ mod symmetric;
 pub use bench::{bench_message_path, BenchReport};
 pub use error::CryptoError;
 pub use seal::{seal, OpeningKey, Sealed, SealingPublicKey};
-pub use sign::{SigningKey, VerifyingKey};
+pub use sign::{Signer, SigningKey, VerifyingKey};
 pub use symmetric::{BlindIndexKey, DataKey};
