@@ -51,6 +51,13 @@ pub enum CryptoError {
         /// The version asked for.
         version: u32,
     },
+    /// The keyring has no key of this purpose at all (a keyring saved before the purpose
+    /// existed; `Keyring::ensure_purpose` adds it).
+    #[error("the keyring has no {purpose} key; generate it with ensure_purpose and save")]
+    MissingPurpose {
+        /// The key purpose, e.g. "checkpoint".
+        purpose: &'static str,
+    },
     /// The operation would remove the active key of a purpose.
     #[error("version {version} is the active {purpose} key; rotate first")]
     ActiveKey {
@@ -99,6 +106,7 @@ impl CryptoError {
             CryptoError::Truncated { .. } => "crypto.truncated",
             CryptoError::Malformed { .. } => "crypto.malformed",
             CryptoError::UnknownKeyVersion { .. } => "crypto.unknown_key_version",
+            CryptoError::MissingPurpose { .. } => "crypto.missing_purpose",
             CryptoError::ActiveKey { .. } => "crypto.active_key",
             CryptoError::Unsupported(_) => "crypto.unsupported",
             CryptoError::InsecurePermissions { .. } => "crypto.insecure_permissions",

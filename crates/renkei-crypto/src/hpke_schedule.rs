@@ -3,7 +3,7 @@
 //! Only the crate's one suite exists here — DHKEM(P-256, HKDF-SHA256) (KEM 0x0010),
 //! HKDF-SHA256 (KDF 0x0001), AES-256-GCM (AEAD 0x0002) — in base mode with sequence
 //! number 0, so the nonce is `base_nonce` itself. The scalar multiplications live in
-//! `seal.rs` (ring for the sender, the `p256` crate for the recipient); everything after
+//! `seal.rs` (ring for the sender, aws-lc-rs for the recipient); everything after
 //! them is shared by both directions and checked against the RFC vectors.
 //!
 //! HMAC/HKDF come from ring; AES-256-GCM from the `aes-gcm` crate (its key schedule is

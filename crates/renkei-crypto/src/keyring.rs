@@ -49,24 +49,30 @@ pub enum KeyPurpose {
     AtRest,
     /// HMAC-SHA256 blind-index keys.
     BlindIndex,
+    /// ECDSA P-256 signatures over linkage-record checkpoints: a key of its own, never the
+    /// message-signing key, so that it can move to an HSM on its own. Declared last so the
+    /// order of the older purposes (and of [`Keyring::list`]) is unchanged.
+    Checkpoint,
 }
 
 impl KeyPurpose {
     /// All purposes, in file/listing order.
-    pub const ALL: [KeyPurpose; 4] = [
+    pub const ALL: [KeyPurpose; 5] = [
         KeyPurpose::Signing,
         KeyPurpose::Sealing,
         KeyPurpose::AtRest,
         KeyPurpose::BlindIndex,
+        KeyPurpose::Checkpoint,
     ];
 
-    /// The stable name: "signing", "sealing", "at-rest", "blind-index".
+    /// The stable name: "signing", "sealing", "at-rest", "blind-index", "checkpoint".
     pub fn as_str(self) -> &'static str {
         match self {
             KeyPurpose::Signing => "signing",
             KeyPurpose::Sealing => "sealing",
             KeyPurpose::AtRest => "at-rest",
             KeyPurpose::BlindIndex => "blind-index",
+            KeyPurpose::Checkpoint => "checkpoint",
         }
     }
 }
@@ -86,7 +92,7 @@ impl FromStr for KeyPurpose {
             .ok_or_else(|| {
                 CryptoError::malformed(
                     "key purpose",
-                    "expected signing, sealing, at-rest or blind-index",
+                    "expected signing, sealing, at-rest, blind-index or checkpoint",
                 )
             })
     }
@@ -245,9 +251,9 @@ fn is_key_file_name(name: &str) -> bool {
     })
 }
 
-/// Key material of one purpose, as the keyring stores it.
+/// Key material of one kind, as the keyring stores it (one type may serve several
+/// purposes: [`SigningKey`] is both `signing` and `checkpoint`).
 trait Material: Sized {
-    const PURPOSE: KeyPurpose;
     fn generate() -> Result<Self, CryptoError>;
     fn secret(&self) -> Zeroizing<Vec<u8>>;
     fn from_secret(b: &[u8]) -> Result<Self, CryptoError>;
@@ -255,7 +261,6 @@ trait Material: Sized {
 }
 
 impl Material for SigningKey {
-    const PURPOSE: KeyPurpose = KeyPurpose::Signing;
     fn generate() -> Result<Self, CryptoError> {
         SigningKey::generate()
     }
@@ -271,7 +276,6 @@ impl Material for SigningKey {
 }
 
 impl Material for OpeningKey {
-    const PURPOSE: KeyPurpose = KeyPurpose::Sealing;
     fn generate() -> Result<Self, CryptoError> {
         OpeningKey::generate()
     }
@@ -287,7 +291,6 @@ impl Material for OpeningKey {
 }
 
 impl Material for DataKey {
-    const PURPOSE: KeyPurpose = KeyPurpose::AtRest;
     fn generate() -> Result<Self, CryptoError> {
         DataKey::generate()
     }
@@ -303,7 +306,6 @@ impl Material for DataKey {
 }
 
 impl Material for BlindIndexKey {
-    const PURPOSE: KeyPurpose = KeyPurpose::BlindIndex;
     fn generate() -> Result<Self, CryptoError> {
         BlindIndexKey::generate()
     }
@@ -330,6 +332,7 @@ struct OldVersion<K> {
 /// All versions of one purpose. The active key is held directly, so accessors
 /// need no fallible lookup.
 struct Versions<K> {
+    purpose: KeyPurpose,
     active_version: u32,
     active_created_at: u64,
     active: K,
@@ -337,8 +340,9 @@ struct Versions<K> {
 }
 
 impl<K: Material> Versions<K> {
-    fn fresh(now: u64) -> Result<Self, CryptoError> {
+    fn fresh(purpose: KeyPurpose, now: u64) -> Result<Self, CryptoError> {
         Ok(Versions {
+            purpose,
             active_version: 1,
             active_created_at: now,
             active: K::generate()?,
@@ -383,7 +387,7 @@ impl<K: Material> Versions<K> {
     fn retire(&mut self, version: u32) -> Result<(), CryptoError> {
         if version == self.active_version {
             return Err(CryptoError::ActiveKey {
-                purpose: K::PURPOSE.as_str(),
+                purpose: self.purpose.as_str(),
                 version,
             });
         }
@@ -391,7 +395,7 @@ impl<K: Material> Versions<K> {
             .older
             .get_mut(&version)
             .ok_or(CryptoError::UnknownKeyVersion {
-                purpose: K::PURPOSE.as_str(),
+                purpose: self.purpose.as_str(),
                 version,
             })?;
         old.state = KeyState::Retired;
@@ -403,7 +407,7 @@ impl<K: Material> Versions<K> {
     fn infos(&self, out: &mut Vec<KeyInfo>) {
         for (v, o) in &self.older {
             out.push(KeyInfo {
-                purpose: K::PURPOSE,
+                purpose: self.purpose,
                 version: *v,
                 state: o.state,
                 created_at: o.created_at,
@@ -411,7 +415,7 @@ impl<K: Material> Versions<K> {
             });
         }
         out.push(KeyInfo {
-            purpose: K::PURPOSE,
+            purpose: self.purpose,
             version: self.active_version,
             state: KeyState::Active,
             created_at: self.active_created_at,
@@ -430,9 +434,13 @@ impl<K: Material> Versions<K> {
         out
     }
 
-    /// Rebuilds the versions of `K::PURPOSE` from metadata and key files.
-    fn load(infos: &[KeyInfo], dir: &Path, master: &MasterKey) -> Result<Self, CryptoError> {
-        let purpose = K::PURPOSE;
+    /// Rebuilds the versions of `purpose` from metadata and key files.
+    fn load(
+        purpose: KeyPurpose,
+        infos: &[KeyInfo],
+        dir: &Path,
+        master: &MasterKey,
+    ) -> Result<Self, CryptoError> {
         let mut active: Option<(u32, u64, K)> = None;
         let mut older = BTreeMap::new();
         for info in infos.iter().filter(|i| i.purpose == purpose) {
@@ -492,6 +500,7 @@ impl<K: Material> Versions<K> {
             )));
         }
         Ok(Versions {
+            purpose,
             active_version,
             active_created_at,
             active,
@@ -514,6 +523,9 @@ pub struct Keyring {
     sealing: Versions<OpeningKey>,
     at_rest: Versions<DataKey>,
     blind_index: Versions<BlindIndexKey>,
+    /// `None` in a keyring written before the `checkpoint` purpose existed, until
+    /// [`Keyring::ensure_purpose`] generates its version 1.
+    checkpoint: Option<Versions<SigningKey>>,
 }
 
 impl Keyring {
@@ -521,14 +533,52 @@ impl Keyring {
     pub fn generate() -> Result<Self, CryptoError> {
         let now = unix_now();
         Ok(Keyring {
-            signing: Versions::fresh(now)?,
-            sealing: Versions::fresh(now)?,
-            at_rest: Versions::fresh(now)?,
-            blind_index: Versions::fresh(now)?,
+            signing: Versions::fresh(KeyPurpose::Signing, now)?,
+            sealing: Versions::fresh(KeyPurpose::Sealing, now)?,
+            at_rest: Versions::fresh(KeyPurpose::AtRest, now)?,
+            blind_index: Versions::fresh(KeyPurpose::BlindIndex, now)?,
+            checkpoint: Some(Versions::fresh(KeyPurpose::Checkpoint, now)?),
+        })
+    }
+
+    /// Makes sure `purpose` has an active key: generates version 1 when the keyring has
+    /// none (a keyring saved before that purpose existed) and returns `true`, so the
+    /// caller knows to [`Keyring::save`]; returns `false` when the purpose is already
+    /// present. Only `checkpoint` can be missing from a keyring that loaded; the four
+    /// original purposes are always present.
+    pub fn ensure_purpose(&mut self, purpose: KeyPurpose) -> Result<bool, CryptoError> {
+        match purpose {
+            KeyPurpose::Checkpoint if self.checkpoint.is_none() => {
+                self.checkpoint = Some(Versions::fresh(purpose, unix_now())?);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Whether the keyring holds an active key of `purpose` (always, except `checkpoint`
+    /// in a keyring from before that purpose, until [`Keyring::ensure_purpose`]).
+    pub fn has_purpose(&self, purpose: KeyPurpose) -> bool {
+        purpose != KeyPurpose::Checkpoint || self.checkpoint.is_some()
+    }
+
+    fn checkpoint_versions(&self) -> Result<&Versions<SigningKey>, CryptoError> {
+        self.checkpoint.as_ref().ok_or(CryptoError::MissingPurpose {
+            purpose: KeyPurpose::Checkpoint.as_str(),
+        })
+    }
+
+    fn checkpoint_versions_mut(&mut self) -> Result<&mut Versions<SigningKey>, CryptoError> {
+        self.checkpoint.as_mut().ok_or(CryptoError::MissingPurpose {
+            purpose: KeyPurpose::Checkpoint.as_str(),
         })
     }
 
     /// Loads a keyring saved by [`Keyring::save`], opening every key file with `master`.
+    ///
+    /// A keyring without any `checkpoint` entry (saved before that purpose existed) loads
+    /// with no checkpoint key; call [`Keyring::ensure_purpose`] and save. Every other
+    /// purpose must have exactly one active version.
     pub fn load(dir: &Path, master: &MasterKey) -> Result<Self, CryptoError> {
         let meta_path = dir.join(METADATA_FILE);
         check_private_mode(&meta_path)?;
@@ -541,11 +591,24 @@ impl Keyring {
                 format!("unknown format {:?}", meta.format),
             ));
         }
+        let has = |p: KeyPurpose| meta.keys.iter().any(|k| k.purpose == p);
+        let checkpoint = if has(KeyPurpose::Checkpoint) {
+            Some(Versions::load(
+                KeyPurpose::Checkpoint,
+                &meta.keys,
+                dir,
+                master,
+            )?)
+        } else {
+            // Written before the purpose existed: loads, and `ensure_purpose` adds v1.
+            None
+        };
         Ok(Keyring {
-            signing: Versions::load(&meta.keys, dir, master)?,
-            sealing: Versions::load(&meta.keys, dir, master)?,
-            at_rest: Versions::load(&meta.keys, dir, master)?,
-            blind_index: Versions::load(&meta.keys, dir, master)?,
+            signing: Versions::load(KeyPurpose::Signing, &meta.keys, dir, master)?,
+            sealing: Versions::load(KeyPurpose::Sealing, &meta.keys, dir, master)?,
+            at_rest: Versions::load(KeyPurpose::AtRest, &meta.keys, dir, master)?,
+            blind_index: Versions::load(KeyPurpose::BlindIndex, &meta.keys, dir, master)?,
+            checkpoint,
         })
     }
 
@@ -567,6 +630,13 @@ impl Keyring {
             (KeyPurpose::Sealing, self.sealing.secrets()),
             (KeyPurpose::AtRest, self.at_rest.secrets()),
             (KeyPurpose::BlindIndex, self.blind_index.secrets()),
+            (
+                KeyPurpose::Checkpoint,
+                self.checkpoint
+                    .as_ref()
+                    .map(Versions::secrets)
+                    .unwrap_or_default(),
+            ),
         ] {
             for (version, secret) in secrets {
                 let name = key_file_name(purpose, version);
@@ -630,13 +700,30 @@ impl Keyring {
         self.at_rest.get(version)
     }
 
+    /// The active checkpoint-signing key and its version; [`CryptoError::MissingPurpose`]
+    /// in a keyring from before that purpose, until [`Keyring::ensure_purpose`].
+    pub fn checkpoint_signing(&self) -> Result<(u32, &SigningKey), CryptoError> {
+        let v = self.checkpoint_versions()?;
+        Ok((v.active_version, &v.active))
+    }
+
+    /// The verifying key of any non-retired checkpoint-signing version (`None` also when
+    /// the keyring has no checkpoint key at all).
+    pub fn checkpoint_verifying_key(&self, version: u32) -> Option<VerifyingKey> {
+        self.checkpoint
+            .as_ref()
+            .and_then(|v| v.get(version))
+            .map(SigningKey::verifying_key)
+    }
+
     /// The blind-index key (only one version is ever active; see [`Keyring::rotate`]).
     pub fn blind_index(&self) -> &BlindIndexKey {
         &self.blind_index.active
     }
 
     /// Makes a new version of `purpose` active; the previous active version becomes
-    /// `VerifyOnly`. Blind-index keys are refused: changing them needs every stored
+    /// `VerifyOnly`. `checkpoint` rotates like `signing` ([`CryptoError::MissingPurpose`]
+    /// before [`Keyring::ensure_purpose`]). Blind-index keys are refused: changing them needs every stored
     /// index recomputed (a re-index), which is not this crate's job.
     pub fn rotate(&mut self, purpose: KeyPurpose) -> Result<u32, CryptoError> {
         let now = unix_now();
@@ -644,6 +731,7 @@ impl Keyring {
             KeyPurpose::Signing => self.signing.rotate(now),
             KeyPurpose::Sealing => self.sealing.rotate(now),
             KeyPurpose::AtRest => self.at_rest.rotate(now),
+            KeyPurpose::Checkpoint => self.checkpoint_versions_mut()?.rotate(now),
             KeyPurpose::BlindIndex => Err(CryptoError::Unsupported(
                 "rotating the blind-index key needs a re-index of all stored indexes",
             )),
@@ -658,6 +746,7 @@ impl Keyring {
             KeyPurpose::Sealing => self.sealing.retire(version),
             KeyPurpose::AtRest => self.at_rest.retire(version),
             KeyPurpose::BlindIndex => self.blind_index.retire(version),
+            KeyPurpose::Checkpoint => self.checkpoint_versions_mut()?.retire(version),
         }
     }
 
@@ -668,6 +757,9 @@ impl Keyring {
         self.sealing.infos(&mut out);
         self.at_rest.infos(&mut out);
         self.blind_index.infos(&mut out);
+        if let Some(c) = &self.checkpoint {
+            c.infos(&mut out);
+        }
         out
     }
 }

@@ -11,7 +11,9 @@
 //! - **Blind indexes**: HMAC-SHA256 ([`BlindIndexKey`]) so an individual number can be
 //!   looked up without being stored in plaintext.
 //! - **Keys**: a versioned [`keyring::Keyring`] with rotation and retirement, every private
-//!   key sealed on disk under a [`keyring::MasterKey`] (file or Argon2id passphrase).
+//!   key sealed on disk under a [`keyring::MasterKey`] (file or Argon2id passphrase). The
+//!   `checkpoint` purpose is a second ECDSA P-256 key, for linkage-record checkpoints only;
+//!   [`Signer`] is the seam where an HSM-held key can later replace it.
 //!
 //! Every algorithm is on the CRYPTREC list of e-Government recommended ciphers (ECDSA
 //! P-256, SHA-256, AES, GCM, HMAC; HKDF is HMAC-based). The byte formats are specified in
@@ -30,8 +32,11 @@
 //! - HPKE over a hand-rolled ECIES: a published RFC with test vectors and independent
 //!   implementations (the Python check in `tests/py` is one).
 //! - HPKE speed: sealing does its ephemeral key and DH with ring's P-256 ECDH (assembly);
-//!   opening does exactly one scalar multiplication (`DH(skR, pkE)`, `p256` crate, since
-//!   ring cannot load a static ECDH key), with `pkRm` computed once per [`OpeningKey`].
+//!   opening does exactly one scalar multiplication (`DH(skR, pkE)`) with aws-lc-rs's
+//!   static-key ECDH (ring cannot load a static ECDH key; aws-lc's assembly P-256 is several
+//!   times faster than the pure-Rust `p256` crate used before), with `pkRm` computed once
+//!   per [`OpeningKey`]. aws-lc-rs is a plain dependency here: rustls keeps ring as its
+//!   only provider. `cargo bench -p renkei-crypto` measures the message path.
 //!   The RFC 9180 key schedule and AEAD after the DH are shared (`hpke_schedule.rs`) and
 //!   checked against the RFC vectors, the `hpke` crate (reference, in tests) and Python.
 //! - Master key from a 0600 file or Argon2id (64 MiB, t = 3, p = 1, RFC 9106).
@@ -73,7 +78,6 @@
 #![forbid(unsafe_code)]
 
 pub mod at_rest;
-pub mod bench;
 pub mod envelope;
 mod error;
 mod hpke_schedule;
@@ -83,8 +87,7 @@ mod seal;
 mod sign;
 mod symmetric;
 
-pub use bench::{bench_message_path, BenchReport};
 pub use error::CryptoError;
 pub use seal::{seal, OpeningKey, Sealed, SealingPublicKey};
-pub use sign::{SigningKey, VerifyingKey};
+pub use sign::{Signer, SigningKey, VerifyingKey};
 pub use symmetric::{BlindIndexKey, DataKey};

@@ -1,8 +1,7 @@
 //! HPKE (RFC 9180) base mode: DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM.
 
+use aws_lc_rs::agreement;
 use hpke::{Kem as _, Serializable as _};
-use p256::elliptic_curve::sec1::ToEncodedPoint as _;
-use ring::agreement;
 use zeroize::Zeroizing;
 
 use crate::hpke_schedule::{extract_and_expand, KeySchedule, N_SECRET, N_T};
@@ -22,12 +21,17 @@ pub(crate) type Aead = hpke::aead::AesGcm256;
 
 /// Length of a P-256 private scalar.
 const SCALAR_LEN: usize = 32;
+/// SEC1 tag of an uncompressed point (`0x04 || X || Y`).
+const SEC1_UNCOMPRESSED_TAG: u8 = 0x04;
 
 /// An HPKE recipient private key (a P-256 scalar) with its public key computed once at
 /// load, so that opening needs a single scalar multiplication. Zeroized on drop; no `Debug`.
 pub struct OpeningKey {
-    /// `p256::SecretKey` zeroizes its scalar on drop.
-    sk: p256::SecretKey,
+    /// The scalar as aws-lc holds it, for `DH(skR, pkE)`; aws-lc scrubs it when the key
+    /// is freed on drop.
+    sk: agreement::PrivateKey,
+    /// The 32-byte big-endian scalar (RFC 9180 `SerializePrivateKey`), for the keyring.
+    scalar: Zeroizing<[u8; SCALAR_LEN]>,
     /// `pkRm`, part of every KEM context; cached so `open` does not recompute `sk·G`.
     pk: SealingPublicKey,
 }
@@ -36,41 +40,36 @@ impl OpeningKey {
     /// Generates a fresh recipient key pair (RFC 9180 `GenerateKeyPair`).
     pub fn generate() -> Result<Self, CryptoError> {
         let mut rng = crate::rng::SeededRng::new()?;
-        let (sk, pk) = Kem::gen_keypair(&mut rng);
-        let sk = p256::SecretKey::from_slice(&sk.to_bytes())
-            .map_err(|_| CryptoError::InvalidKey("scalar out of range for P-256"))?;
-        let mut point = [0u8; SEC1_UNCOMPRESSED_LEN];
-        point.copy_from_slice(&pk.to_bytes());
-        Ok(OpeningKey {
-            sk,
-            pk: SealingPublicKey { point },
-        })
+        let (sk, _) = Kem::gen_keypair(&mut rng);
+        Self::from_bytes(&Zeroizing::new(sk.to_bytes()))
     }
 
     /// Loads a key from its 32-byte big-endian scalar (RFC 9180 `SerializePrivateKey`).
     pub fn from_bytes(b: &[u8]) -> Result<Self, CryptoError> {
-        if b.len() != SCALAR_LEN {
-            return Err(CryptoError::InvalidKey(
-                "an HPKE P-256 private key is 32 bytes",
-            ));
-        }
-        // Refuses 0 and values ≥ the group order n.
-        let sk = p256::SecretKey::from_slice(b)
+        let scalar: [u8; SCALAR_LEN] = b
+            .try_into()
+            .map_err(|_| CryptoError::InvalidKey("an HPKE P-256 private key is 32 bytes"))?;
+        let scalar = Zeroizing::new(scalar);
+        // aws-lc refuses 0 and values ≥ the group order n.
+        let sk = agreement::PrivateKey::from_private_key(&agreement::ECDH_P256, scalar.as_ref())
             .map_err(|_| CryptoError::InvalidKey("scalar out of range for P-256"))?;
-        let encoded = sk.public_key().to_encoded_point(false);
-        let point: [u8; SEC1_UNCOMPRESSED_LEN] = encoded
-            .as_bytes()
+        let public = sk
+            .compute_public_key()
+            .map_err(|_| CryptoError::InvalidKey("scalar out of range for P-256"))?;
+        let point: [u8; SEC1_UNCOMPRESSED_LEN] = public
+            .as_ref()
             .try_into()
             .map_err(|_| CryptoError::InvalidKey("scalar out of range for P-256"))?;
         Ok(OpeningKey {
             sk,
+            scalar,
             pk: SealingPublicKey { point },
         })
     }
 
     /// The 32-byte scalar.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(self.sk.to_bytes().to_vec())
+        Zeroizing::new(self.scalar.to_vec())
     }
 
     /// The matching public key.
@@ -80,7 +79,7 @@ impl OpeningKey {
 
     /// Opens a sealed message (RFC 9180 `OpenBase`, sequence number 0).
     ///
-    /// One scalar multiplication (`DH(skR, pkE)`, `p256` crate); `pkRm` for the KEM
+    /// One scalar multiplication (`DH(skR, pkE)`, aws-lc's P-256); `pkRm` for the KEM
     /// context is the cached public key.
     pub fn open(
         &self,
@@ -88,7 +87,9 @@ impl OpeningKey {
         info: &[u8],
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        if sealed.enc.len() != SEC1_UNCOMPRESSED_LEN {
+        // Uncompressed only: aws-lc would also parse compressed and hybrid (0x06/0x07,
+        // also 65 bytes) encodings, which RFC 9180 `DeserializePublicKey` does not allow.
+        if sealed.enc.len() != SEC1_UNCOMPRESSED_LEN || sealed.enc[0] != SEC1_UNCOMPRESSED_TAG {
             return Err(CryptoError::malformed(
                 "HPKE enc",
                 "expected a 65-byte uncompressed P-256 point",
@@ -101,14 +102,16 @@ impl OpeningKey {
                 got: sealed.ciphertext.len(),
             });
         }
-        // On-curve check; the identity has no 65-byte encoding.
-        let pk_e = p256::PublicKey::from_sec1_bytes(&sealed.enc)
-            .map_err(|_| CryptoError::malformed("HPKE enc", "not a point on P-256"))?;
-        // Never the identity: pkE is not, skR is non-zero mod the prime order (RFC 9180 §7.1.4).
-        // `SharedSecret` zeroizes on drop.
-        let dh = p256::ecdh::diffie_hellman(self.sk.to_nonzero_scalar(), pk_e.as_affine());
-        let shared_secret = extract_and_expand(dh.raw_secret_bytes(), &sealed.enc, &self.pk.point)
-            .ok_or(CryptoError::Decrypt)?;
+        // aws-lc checks that pkE is on the curve (the identity has no 65-byte encoding);
+        // skR is non-zero mod the prime order, so the result is never the identity
+        // (RFC 9180 §7.1.4). The DH output lives in a zeroizing buffer.
+        let peer = agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, &sealed.enc);
+        let shared_secret = agreement::agree(
+            &self.sk,
+            peer,
+            CryptoError::malformed("HPKE enc", "not a point on P-256"),
+            |dh| extract_and_expand(dh, &sealed.enc, &self.pk.point).ok_or(CryptoError::Decrypt),
+        )?;
         KeySchedule::base(&shared_secret, info)
             .and_then(|ks| ks.open(aad, &sealed.ciphertext))
             .ok_or(CryptoError::Decrypt)
@@ -160,16 +163,16 @@ pub fn seal(
     plaintext: &[u8],
 ) -> Result<Sealed, CryptoError> {
     let rng = ring::rand::SystemRandom::new();
-    let sk_e = agreement::EphemeralPrivateKey::generate(&agreement::ECDH_P256, &rng)
+    let sk_e = ring::agreement::EphemeralPrivateKey::generate(&ring::agreement::ECDH_P256, &rng)
         .map_err(|_| CryptoError::Rng)?;
     let enc = sk_e
         .compute_public_key()
         .map_err(|_| CryptoError::Encrypt)?;
     let enc: [u8; SEC1_UNCOMPRESSED_LEN] =
         enc.as_ref().try_into().map_err(|_| CryptoError::Encrypt)?;
-    let peer = agreement::UnparsedPublicKey::new(&agreement::ECDH_P256, &pk.point);
+    let peer = ring::agreement::UnparsedPublicKey::new(&ring::agreement::ECDH_P256, &pk.point);
     let mut dh = Zeroizing::new([0u8; N_SECRET]);
-    let copied = agreement::agree_ephemeral(sk_e, &peer, |z| {
+    let copied = ring::agreement::agree_ephemeral(sk_e, &peer, |z| {
         if z.len() == dh.len() {
             dh.copy_from_slice(z);
             true
@@ -510,6 +513,36 @@ mod tests {
         let s = seal(&loaded.public_key(), b"", b"", b"").unwrap();
         assert_eq!(s.ciphertext.len(), 16);
         assert!(k.open(&s, b"", b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn open_refuses_enc_that_is_not_an_uncompressed_curve_point() {
+        let k = OpeningKey::generate().unwrap();
+        let s = seal(&k.public_key(), b"info", b"aad", b"secret").unwrap();
+        // Hybrid encoding (0x06/0x07 || X || Y, also 65 bytes) of the very same point:
+        // aws-lc would parse it, RFC 9180 does not allow it.
+        let y_odd = s.enc[64] & 1 == 1;
+        let mut hybrid = s.clone();
+        hybrid.enc[0] = if y_odd { 0x07 } else { 0x06 };
+        assert_eq!(
+            k.open(&hybrid, b"info", b"aad").unwrap_err().code(),
+            "crypto.malformed"
+        );
+        // Compressed (33 bytes) and a point off the curve.
+        let mut compressed = s.clone();
+        compressed.enc = [&[if y_odd { 0x03 } else { 0x02 }], &s.enc[1..33]].concat();
+        assert_eq!(
+            k.open(&compressed, b"info", b"aad").unwrap_err().code(),
+            "crypto.malformed"
+        );
+        let mut off = s.clone();
+        off.enc[64] ^= 0x01;
+        assert_eq!(
+            k.open(&off, b"info", b"aad").unwrap_err().code(),
+            "crypto.malformed"
+        );
+        // The genuine enc still opens.
+        assert_eq!(k.open(&s, b"info", b"aad").unwrap().as_slice(), b"secret");
     }
 
     #[test]

@@ -72,6 +72,25 @@ impl SigningKey {
     }
 }
 
+/// Something that makes ECDSA P-256/SHA-256 ASN.1 DER signatures: a [`SigningKey`] in
+/// memory today, an HSM-held key later. Code that signs checkpoints can take a
+/// `&dyn Signer` so the key's home can change without changing the caller.
+pub trait Signer {
+    /// Signs `msg` (hashed with SHA-256); an ASN.1 DER `ECDSA-Sig-Value`.
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// The public key that verifies these signatures.
+    fn verifying_key(&self) -> VerifyingKey;
+}
+
+impl Signer for SigningKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        SigningKey::sign(self, msg)
+    }
+    fn verifying_key(&self) -> VerifyingKey {
+        SigningKey::verifying_key(self)
+    }
+}
+
 /// An ECDSA P-256 public key, held as its uncompressed SEC1 point (65 bytes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyingKey {

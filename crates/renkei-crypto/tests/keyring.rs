@@ -42,6 +42,7 @@ fn save_load_round_trip_keeps_every_key() {
         [
             "at-rest-v1.key",
             "blind-index-v1.key",
+            "checkpoint-v1.key",
             "keyring.json",
             "sealing-v1.key",
             "signing-v1.key"
@@ -158,6 +159,7 @@ fn rotate_keeps_old_versions_usable_and_retire_destroys_them() {
             (KeyPurpose::AtRest, 1, KeyState::VerifyOnly),
             (KeyPurpose::AtRest, 2, KeyState::Active),
             (KeyPurpose::BlindIndex, 1, KeyState::Active),
+            (KeyPurpose::Checkpoint, 1, KeyState::Active),
         ]
     );
 
@@ -334,12 +336,18 @@ fn purpose_names_parse_and_serialize() {
         (KeyPurpose::Sealing, "sealing"),
         (KeyPurpose::AtRest, "at-rest"),
         (KeyPurpose::BlindIndex, "blind-index"),
+        (KeyPurpose::Checkpoint, "checkpoint"),
     ] {
         assert_eq!(s.parse::<KeyPurpose>().unwrap(), p);
         assert_eq!(p.to_string(), s);
         assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{s}\""));
     }
     assert_eq!(code("atrest".parse::<KeyPurpose>()), "crypto.malformed");
+    // The refusal names every purpose, so an operator sees the full choice.
+    let msg = "atrest".parse::<KeyPurpose>().unwrap_err().to_string();
+    for p in KeyPurpose::ALL {
+        assert!(msg.contains(p.as_str()), "{msg}");
+    }
     assert_eq!(
         serde_json::to_string(&KeyState::VerifyOnly).unwrap(),
         "\"verify-only\""
