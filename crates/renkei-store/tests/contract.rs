@@ -120,3 +120,34 @@ async fn log_entries_get_consecutive_sequence_numbers_and_state_is_saved() {
     );
     assert_eq!(s.log_chain_state().unwrap().unwrap(), 3u64.to_be_bytes());
 }
+
+#[tokio::test]
+async fn a_barrier_resolves_only_after_every_commit_queued_before_it() {
+    use std::task::{Context, Poll, Waker};
+    let (_d, s) = open();
+    // Unconstrained: tokio's cooperative budget would make the one-off polls below report
+    // `Pending` for futures that are ready (or not yet queued).
+    tokio::task::unconstrained(async {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut queued = Vec::new();
+        for i in 0..500u32 {
+            let mut b = Batch::new();
+            b.put(Tree::Inquiries, i.to_be_bytes().to_vec(), b"v".to_vec());
+            let mut f = s.commit(b);
+            // One poll queues the batch (the channel has room) without waiting for it.
+            let _ = f.as_mut().poll(&mut cx);
+            queued.push(f);
+        }
+        s.commit(Batch::new()).await.unwrap();
+        for (i, mut f) in queued.into_iter().enumerate() {
+            assert!(
+                matches!(f.as_mut().poll(&mut cx), Poll::Ready(Ok(_))),
+                "commit {i}, queued before the barrier, was not yet acknowledged"
+            );
+        }
+    })
+    .await;
+    assert_eq!(s.len(Tree::Inquiries).unwrap(), 500);
+    assert!(s.health().is_ok());
+    assert_eq!(s.stats().batches, 501);
+}
