@@ -14,6 +14,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sled_store;
 
 use std::fmt;
@@ -201,6 +203,17 @@ pub trait LogChain: Send {
     fn state(&self) -> Vec<u8>;
     /// A copy to restore if the group's write fails.
     fn snapshot(&self) -> Box<dyn LogChain>;
+    /// Replaces this chain's state with `state` (bytes from [`LogChain::state`]) read back from
+    /// the store. A store shared by several processes (PostgreSQL) calls it when another writer
+    /// advanced the persisted chain, so that every process keeps appending to ONE chain; a
+    /// single-process store (sled) never calls it. The default refuses: such a store then
+    /// fails log appends closed rather than fork the chain.
+    fn restore(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        let _ = state;
+        Err(StoreError::Io(
+            "this log chain cannot be reloaded from stored state".into(),
+        ))
+    }
 }
 
 /// The store interface the gateway uses.
