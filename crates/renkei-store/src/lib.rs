@@ -4,9 +4,9 @@
 //! It is a crate of its own, the one library crate that does I/O: its backends build and
 //! test without the gateway, and nothing in it can reach back into the gateway's logic.
 //! The gateway sees only this interface ([`Store`]); sled is one implementation
-//! ([`sled_store::SledStore`]). A PostgreSQL store with a standby is meant to be a second
-//! implementation of the same trait: every method maps onto a table `(tree, key, value)` and a
-//! transaction per commit group.
+//! ([`sled_store::SledStore`], the embedded default). With the `postgres` feature,
+//! `postgres::PgStore` is a second implementation for a primary with a synchronous standby:
+//! every method maps onto a table `(tree, key, value)` and a transaction per commit group.
 //!
 //! Durability contract: [`Store::commit`] resolves `Ok` only after the batch (and every batch
 //! committed before it) is on stable storage. The writer applies many callers' batches as one

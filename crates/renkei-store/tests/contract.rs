@@ -2,39 +2,15 @@
 //! with `--features postgres`, on a throwaway server): atomic batches, guards in commit order,
 //! ordered scans, the log.
 
+mod common;
 #[cfg(feature = "postgres")]
 mod pg;
 
 use std::sync::Arc;
 
+use common::CountingChain;
 use renkei_store::sled_store::{Durability, SledStore};
 use renkei_store::*;
-
-pub struct CountingChain {
-    next: u64,
-}
-
-impl LogChain for CountingChain {
-    fn append(&mut self, entry: &[u8]) -> (u64, Vec<u8>) {
-        let seq = self.next;
-        self.next += 1;
-        (seq, entry.to_vec())
-    }
-    fn state(&self) -> Vec<u8> {
-        self.next.to_be_bytes().to_vec()
-    }
-    fn snapshot(&self) -> Box<dyn LogChain> {
-        Box::new(CountingChain { next: self.next })
-    }
-    fn restore(&mut self, state: &[u8]) -> Result<(), StoreError> {
-        let bytes: [u8; 8] = state.try_into().map_err(|_| StoreError::Corrupt {
-            tree: "meta",
-            detail: "chain state".into(),
-        })?;
-        self.next = u64::from_be_bytes(bytes);
-        Ok(())
-    }
-}
 
 /// Something that must outlive the store (a temp folder, a server).
 type Guard = Box<dyn std::any::Any>;

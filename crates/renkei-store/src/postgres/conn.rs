@@ -12,6 +12,20 @@ use super::{PgError, PgOptions};
 /// Name the server shows in `pg_stat_activity` when the url sets none: an operator looking
 /// at a busy primary can tell the gateway's sessions apart.
 const DEFAULT_APPLICATION_NAME: &str = "renkei";
+/// libpq's port when the url names none (only used to describe the targets).
+const DEFAULT_PG_PORT: u16 = 5432;
+/// The driver's own keepalive idle time (2 h), i.e. "the url did not set one".
+const DRIVER_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+/// Keepalive probes after this much silence: a primary whose machine died (no RST) while a
+/// COMMIT waited for its answer is noticed in seconds, not after the kernel's 15 minutes.
+const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(5);
+/// Between keepalive probes.
+const DEFAULT_KEEPALIVES_INTERVAL: Duration = Duration::from_secs(2);
+/// Unanswered probes before the connection is declared dead (5 + 3 × 2 = 11 s).
+const DEFAULT_KEEPALIVES_RETRIES: u32 = 3;
+/// Sent data unacknowledged this long kills the connection (Linux `TCP_USER_TIMEOUT`);
+/// above the keepalive budget so that it does not cut a healthy slow link first.
+const DEFAULT_TCP_USER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Parses `url` (`postgresql://…` or `key=value …`, several hosts and
 /// `target_session_attrs=read-write` included) and fills in defaults it does not set.
@@ -24,6 +38,18 @@ pub(crate) fn parse(url: &str, options: &PgOptions) -> Result<Config, PgError> {
     }
     if config.get_application_name().is_none() {
         config.application_name(DEFAULT_APPLICATION_NAME);
+    }
+    if config.get_keepalives() && config.get_keepalives_idle() == DRIVER_KEEPALIVES_IDLE {
+        config.keepalives_idle(DEFAULT_KEEPALIVES_IDLE);
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval(DEFAULT_KEEPALIVES_INTERVAL);
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(DEFAULT_KEEPALIVES_RETRIES);
+        }
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(DEFAULT_TCP_USER_TIMEOUT);
     }
     Ok(config)
 }
@@ -40,7 +66,7 @@ pub(crate) fn describe(config: &Config) -> String {
                 .get(i)
                 .or_else(|| ports.first())
                 .copied()
-                .unwrap_or(5432);
+                .unwrap_or(DEFAULT_PG_PORT);
             match h {
                 Host::Tcp(name) => format!("{name}:{port}"),
                 Host::Unix(path) => format!("{}:{port}", path.display()),

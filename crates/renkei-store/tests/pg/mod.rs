@@ -288,7 +288,7 @@ impl PgServer {
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
             .arg("-D")
             .arg(&standby.data)
-            .args(["-R", "-X", "stream", "--no-sync"])
+            .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
             .output()
             .unwrap();
         check("pg_basebackup", out);
