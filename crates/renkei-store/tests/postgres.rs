@@ -417,6 +417,16 @@ async fn committers(s: Arc<dyn Store>, per_task: u32, run: &str) -> (f64, u64, u
     (batches as f64 / secs, batches, groups)
 }
 
+/// Mean time of one synchronous `get` of an existing key, from an async task.
+fn read_latency_us(s: &dyn Store, reads: u32) -> f64 {
+    let start = Instant::now();
+    for i in 0..reads {
+        let key = format!("local-{:02}-{:06}", i % 64, i % 100);
+        assert!(s.get(Tree::Inquiries, key.as_bytes()).unwrap().is_some());
+    }
+    start.elapsed().as_secs_f64() * 1e6 / f64::from(reads)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throughput_of_64_committers_beside_sled() {
     let Some((server, url)) = migrated_server() else {
@@ -425,16 +435,24 @@ async fn throughput_of_64_committers_beside_sled() {
     const PER_TASK: u32 = 150;
     let dir = tempfile::tempdir().unwrap();
     let sled = SledStore::open(&dir.path().join("store"), Durability::Fsync).unwrap();
-    let (rate, batches, groups) = committers(sled, PER_TASK, "sled").await;
+    let (rate, batches, groups) = committers(sled.clone(), PER_TASK, "local").await;
     println!(
         "sled (fsync):            {rate:>8.0} batches/s  ({batches} batches in {groups} groups, {:.1} per group)",
         batches as f64 / groups as f64
+    );
+    println!(
+        "sled get:                {:>8.1} µs per read",
+        read_latency_us(sled.as_ref(), 2000)
     );
     let pg = PgStore::open(&url, PgOptions::default()).unwrap();
     let (rate, batches, groups) = committers(pg.clone(), PER_TASK, "local").await;
     println!(
         "postgres (no standby):   {rate:>8.0} batches/s  ({batches} batches in {groups} groups, {:.1} per group)",
         batches as f64 / groups as f64
+    );
+    println!(
+        "postgres get:            {:>8.1} µs per read",
+        read_latency_us(pg.as_ref(), 2000)
     );
     let _standby = tokio::task::block_in_place(|| server.start_sync_standby());
     let (rate, batches, groups) = committers(pg, PER_TASK, "sync").await;
