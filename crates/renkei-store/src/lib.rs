@@ -4,9 +4,9 @@
 //! It is a crate of its own, the one library crate that does I/O: its backends build and
 //! test without the gateway, and nothing in it can reach back into the gateway's logic.
 //! The gateway sees only this interface ([`Store`]); sled is one implementation
-//! ([`sled_store::SledStore`]). A PostgreSQL store with a standby is meant to be a second
-//! implementation of the same trait: every method maps onto a table `(tree, key, value)` and a
-//! transaction per commit group.
+//! ([`sled_store::SledStore`], the embedded default). With the `postgres` feature,
+//! `postgres::PgStore` is a second implementation for a primary with a synchronous standby:
+//! every method maps onto a table `(tree, key, value)` and a transaction per commit group.
 //!
 //! Durability contract: [`Store::commit`] resolves `Ok` only after the batch (and every batch
 //! committed before it) is on stable storage — every file the store wrote, and the directory
@@ -24,6 +24,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sled_store;
 
 use std::fmt;
@@ -216,6 +218,17 @@ pub trait LogChain: Send {
     fn state(&self) -> Vec<u8>;
     /// A copy to restore if the group's write fails.
     fn snapshot(&self) -> Box<dyn LogChain>;
+    /// Replaces this chain's state with `state` (bytes from [`LogChain::state`]) read back from
+    /// the store. A store shared by several processes (PostgreSQL) calls it when another writer
+    /// advanced the persisted chain, so that every process keeps appending to ONE chain; a
+    /// single-process store (sled) never calls it. The default refuses: such a store then
+    /// fails log appends closed rather than fork the chain.
+    fn restore(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        let _ = state;
+        Err(StoreError::Io(
+            "this log chain cannot be reloaded from stored state".into(),
+        ))
+    }
 }
 
 /// The store interface the gateway uses.
