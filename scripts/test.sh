@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# The test command: installs the outside judges the tests use (xmllint, Python's
-# cryptography), then checks formatting and lints, builds once in release and runs every
-# test of the workspace, including the end-to-end tests that spawn the release binary.
+# The test command: installs the outside judges and servers the tests use (xmllint, openssl,
+# strace, PostgreSQL, Python's cryptography), then checks formatting and lints, builds once in
+# release and runs every test of the workspace — the store's suite on sled and on real
+# PostgreSQL servers the tests start themselves, and the end-to-end tests that spawn the
+# release binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v strace >/dev/null 2>&1 || need_apt+=(strace)
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need_apt+=(postgresql)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
@@ -18,7 +24,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
 
+# The PostgreSQL backend is compiled and tested too (it is optional in the embedded build).
+features=(--features renkei-store/postgres)
 cargo fmt --all -- --check
-cargo clippy --release --workspace --all-targets -- -D warnings
-cargo build --release --workspace
-cargo test --release --workspace
+cargo clippy --release --workspace --all-targets "${features[@]}" -- -D warnings
+cargo build --release --workspace "${features[@]}"
+cargo test --release --workspace "${features[@]}"

@@ -166,6 +166,23 @@ fn d_max_batch() -> usize {
     DEFAULT_MAX_BATCH_BYTES
 }
 
+/// Connection limits of the API listener (`[server]`); every field has a default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Most connections at once; default the lower of 4,096 and the descriptor limit minus a
+    /// reserve of 256. Example: `max_connections = 2000`.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Seconds a TLS handshake may take (default 10).
+    #[serde(default)]
+    pub handshake_timeout_secs: Option<u64>,
+    /// Seconds a request's headers may take to arrive, and an idle connection may stay open
+    /// (default 10).
+    #[serde(default)]
+    pub header_read_timeout_secs: Option<u64>,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -201,6 +218,9 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     #[serde(default = "d_max_batch")]
     pub max_batch_bytes: usize,
+    /// Connection limits of the API listener.
+    #[serde(default)]
+    pub server: ServerConfig,
     pub tls: TlsConfig,
     pub keys: KeysConfig,
     pub platform: PlatformConfig,

@@ -29,6 +29,56 @@ use tokio_rustls::TlsAcceptor;
 
 /// A TLS handshake that takes longer than this is dropped (slowloris protection).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request's headers must arrive within this long; hyper also applies it to an idle
+/// keep-alive connection waiting for its next request, so a silent connection is closed
+/// after this long whatever state it is in.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this many connections at once, if the descriptor limit allows more: far above
+/// what a city's business systems open, low enough to bound memory per connection.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Descriptors kept free for the store, log files and outgoing connections to the platform,
+/// so that a flood of incoming connections cannot starve them.
+pub const DESCRIPTOR_RESERVE: usize = 256;
+/// First pause after a failed accept (e.g. out of descriptors); doubles up to the maximum
+/// instead of retrying at once.
+const ACCEPT_BACKOFF_FIRST: Duration = Duration::from_millis(10);
+/// Longest pause after failed accepts.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// A repeated warning (failed accepts) is logged at most this often, with a count.
+const REPEATED_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Limits of a server's connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    pub max_connections: usize,
+    pub handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: default_max_connections(),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
+/// The soft limit on open descriptors of this process, from `/proc/self/limits`.
+pub fn open_files_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// [`DEFAULT_MAX_CONNECTIONS`], or fewer when the descriptor limit minus the reserve is lower.
+pub fn default_max_connections() -> usize {
+    let by_limit = open_files_limit()
+        .map(|n| n.saturating_sub(DESCRIPTOR_RESERVE).max(1))
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    DEFAULT_MAX_CONNECTIONS.min(by_limit)
+}
 /// Largest response body the client reads (platform messages are bounded at 1 MiB; batch
 /// result downloads at the batch limit).
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
@@ -128,13 +178,13 @@ pub fn client_config(ca: &Path, cert: &Path, key: &Path) -> Result<ClientConfig,
 fn peer_from(certs: Option<&[CertificateDer<'_>]>, addr: SocketAddr) -> Option<Peer> {
     let leaf = certs?.first()?;
     let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
-    let name = parsed
-        .subject()
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
+    // Exactly one common name: with two, "the first one" would be a choice an attacker's CA
+    // request could steer.
+    let mut names = parsed.subject().iter_common_name();
+    let name = names.next()?.as_str().ok()?.to_string();
+    if names.next().is_some() {
+        return None;
+    }
     let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, leaf.as_ref()));
     Some(Peer {
         name,
@@ -149,9 +199,16 @@ pub type HttpResponse = Response<axum::body::Body>;
 /// Serves HTTPS with mutual TLS on `listener` until `shutdown` turns true. Each request is
 /// handed to `handle` with the caller's [`Peer`]; an `Err` from `handle` closes the
 /// connection without an answer (the simulator uses this to drop connections).
+///
+/// Limits, in the order a connection meets them: at most `max_connections` at once (a new
+/// one waits in the kernel's backlog until one ends); a failed accept pauses, growing, and
+/// is logged at most every ten seconds with a count; the TLS handshake has a deadline; a
+/// client certificate without exactly one common name is refused; then hyper reads each
+/// request's headers under `header_read_timeout`, which also closes idle connections.
 pub async fn serve<F, Fut>(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
+    limits: ServerLimits,
     handle: F,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -159,12 +216,37 @@ pub async fn serve<F, Fut>(
     Fut: Future<Output = Result<HttpResponse, std::io::Error>> + Send + 'static,
 {
     let acceptor = TlsAcceptor::from(tls);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut backoff = ACCEPT_BACKOFF_FIRST;
+    let mut failed_accepts = 0u64;
+    let mut last_logged: Option<std::time::Instant> = None;
     loop {
+        let slot = tokio::select! {
+            s = slots.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
         let (tcp, addr) = tokio::select! {
             r = listener.accept() => match r {
-                Ok(x) => x,
+                Ok(x) => {
+                    backoff = ACCEPT_BACKOFF_FIRST;
+                    x
+                }
                 Err(error) => {
-                    tracing::warn!(message = "Accept failed.", %error);
+                    failed_accepts += 1;
+                    if last_logged.is_none_or(|t| t.elapsed() >= REPEATED_LOG_EVERY) {
+                        tracing::warn!(message = "Accept failed; pausing.", %error, failures = failed_accepts, pause_ms = backoff.as_millis() as u64);
+                        last_logged = Some(std::time::Instant::now());
+                        failed_accepts = 0;
+                    }
+                    drop(slot);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     continue;
                 }
             },
@@ -174,8 +256,9 @@ pub async fn serve<F, Fut>(
         let acceptor = acceptor.clone();
         let handle = handle.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let stream =
-                match tokio::time::timeout(DEFAULT_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
                     Ok(Ok(s)) => s,
                     Ok(Err(error)) => {
                         tracing::debug!(message = "TLS handshake refused.", %error, %addr);
@@ -184,11 +267,20 @@ pub async fn serve<F, Fut>(
                     Err(_) => return,
                 };
             let Some(peer) = peer_from(stream.get_ref().1.peer_certificates(), addr) else {
-                tracing::debug!(message = "Client certificate without a common name.", %addr);
+                tracing::debug!(message = "Client certificate without exactly one common name.", %addr);
                 return;
             };
             let svc = hyper::service::service_fn(move |req| handle(peer.clone(), req));
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            builder
+                .http2()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive_interval(limits.header_read_timeout)
+                .keep_alive_timeout(limits.header_read_timeout);
             if let Err(error) = builder.serve_connection(TokioIo::new(stream), svc).await {
                 tracing::debug!(message = "Connection ended with an error.", %error);
             }

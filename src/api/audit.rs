@@ -344,7 +344,8 @@ async fn export(
         .await
         .map_err(internal)?;
     let cps = records::log::checkpoints(gw.store.as_ref()).map_err(internal)?;
-    let pem = records::checkpoint::checkpoint_keys_pem(gw.store.as_ref()).map_err(internal)?;
+    let pem = records::checkpoint::checkpoint_keys_pem(gw.store.as_ref(), &gw.keys.keyring)
+        .map_err(internal)?;
     let tmp = tempdir_in(&gw.config.data_dir).map_err(internal)?;
     let (files, records) = {
         // An unreadable entry stops the export with an error; it never silently shortens it.
@@ -442,10 +443,25 @@ async fn verify_live(
         .await
         .map_err(internal)?;
     let cps = records::log::checkpoints(gw.store.as_ref()).map_err(internal)?;
-    let keys = renkei_records::KeySet::from_pems(
-        records::checkpoint::checkpoint_keys(gw.store.as_ref()).map_err(internal)?,
-    )
-    .map_err(internal)?;
+    let (trusted, refused) =
+        records::checkpoint::trusted_checkpoint_keys(gw.store.as_ref(), &gw.keys.keyring)
+            .map_err(internal)?;
+    if !refused.is_empty() {
+        // The store names checkpoint keys the sealed keyring does not know: someone wrote
+        // keys of their own into the store. Nothing signed by them is believed.
+        record_staff(&gw, &caller, "audit.verify_live", None).await?;
+        return Ok(Json(LiveVerify {
+            ok: false,
+            records: 0,
+            checkpoints_verified: 0,
+            unchecked_tail: 0,
+            problem: Some(serde_json::json!({
+                "kind": "untrusted_checkpoint_key",
+                "detail": format!("stored checkpoint key versions {refused:?} are not the keyring's"),
+            })),
+        }));
+    }
+    let keys = renkei_records::KeySet::from_pems(trusted).map_err(internal)?;
     let mut bad_entry: Option<String> = None;
     let entries = records::log::entries(gw.store.as_ref(), 0).map_while(|e| match e {
         Ok(x) => Some(x),
@@ -477,7 +493,8 @@ async fn verify_live(
 
 async fn public_keys(State(gw): State<AppState>) -> Result<Json<BTreeMap<u32, String>>, ApiError> {
     // Every version that signed checkpoints, plus the current signing keys.
-    let mut out = records::checkpoint::checkpoint_keys_pem(gw.store.as_ref()).map_err(internal)?;
+    let mut out = records::checkpoint::checkpoint_keys_pem(gw.store.as_ref(), &gw.keys.keyring)
+        .map_err(internal)?;
     let ring = gw.keys.keyring.keyring();
     for info in ring.list() {
         if info.purpose == renkei_crypto::keyring::KeyPurpose::Signing {

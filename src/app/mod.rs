@@ -148,6 +148,23 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
     })
 }
 
+/// The API listener's limits: `[server]` with defaults filled in.
+fn server_limits(c: &crate::config::ServerConfig) -> tls::ServerLimits {
+    let d = tls::ServerLimits::default();
+    let secs = std::time::Duration::from_secs;
+    tls::ServerLimits {
+        max_connections: c.max_connections.unwrap_or(d.max_connections),
+        handshake_timeout: c
+            .handshake_timeout_secs
+            .map(secs)
+            .unwrap_or(d.handshake_timeout),
+        header_read_timeout: c
+            .header_read_timeout_secs
+            .map(secs)
+            .unwrap_or(d.header_read_timeout),
+    }
+}
+
 /// Listens on `listen` and writes the bound address (port 0 picks one) to `addr_file`.
 async fn bind(
     listen: SocketAddr,
@@ -185,6 +202,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
     let serve = tokio::spawn(tls::serve(
         listener,
         tls_cfg,
+        server_limits(&cfg.server),
         move |peer, mut req: hyper::Request<hyper::body::Incoming>| {
             let app = app.clone();
             async move {
@@ -271,6 +289,7 @@ pub async fn start_sim(
     let serve = tokio::spawn(tls::serve(
         listener,
         tls_cfg,
+        tls::ServerLimits::default(),
         move |peer, req| s.clone().handle(peer, req),
         rx,
     ));

@@ -12,6 +12,7 @@ use renkei_convert::{parse_batch_line, BatchInquiryLine, Layout, LayoutReader, L
 use renkei_ids::SystemId;
 use tokio::task::JoinSet;
 
+use super::internal;
 use super::{
     batch_id, line_key, load_meta, meta_key, BatchMeta, BatchState, LineEntry, Rejection,
     DEFAULT_MAX_REJECTED_LISTED,
@@ -75,10 +76,6 @@ pub fn batch_layout() -> Result<&'static Layout, Error> {
         .get_or_init(|| crate::schemas::layout("inquiry-batch").map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|e| Error::internal("batch layout", e.clone()))
-}
-
-fn internal(e: impl std::fmt::Display) -> Error {
-    Error::internal("batch", e.to_string())
 }
 
 /// What an upload answers.

@@ -138,7 +138,8 @@ pub fn line_of_key(key: &[u8]) -> Option<u64> {
     s.rsplit('/').next()?.parse().ok()
 }
 
-fn internal(e: impl std::fmt::Display) -> Error {
+/// A batch's stored value could not be used (its cause goes to the log).
+pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
     Error::internal("batch", e.to_string())
 }
 

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
+use super::internal;
 use super::{line_prefix, progress_key, BatchMeta, BatchState, LineEntry, Progress};
 use crate::error::Error;
 use crate::inquiry::Inquiries;
@@ -49,10 +50,6 @@ impl Drop for CountClaim {
             Err(p) => p.into_inner().remove(&self.0),
         };
     }
-}
-
-fn internal(e: impl std::fmt::Display) -> Error {
-    Error::internal("batch", e.to_string())
 }
 
 /// The last stored counts of a batch.

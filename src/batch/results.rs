@@ -10,6 +10,7 @@ use renkei_convert::inquiry::{result_line_record, InquiryResultLine};
 use renkei_convert::{Layout, LayoutWriter};
 use renkei_ids::AgencyCode;
 
+use super::internal;
 use super::{line_prefix, BatchMeta, LineEntry};
 use crate::error::Error;
 use crate::inquiry::Inquiries;
@@ -20,10 +21,6 @@ use renkei_store::{prefix_end, Tree};
 /// layout's status column is numeric and `09` means "finished normally", so failures get
 /// the distinct `99`; the reason is in the message column.
 pub const FAILED_STATUS_DETAIL: &str = "99";
-
-fn internal(e: impl std::fmt::Display) -> Error {
-    Error::internal("batch", e.to_string())
-}
 
 /// The built-in `inquiry-result` layout, parsed once.
 pub fn result_layout() -> Result<&'static Layout, Error> {

@@ -183,6 +183,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 /// Entry point.
 pub fn main() -> ExitCode {
+    // Everything renkei writes — the store, keys, logs, exports — is for the service user
+    // only: files 0600, folders 0700, whatever umask the shell had.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     crate::tls::install_default_provider();
     let cli = Cli::parse();
     let result = match cli.command {

@@ -191,6 +191,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         schemas_dir: None,
         max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
         max_batch_bytes: crate::config::DEFAULT_MAX_BATCH_BYTES,
+        server: Default::default(),
         tls: TlsConfig {
             ca: "ca.pem".into(),
             cert: "gateway/server.pem".into(),

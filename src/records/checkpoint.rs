@@ -36,11 +36,47 @@ pub fn checkpoint_keys(
     }
 }
 
-/// The checkpoint keys as PEM, for bundles and auditors.
+/// Public keys (SEC1) by key version.
+pub type KeysByVersion = std::collections::BTreeMap<u32, Vec<u8>>;
+
+/// The stored checkpoint keys that the sealed keyring vouches for: a version is kept only
+/// when the keyring lists a signing key of that version with the same fingerprint. Someone
+/// who can write the store but not the keyring cannot slip in a key of their own (its
+/// checkpoints then fail verification). Returns the trusted keys and the versions refused.
+pub fn trusted_checkpoint_keys(
+    store: &dyn Store,
+    keyring: &KeyState,
+) -> Result<(KeysByVersion, Vec<u32>), Error> {
+    let listed: Vec<(u32, String)> = keyring
+        .keyring()
+        .list()
+        .into_iter()
+        .filter(|k| k.purpose == renkei_crypto::keyring::KeyPurpose::Signing)
+        .filter_map(|k| k.fingerprint.map(|f| (k.version, f)))
+        .collect();
+    let mut trusted = std::collections::BTreeMap::new();
+    let mut refused = Vec::new();
+    for (v, sec1) in checkpoint_keys(store)? {
+        let fingerprint = renkei_crypto::VerifyingKey::from_sec1(&sec1)?.fingerprint();
+        if listed.iter().any(|(lv, lf)| *lv == v && *lf == fingerprint) {
+            trusted.insert(v, sec1);
+        } else {
+            refused.push(v);
+        }
+    }
+    Ok((trusted, refused))
+}
+
+/// The trusted checkpoint keys as PEM, for bundles and auditors.
 pub fn checkpoint_keys_pem(
     store: &dyn Store,
+    keyring: &KeyState,
 ) -> Result<std::collections::BTreeMap<u32, String>, Error> {
-    checkpoint_keys(store)?
+    let (trusted, refused) = trusted_checkpoint_keys(store, keyring)?;
+    if !refused.is_empty() {
+        tracing::error!(message = "Stored checkpoint keys the keyring does not vouch for; left out.", versions = ?refused);
+    }
+    trusted
         .into_iter()
         .map(|(v, k)| {
             renkei_crypto::VerifyingKey::from_sec1(&k)

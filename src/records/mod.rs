@@ -53,6 +53,14 @@ impl LogChain for RecordChain {
     fn snapshot(&self) -> Box<dyn LogChain> {
         Box::new(RecordChain(self.0.clone()))
     }
+    fn restore(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        // Another writer (a second gateway on the same PostgreSQL) advanced the chain.
+        self.0 = ChainState::from_bytes(state).map_err(|e| StoreError::Corrupt {
+            tree: "meta",
+            detail: e.to_string(),
+        })?;
+        Ok(())
+    }
 }
 
 /// Installs the chain into the store, resuming from the persisted state.

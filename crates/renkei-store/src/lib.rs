@@ -4,16 +4,28 @@
 //! It is a crate of its own, the one library crate that does I/O: its backends build and
 //! test without the gateway, and nothing in it can reach back into the gateway's logic.
 //! The gateway sees only this interface ([`Store`]); sled is one implementation
-//! ([`sled_store::SledStore`]). A PostgreSQL store with a standby is meant to be a second
-//! implementation of the same trait: every method maps onto a table `(tree, key, value)` and a
-//! transaction per commit group.
+//! ([`sled_store::SledStore`], the embedded default). With the `postgres` feature,
+//! `postgres::PgStore` is a second implementation for a primary with a synchronous standby:
+//! every method maps onto a table `(tree, key, value)` and a transaction per commit group.
 //!
 //! Durability contract: [`Store::commit`] resolves `Ok` only after the batch (and every batch
-//! committed before it) is on stable storage. The writer applies many callers' batches as one
-//! atomic write and makes them durable with one `fsync`, so the cost of durability is shared.
+//! committed before it) is on stable storage — every file the store wrote, and the directory
+//! entry of every file it created. The writer applies many callers' batches as one atomic write
+//! and makes them durable with one round of `fsync`s, so the cost of durability is shared.
+//!
+//! Visibility is not durability: a backend may let readers see a group as soon as it is applied,
+//! before its `fsync` has returned (sled does). A caller that sends on what it read takes a
+//! *durability barrier* first: `commit(Batch::new())` resolves only after every group queued
+//! before it is durable, and it is refused like any write once the store has failed.
+//!
+//! Fail closed: after a write or sync fails the store cannot say what reached the disk, so it
+//! refuses every later commit with [`StoreError::Failed`] until it is restarted, reads show only
+//! acknowledged data (never the failed group's), and [`Store::health`] reports the failure.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sled_store;
 
 use std::fmt;
@@ -175,6 +187,10 @@ pub enum StoreError {
     /// Stored bytes could not be decoded.
     #[error("corrupt value in tree {tree}: {detail}")]
     Corrupt { tree: &'static str, detail: String },
+    /// An earlier write or sync failed; the store refuses every write (barriers too) until it
+    /// is restarted. Carries the first failure.
+    #[error("store refuses writes after a storage failure (restart needed): {0}")]
+    Failed(String),
 }
 
 impl StoreError {
@@ -185,6 +201,7 @@ impl StoreError {
             StoreError::Io(_) => "store_io",
             StoreError::Closed => "store_closed",
             StoreError::Corrupt { .. } => "store_corrupt",
+            StoreError::Failed(_) => "store_failed",
         }
     }
 }
@@ -201,6 +218,17 @@ pub trait LogChain: Send {
     fn state(&self) -> Vec<u8>;
     /// A copy to restore if the group's write fails.
     fn snapshot(&self) -> Box<dyn LogChain>;
+    /// Replaces this chain's state with `state` (bytes from [`LogChain::state`]) read back from
+    /// the store. A store shared by several processes (PostgreSQL) calls it when another writer
+    /// advanced the persisted chain, so that every process keeps appending to ONE chain; a
+    /// single-process store (sled) never calls it. The default refuses: such a store then
+    /// fails log appends closed rather than fork the chain.
+    fn restore(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        let _ = state;
+        Err(StoreError::Io(
+            "this log chain cannot be reloaded from stored state".into(),
+        ))
+    }
 }
 
 /// The store interface the gateway uses.
@@ -227,7 +255,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn scan_prefix(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Entries, StoreError>;
     /// Number of entries in a tree.
     fn len(&self, tree: Tree) -> Result<usize, StoreError>;
-    /// Sends a batch to the group-commit writer; the future resolves when it is durable.
+    /// Sends a batch to the group-commit writer; the future resolves when it is durable, and
+    /// so is every batch queued before it. An empty batch is a durability barrier: readers may
+    /// see a group before it is durable, so a caller that acts on what it read (sends it, answers
+    /// `202` on it) awaits `commit(Batch::new())` first.
     fn commit(&self, batch: Batch) -> CommitFuture;
     /// Installs the record log chain (once, at start-up, before the first log append).
     fn set_log_chain(&self, chain: Box<dyn LogChain>) -> Result<(), StoreError>;
@@ -235,6 +266,31 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn log_chain_state(&self) -> Result<Option<Vec<u8>>, StoreError>;
     /// Commit statistics since start.
     fn stats(&self) -> CommitStats;
+    /// Whether the store still takes writes (for readiness probes). A store that returned
+    /// [`StoreError::Failed`] reports [`Health::Failed`] until restart.
+    fn health(&self) -> Health {
+        Health::Ok
+    }
+}
+
+/// What [`Store::health`] reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Health {
+    /// Commits are taken.
+    Ok,
+    /// A write or sync failed: every later commit is refused until restart.
+    Failed {
+        /// The first failure, as logged.
+        error: String,
+    },
+}
+
+impl Health {
+    /// True when commits are taken.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Health::Ok)
+    }
 }
 
 /// Group-commit counters (for metrics and the benchmark).

@@ -1,23 +1,82 @@
 //! The sled implementation of [`Store`]: all named trees in one sled tree (each under a one-byte
 //! prefix, so that a whole commit group is one atomic `apply_batch`), one writer thread doing
-//! group commit, and an explicit `fdatasync` after sled's flush.
+//! group commit, and explicit `fsync`s of every file sled wrote before a group is acknowledged.
 //!
-//! Why the extra sync: on Linux sled 0.34's `flush` ends in `sync_file_range`, which neither
-//! flushes the drive's write cache nor the file's metadata (sled issue #1452), so a power cut
-//! could lose writes that `flush` reported stable. After each group's flush the writer calls
-//! `sync_data` on sled's log file (`db`), which is a real `fdatasync` on the same inode.
+//! # Durability: what sled 0.34 writes, and what this module syncs
+//!
+//! sled's `flush` ends in `sync_file_range` on Linux, which neither flushes the drive's write
+//! cache nor the file's metadata (sled issue #1452), and sled never syncs some files at all.
+//! Read from sled 0.34.7's source, these are the files it writes under the store's folder:
+//!
+//! - `db`, the log: every page write goes here, unless it is a blob (below). The writer
+//!   `fdatasync`s it after each group's flush.
+//! - `blobs/<lsn>`: any log message larger than `segment_size / 4 - 20` bytes (131,052 with
+//!   the default 512 KiB segments; `pagecache/logger.rs`, `reserve_inner`) goes to a new file
+//!   of its own, made with `create_new` and written with plain `write`s inside the reservation
+//!   (`pagecache/blob_io.rs`, `write_blob`) — never synced, nor is `blobs/`. Messages are whole
+//!   pages (a leaf holds up to 16 entries before it splits, so a page reaches the threshold with
+//!   values far below it) and, for one value over the threshold, the value itself. Blob names
+//!   are never reused, and a blob file is never written again after it is made.
+//! - `conf` (created at the first open, not synced), `snap.<lsn>` (synced by sled, then renamed
+//!   into place without syncing the folder), and the `blobs/` folder itself.
+//!
+//! The choice made here is to sync them, not to avoid them: the gateway stores values of some
+//! hundred KB (a batch's list of rejected lines), and keeping every page under the threshold
+//! would need a format change (larger segments cannot be set on an existing store) or a cap on
+//! value sizes that the gateway does not have. So each group, after `apply_batch` and `flush`:
+//!
+//! 1. `blobs/` is listed and every file not seen at the previous group is `fsync`ed; if the
+//!    listing changed, `blobs/` is `fsync`ed (its new entries).
+//! 2. The store folder is listed; if its entries changed (a new snapshot, a rename), new files
+//!    are `fsync`ed and so is the folder.
+//! 3. `db` is `fdatasync`ed. Only then are the group's callers answered.
+//!
+//! Why a listing is enough: a blob is written by the thread that reserves its log message,
+//! before that reservation completes, and `flush` returns only once every reservation up to the
+//! log's end at the time of the call has completed; so every blob the group's pages went to
+//! exists, fully written, when the listing runs. A blob made later (by another thread that
+//! consolidates or splits a page) lies after the group in the log, so sled's recovery never
+//! needs it to rebuild the group; it is synced at the next group, before that group's answer.
+//! What this cannot close, short of patching sled: such a later blob is unsynced while sled's
+//! own writes of the log after it may reach the disk (the kernel writes dirty pages back on its
+//! own). A power cut in that window leaves recovery a blob that is empty (recovery stops there:
+//! every acknowledged group lies before it) or missing (sled skips the message). Acknowledged
+//! groups are not affected in the first case; the second needs a page split or merge racing
+//! the cut, and is why the tests also kill the process at random moments and reopen.
+//! At open, every existing blob, `conf`, `blobs/`, the store folder and its parent are synced
+//! once, since a crash of an earlier run may have left them in the page cache only.
+//!
+//! The cost is one `readdir` of `blobs/` and of the store folder per group (both small: sled
+//! deletes blobs that no page points to), plus one `fsync` per new blob.
+//!
+//! # Fail closed
+//!
+//! If `apply_batch`, `flush` or any sync fails, nothing is known about what reached the disk
+//! (after a failed `fsync` Linux may even have dropped the dirty pages). The writer then refuses
+//! every later commit with [`StoreError::Failed`] until restart, and [`Store::health`] says so.
+//! sled has already put the failed group in its in-memory tree (it rewinds only its log), so
+//! before applying a group the writer reads the value every written key had (one `get` per
+//! distinct key, measured in the tests); on failure these become an overlay that every read
+//! consults first, so reads show only acknowledged data. When sled itself took the group (the
+//! failure was in a flush or sync) the old values are also written back to sled's memory, best
+//! effort and never acknowledged, so that sled's own later flushes do not carry the failed group.
+//!
+//! Readers see a group once it is applied, before it is durable: a caller takes a durability
+//! barrier (`commit(Batch::new())`) before acting on what it read; see [`Store::commit`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::OsString;
 use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Batch, CommitFuture, CommitReceipt, CommitStats, Entries, LogChain, Op, Store, StoreError,
-    Tree, META_CHAIN_STATE,
+    Batch, CommitFuture, CommitReceipt, CommitStats, Entries, Health, LogChain, Op, Store,
+    StoreError, Tree, META_CHAIN_STATE,
 };
 
 /// Most batches one group takes; bounds latency of the first caller in a group.
@@ -27,12 +86,17 @@ const DEFAULT_QUEUE_DEPTH: usize = 16_384;
 /// sled page cache; small so that memory stays flat whatever the backlog (the OS page
 /// cache still holds hot data).
 const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled's folder of large pages (fixed by sled 0.34: `Config::blob_path`).
+const BLOB_DIR: &str = "blobs";
+/// sled's log file (fixed by sled 0.34: `Config::db_path`).
+const LOG_FILE: &str = "db";
 
 /// How hard the writer works to make a commit durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Durability {
-    /// sled flush, then `fdatasync` of the log file: survives power loss (default).
+    /// sled flush, then `fsync` of every file sled wrote and of new directory entries:
+    /// survives power loss (default).
     #[default]
     Fsync,
     /// sled flush only (`sync_file_range`): survives a process crash, not a power cut.
@@ -42,6 +106,28 @@ pub enum Durability {
 
 type Job = (Batch, oneshot::Sender<Result<CommitReceipt, StoreError>>);
 
+/// The first storage failure and the acknowledged values of the keys its group touched.
+#[derive(Debug)]
+struct Failure {
+    error: String,
+    /// Full key → its value before the failed group (`None`: absent). Reads look here first.
+    before: BTreeMap<Vec<u8>, Option<sled::IVec>>,
+}
+
+/// State the writer shares with readers: set once, on the first failure.
+#[derive(Debug, Default)]
+struct Shared {
+    failure: OnceLock<Failure>,
+}
+
+impl Shared {
+    fn refusal(&self) -> Option<StoreError> {
+        self.failure
+            .get()
+            .map(|f| StoreError::Failed(f.error.clone()))
+    }
+}
+
 /// A sled database with its group-commit writer.
 pub struct SledStore {
     db: sled::Db,
@@ -50,6 +136,7 @@ pub struct SledStore {
     chain: Arc<Mutex<Option<Box<dyn LogChain>>>>,
     batches: Arc<AtomicU64>,
     groups: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     path: PathBuf,
 }
 
@@ -76,22 +163,21 @@ impl SledStore {
             .open()
             .map_err(io)?;
         let kv = db.open_tree("kv").map_err(io)?;
-        // sled's log file: synced after every flush (see the module doc).
-        let log_file = File::open(dir.join("db")).map_err(io)?;
-        // Make the directory entries themselves durable once.
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        let syncer = Syncer::open(dir).map_err(io)?;
         let (tx, rx) = mpsc::channel(DEFAULT_QUEUE_DEPTH);
         let chain: Arc<Mutex<Option<Box<dyn LogChain>>>> = Arc::new(Mutex::new(None));
         let batches = Arc::new(AtomicU64::new(0));
         let groups = Arc::new(AtomicU64::new(0));
+        let shared = Arc::new(Shared::default());
         let writer = Writer {
             db: db.clone(),
             kv: kv.clone(),
-            log_file,
+            syncer,
             durability,
             chain: chain.clone(),
             batches: batches.clone(),
             groups: groups.clone(),
+            shared: shared.clone(),
         };
         std::thread::Builder::new()
             .name("renkei-store-writer".into())
@@ -104,6 +190,7 @@ impl SledStore {
             chain,
             batches,
             groups,
+            shared,
             path: dir.to_path_buf(),
         }))
     }
@@ -111,6 +198,27 @@ impl SledStore {
     /// Bytes on disk used by the database (for reports).
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// The acknowledged-values overlay, once the store has failed.
+    fn before(&self) -> Option<&BTreeMap<Vec<u8>, Option<sled::IVec>>> {
+        self.shared.failure.get().map(|f| &f.before)
+    }
+
+    /// Entries of `r` in key order (or reversed), the failure overlay applied.
+    fn scan(
+        &self,
+        r: std::ops::Range<Vec<u8>>,
+        limit: usize,
+        rev: bool,
+    ) -> Result<Entries, StoreError> {
+        let iter = self.kv.range(r.clone());
+        match self.before() {
+            None if rev => collect(iter.rev(), limit),
+            None => collect(iter, limit),
+            Some(before) if rev => merge(iter.rev(), before.range(r).rev(), true, limit),
+            Some(before) => merge(iter, before.range(r), false, limit),
+        }
     }
 }
 
@@ -162,13 +270,63 @@ fn collect(
     Ok(out)
 }
 
+/// Which of two sorted streams holds the next key.
+enum Next {
+    Sled,
+    Overlay,
+    Both,
+}
+
+/// Merges sled's entries with the failure overlay (both in the same order): a key in the
+/// overlay shows the overlay's value (or nothing, if it was absent before the failed group).
+fn merge<'a>(
+    mut sled_iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    mut overlay: impl Iterator<Item = (&'a Vec<u8>, &'a Option<sled::IVec>)>,
+    rev: bool,
+    limit: usize,
+) -> Result<Entries, StoreError> {
+    let mut out = Vec::new();
+    let mut a = sled_iter.next().transpose().map_err(io)?;
+    let mut b = overlay.next();
+    while out.len() < limit {
+        let next = match (&a, &b) {
+            (None, None) => break,
+            (Some(_), None) => Next::Sled,
+            (None, Some(_)) => Next::Overlay,
+            (Some((ka, _)), Some((kb, _))) => {
+                let ord = ka.as_ref().cmp(kb.as_slice());
+                match if rev { ord.reverse() } else { ord } {
+                    std::cmp::Ordering::Less => Next::Sled,
+                    std::cmp::Ordering::Greater => Next::Overlay,
+                    std::cmp::Ordering::Equal => Next::Both,
+                }
+            }
+        };
+        if matches!(next, Next::Sled) {
+            if let Some((k, v)) = a.take() {
+                out.push((k[1..].to_vec(), v.to_vec()));
+            }
+        }
+        if matches!(next, Next::Overlay | Next::Both) {
+            if let Some((k, Some(v))) = b.take() {
+                out.push((k[1..].to_vec(), v.to_vec()));
+            }
+            b = overlay.next();
+        }
+        if matches!(next, Next::Sled | Next::Both) {
+            a = sled_iter.next().transpose().map_err(io)?;
+        }
+    }
+    Ok(out)
+}
+
 impl Store for SledStore {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .kv
-            .get(full_key(tree, key))
-            .map_err(io)?
-            .map(|v| v.to_vec()))
+        let k = full_key(tree, key);
+        if let Some(v) = self.before().and_then(|b| b.get(&k)) {
+            return Ok(v.as_ref().map(|v| v.to_vec()));
+        }
+        Ok(self.kv.get(k).map_err(io)?.map(|v| v.to_vec()))
     }
 
     fn range(
@@ -178,7 +336,7 @@ impl Store for SledStore {
         end: &[u8],
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        collect(self.kv.range(full_range(tree, start, end)), limit)
+        self.scan(full_range(tree, start, end), limit, false)
     }
 
     fn range_rev(
@@ -188,20 +346,42 @@ impl Store for SledStore {
         end: &[u8],
         limit: usize,
     ) -> Result<Entries, StoreError> {
-        collect(self.kv.range(full_range(tree, start, end)).rev(), limit)
+        self.scan(full_range(tree, start, end), limit, true)
     }
 
     fn scan_prefix(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Entries, StoreError> {
-        collect(self.kv.scan_prefix(full_key(tree, prefix)), limit)
+        let lo = full_key(tree, prefix);
+        if self.before().is_none() {
+            return collect(self.kv.scan_prefix(lo), limit);
+        }
+        // The tag byte is below 0xff, so the end is always a finite key.
+        let hi = super::prefix_end(&lo);
+        self.scan(lo..hi, limit, false)
     }
 
     fn len(&self, tree: Tree) -> Result<usize, StoreError> {
-        Ok(self.kv.scan_prefix([tag(tree)]).count())
+        let mut n = self.kv.scan_prefix([tag(tree)]).count();
+        if let Some(before) = self.before() {
+            for (k, v) in before.range(full_range(tree, &[], &[])) {
+                match (self.kv.contains_key(k).map_err(io)?, v.is_some()) {
+                    (true, false) => n = n.saturating_sub(1),
+                    (false, true) => n += 1,
+                    _ => {}
+                }
+            }
+        }
+        Ok(n)
     }
 
     fn commit(&self, batch: Batch) -> CommitFuture {
         let tx = self.tx.clone();
+        let refused = self.shared.refusal();
         Box::pin(async move {
+            // Refused here too, not only by the writer: a writer stuck inside a failing
+            // storage engine must not keep callers waiting.
+            if let Some(e) = refused {
+                return Err(e);
+            }
             let (done, wait) = oneshot::channel();
             tx.send((batch, done))
                 .await
@@ -229,16 +409,115 @@ impl Store for SledStore {
             groups: self.groups.load(Ordering::Relaxed),
         }
     }
+
+    fn health(&self) -> Health {
+        match self.shared.failure.get() {
+            None => Health::Ok,
+            Some(f) => Health::Failed {
+                error: f.error.clone(),
+            },
+        }
+    }
+}
+
+/// Names in a folder (a missing folder has none).
+fn list(dir: &Path) -> io::Result<HashSet<OsString>> {
+    let mut names = HashSet::new();
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                names.insert(entry?.file_name());
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(names)
+}
+
+/// `fsync`s a file or folder by path; one that is gone (sled removed it) needs nothing.
+fn sync_path(path: &Path) -> io::Result<()> {
+    match File::open(path) {
+        Ok(f) => f.sync_all(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes every file sled wrote, and every entry it made, durable (see the module doc).
+struct Syncer {
+    dir: PathBuf,
+    blob_dir: PathBuf,
+    log_file: File,
+    /// Blob names durable as of the last group.
+    blobs: HashSet<OsString>,
+    /// Store-folder names durable as of the last group.
+    entries: HashSet<OsString>,
+}
+
+impl Syncer {
+    /// Syncs everything sled may have left unsynced (this run's open, or an earlier run).
+    fn open(dir: &Path) -> io::Result<Self> {
+        let blob_dir = dir.join(BLOB_DIR);
+        let log_file = File::open(dir.join(LOG_FILE))?;
+        let blobs = list(&blob_dir)?;
+        for name in &blobs {
+            sync_path(&blob_dir.join(name))?;
+        }
+        sync_path(&blob_dir)?;
+        let entries = list(dir)?;
+        for name in &entries {
+            if name != BLOB_DIR {
+                sync_path(&dir.join(name))?;
+            }
+        }
+        sync_path(dir)?;
+        // The store folder's own entry, which `create_dir_all` may just have made.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_path(parent)?;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            blob_dir,
+            log_file,
+            blobs,
+            entries,
+        })
+    }
+
+    /// One group's syncs, after sled's flush: new blobs, changed folders, then the log.
+    fn sync(&mut self) -> io::Result<()> {
+        let blobs = list(&self.blob_dir)?;
+        if blobs != self.blobs {
+            for name in blobs.difference(&self.blobs) {
+                sync_path(&self.blob_dir.join(name))?;
+            }
+            sync_path(&self.blob_dir)?;
+            self.blobs = blobs;
+        }
+        let entries = list(&self.dir)?;
+        if entries != self.entries {
+            for name in entries.difference(&self.entries) {
+                if name != BLOB_DIR {
+                    sync_path(&self.dir.join(name))?;
+                }
+            }
+            sync_path(&self.dir)?;
+            self.entries = entries;
+        }
+        self.log_file.sync_data()
+    }
 }
 
 struct Writer {
     db: sled::Db,
     kv: sled::Tree,
-    log_file: File,
+    syncer: Syncer,
     durability: Durability,
     chain: Arc<Mutex<Option<Box<dyn LogChain>>>>,
     batches: Arc<AtomicU64>,
     groups: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 }
 
 /// The writes of one group, in order, plus an overlay used to check guards against writes
@@ -248,8 +527,12 @@ struct Group {
     batch: sled::Batch,
     writes: usize,
     /// Keys and values are `IVec`s: made once from the caller's bytes, then shared by the
-    /// sled batch and this overlay without copying again.
+    /// sled batch and this overlay without copying again. Its keys are every key the group
+    /// writes, each once.
     overlay: HashMap<sled::IVec, Option<sled::IVec>>,
+    /// Values guards read from sled before the group wrote their keys: the acknowledged
+    /// values, reused so that a guarded key is not read twice.
+    read: HashMap<sled::IVec, Option<sled::IVec>>,
 }
 
 impl Group {
@@ -268,6 +551,13 @@ impl Group {
     }
 }
 
+/// Where a group's write failed.
+struct WriteFailure {
+    /// True when sled's `apply_batch` returned: its memory holds the whole group.
+    applied: bool,
+    error: String,
+}
+
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         while let Some(first) = rx.blocking_recv() {
@@ -282,16 +572,31 @@ impl Writer {
         }
     }
 
-    fn existing(&self, group: &Group, t: Tree, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn existing(
+        &self,
+        group: &mut Group,
+        t: Tree,
+        k: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let k = full_key(t, k);
         if let Some(v) = group.overlay.get(k.as_slice()) {
             return Ok(v.as_ref().map(|v| v.to_vec()));
         }
-        Ok(self.kv.get(k).map_err(io)?.map(|v| v.to_vec()))
+        let v = self.kv.get(&k).map_err(io)?;
+        let found = v.as_ref().map(|v| v.to_vec());
+        group.read.insert(sled::IVec::from(k), v);
+        Ok(found)
     }
 
     fn write_group(&mut self, jobs: Vec<Job>) {
-        let mut chain_guard = match self.chain.lock() {
+        if let Some(refused) = self.shared.refusal() {
+            for (_, done) in jobs {
+                let _ = done.send(Err(refused.clone()));
+            }
+            return;
+        }
+        let chain = self.chain.clone();
+        let mut chain_guard = match chain.lock() {
             Ok(g) => g,
             Err(_) => {
                 for (_, done) in jobs {
@@ -314,16 +619,20 @@ impl Writer {
                 group.put(Tree::Meta, META_CHAIN_STATE, chain.state());
             }
         }
-        let written = self.apply_and_sync(group);
+        let written = self.write(group);
         if let Err(e) = &written {
-            tracing::error!(message = "Group commit failed.", error = %e, batches = waiters.len());
+            tracing::error!(
+                message = "Group commit failed; the store refuses writes until restart.",
+                error = %e,
+                batches = waiters.len()
+            );
             *chain_guard = chain_backup;
         }
         drop(chain_guard);
         self.groups.fetch_add(1, Ordering::Relaxed);
         for (done, outcome) in waiters.into_iter().zip(outcomes) {
             let outcome = match (&written, outcome) {
-                (Err(e), Ok(_)) => Err(e.clone()),
+                (Err(e), Ok(_)) => Err(StoreError::Io(e.clone())),
                 (_, o) => o,
             };
             if outcome.is_ok() {
@@ -381,15 +690,81 @@ impl Writer {
         Ok(receipt)
     }
 
-    fn apply_and_sync(&self, group: Group) -> Result<(), StoreError> {
+    /// Writes and syncs one group; on failure the store is failed for good (see the module
+    /// doc) and the error is returned for the group's callers.
+    fn write(&mut self, group: Group) -> Result<(), String> {
+        // The acknowledged value of every key the group writes, read before sled's memory
+        // holds the group; kept only if the group fails.
+        let mut before = BTreeMap::new();
+        for k in group.overlay.keys() {
+            if let Some(v) = group.read.get(k) {
+                before.insert(k.to_vec(), v.clone());
+                continue;
+            }
+            match self.kv.get(k) {
+                Ok(v) => {
+                    before.insert(k.to_vec(), v);
+                }
+                Err(e) => {
+                    // Nothing is applied yet: an empty overlay is exact.
+                    let error = format!("reading before a group: {e}");
+                    self.fail(error.clone(), BTreeMap::new(), false);
+                    return Err(error);
+                }
+            }
+        }
+        match self.apply_and_sync(group) {
+            Ok(()) => Ok(()),
+            Err(WriteFailure { applied, error }) => {
+                self.fail(error.clone(), before, applied);
+                Err(error)
+            }
+        }
+    }
+
+    fn apply_and_sync(&mut self, group: Group) -> Result<(), WriteFailure> {
         if group.writes > 0 {
             // One sled batch for the whole group: atomic, all or nothing.
-            self.kv.apply_batch(group.batch).map_err(io)?;
+            self.kv.apply_batch(group.batch).map_err(|e| WriteFailure {
+                applied: false,
+                error: format!("apply: {e}"),
+            })?;
         }
-        self.db.flush().map_err(io)?;
+        let after_apply = |stage: &str, e: &dyn std::fmt::Display| WriteFailure {
+            applied: true,
+            error: format!("{stage}: {e}"),
+        };
+        self.db.flush().map_err(|e| after_apply("flush", &e))?;
         if self.durability == Durability::Fsync {
-            self.log_file.sync_data().map_err(io)?;
+            self.syncer.sync().map_err(|e| after_apply("sync", &e))?;
         }
         Ok(())
+    }
+
+    /// Fails the store for good: refuse later writes, show the acknowledged values to readers,
+    /// and (when sled holds the whole group) write those values back into sled's memory.
+    fn fail(&self, error: String, before: BTreeMap<Vec<u8>, Option<sled::IVec>>, applied: bool) {
+        if self.shared.failure.set(Failure { error, before }).is_err() {
+            return;
+        }
+        if !applied {
+            // sled failed inside `apply_batch`; it may be stuck on a half-made log buffer,
+            // so nothing more is asked of it. The overlay serves reads.
+            return;
+        }
+        let Some(failure) = self.shared.failure.get() else {
+            return;
+        };
+        let mut undo = sled::Batch::default();
+        for (k, v) in &failure.before {
+            match v {
+                Some(v) => undo.insert(k.as_slice(), v.clone()),
+                None => undo.remove(k.as_slice()),
+            }
+        }
+        // Never acknowledged and never relied on: sled usually refuses it after an I/O error.
+        if let Err(error) = self.kv.apply_batch(undo) {
+            tracing::warn!(message = "Could not write the old values back.", %error);
+        }
     }
 }
