@@ -53,19 +53,26 @@ async fn closed_platform_keeps_the_inquiry_queued_until_it_opens() {
     assert_eq!(stat(&d.sim_stats().await, "inquiries_accepted"), 1);
 }
 
-/// Puts the platform in `mode`, waits until the gateway has retried twice, reopens it and
-/// checks the inquiry is answered exactly once.
+/// Puts the platform in `mode`, waits until the platform has refused two attempts (the
+/// simulator's counter for that mode), reopens it and checks the inquiry is answered once.
 async fn recovers_from(mode: &str) {
+    // The counter each mode moves: neither reaches `messages_received`.
+    let counter = match mode {
+        "failing" => "refused_failing",
+        "dropping" => "connections_dropped",
+        other => panic!("no attempt counter for mode {other}"),
+    };
     let d = ready().await;
     d.sim_mode(mode, 0).await;
+    let before = d.sim_stats().await;
     let api = d.client(CLIENT_SUBSIDY);
     let id = api
         .submit_ok(&format!("{mode}-1"), &local_tax(SAMPLES[1].business_number))
         .await;
     wait_until(
         TIMEOUT,
-        &format!("the gateway retried twice ({mode})"),
-        || async { d.gateway_log_lines(&["will retry", "platform_unavailable", &id]) >= 2 },
+        &format!("the platform saw two attempts ({mode}: {counter})"),
+        || async { stat(&d.sim_stats().await, counter) >= stat(&before, counter) + 2 },
     )
     .await;
     let status = api.status_of(&id).await;
@@ -73,6 +80,13 @@ async fn recovers_from(mode: &str) {
         status == "queued",
         "while the platform is {mode} the inquiry must wait, not {status}"
     );
+    let during = d.sim_stats().await;
+    assert_eq!(
+        stat(&during, "messages_received"),
+        stat(&before, "messages_received"),
+        "no message may get through while the platform is {mode}: {during}"
+    );
+    assert!(during["effects"].get(id.as_str()).is_none(), "{during}");
     d.sim_mode("open", 0).await;
     let v = api.wait_final(&id, TIMEOUT).await;
     assert_eq!(v["status"], "answered", "{v}");

@@ -75,6 +75,10 @@ pub struct SimStats {
     pub results_served: u64,
     pub refused_signature: u64,
     pub refused_closed: u64,
+    /// Platform requests answered 500 in `failing` mode.
+    pub refused_failing: u64,
+    /// Platform requests whose connection was dropped in `dropping` mode.
+    pub connections_dropped: u64,
     /// record id → processing serial, one per inquiry that took effect.
     pub effects: HashMap<String, String>,
 }
@@ -214,16 +218,18 @@ impl Sim {
         let (mode, slow_ms) = self.mode();
         match mode {
             SimMode::Dropping => {
+                self.inner().stats.connections_dropped += 1;
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::ConnectionAborted,
                     "simulated drop",
-                ))
+                ));
             }
             SimMode::Failing => {
+                self.inner().stats.refused_failing += 1;
                 return Ok(json_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     &serde_json::json!({"error": "simulated failure"}),
-                ))
+                ));
             }
             SimMode::Slow => tokio::time::sleep(Duration::from_millis(slow_ms)).await,
             SimMode::Closed | SimMode::Open => {}

@@ -470,6 +470,16 @@ impl Deployment {
         self.start_gateway().await;
     }
 
+    /// The process id of the running gateway (for CPU and memory readings in /proc).
+    pub fn gateway_pid(&self) -> Option<u32> {
+        self.gateway.as_ref().map(Child::id)
+    }
+
+    /// The process id of the running simulator.
+    pub fn sim_pid(&self) -> Option<u32> {
+        self.sim.as_ref().map(Child::id)
+    }
+
     /// Kills the gateway with SIGKILL (no shutdown code runs) and reaps it.
     pub fn kill_gateway(&mut self) {
         if let Some(mut c) = self.gateway.take() {
