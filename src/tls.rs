@@ -149,12 +149,84 @@ fn roots(ca: &Path) -> Result<Arc<RootCertStore>, TlsError> {
     Ok(Arc::new(store))
 }
 
+/// A client verifier that, after the CA's checks, also refuses at the handshake a certificate
+/// whose single common name is not a configured client: a stranger with a certificate from
+/// the same CA gets no TLS session at all, not just a 403.
+#[derive(Debug)]
+struct KnownClients {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    names: std::collections::HashSet<String>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for KnownClients {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        match single_common_name(end_entity) {
+            Some(name) if self.names.contains(&name) => Ok(verified),
+            _ => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// Server config demanding a client certificate issued by `ca`.
 pub fn server_config(ca: &Path, cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config_for(ca, cert, key, None)
+}
+
+/// Server config demanding a client certificate issued by `ca` and, when `clients` is given,
+/// whose common name is one of them (checked during the handshake).
+pub fn server_config_for(
+    ca: &Path,
+    cert: &Path,
+    key: &Path,
+    clients: Option<&[String]>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let p = provider();
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots(ca)?, p.clone())
+    let webpki = WebPkiClientVerifier::builder_with_provider(roots(ca)?, p.clone())
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
+    let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> = match clients {
+        Some(names) => Arc::new(KnownClients {
+            inner: webpki,
+            names: names.iter().cloned().collect(),
+        }),
+        None => webpki,
+    };
     let mut cfg = ServerConfig::builder_with_provider(p)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -175,16 +247,21 @@ pub fn client_config(ca: &Path, cert: &Path, key: &Path) -> Result<ClientConfig,
         .map_err(|e| TlsError::Config(e.to_string()))
 }
 
-fn peer_from(certs: Option<&[CertificateDer<'_>]>, addr: SocketAddr) -> Option<Peer> {
-    let leaf = certs?.first()?;
-    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
-    // Exactly one common name: with two, "the first one" would be a choice an attacker's CA
-    // request could steer.
+/// The certificate's common name, if it has exactly one: with two, "the first one" would be
+/// a choice an attacker's certificate request could steer.
+fn single_common_name(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
     let mut names = parsed.subject().iter_common_name();
     let name = names.next()?.as_str().ok()?.to_string();
     if names.next().is_some() {
         return None;
     }
+    Some(name)
+}
+
+fn peer_from(certs: Option<&[CertificateDer<'_>]>, addr: SocketAddr) -> Option<Peer> {
+    let leaf = certs?.first()?;
+    let name = single_common_name(leaf)?;
     let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, leaf.as_ref()));
     Some(Peer {
         name,

@@ -26,6 +26,11 @@ pub enum PkiError {
         path: String,
         source: std::io::Error,
     },
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// A CA able to issue certificates.
@@ -73,6 +78,21 @@ impl DevCa {
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let cert = p.self_signed(&key)?;
         write_pair(dir, "ca.pem", "ca-key.pem", &cert, &key)?;
+        Ok(Self { cert, key })
+    }
+
+    /// Loads the CA that [`DevCa::create`] wrote into `dir` (to issue more certificates).
+    pub fn load(dir: &Path) -> Result<Self, PkiError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|source| PkiError::Read {
+                path: path.display().to_string(),
+                source,
+            })
+        };
+        let key = KeyPair::from_pem(&read("ca-key.pem")?)?;
+        // The same name and key as the stored CA certificate, so what it signs chains to it.
+        let cert = CertificateParams::from_ca_cert_pem(&read("ca.pem")?)?.self_signed(&key)?;
         Ok(Self { cert, key })
     }
 
