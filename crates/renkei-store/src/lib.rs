@@ -231,6 +231,25 @@ pub trait LogChain: Send {
     }
 }
 
+/// One caller's batch on its way to a backend's single writer, with where to answer.
+pub(crate) type WriterJob = (
+    Batch,
+    tokio::sync::oneshot::Sender<Result<CommitReceipt, StoreError>>,
+);
+
+/// Queues `batch` for a backend's writer and waits for its answer; a writer that is gone is
+/// [`StoreError::Closed`]. Shared by every backend's `commit`.
+pub(crate) async fn send_to_writer(
+    tx: tokio::sync::mpsc::Sender<WriterJob>,
+    batch: Batch,
+) -> Result<CommitReceipt, StoreError> {
+    let (done, wait) = tokio::sync::oneshot::channel();
+    tx.send((batch, done))
+        .await
+        .map_err(|_| StoreError::Closed)?;
+    wait.await.map_err(|_| StoreError::Closed)?
+}
+
 /// The store interface the gateway uses.
 pub trait Store: Send + Sync + fmt::Debug {
     /// Reads one value.

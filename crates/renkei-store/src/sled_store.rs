@@ -72,7 +72,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::{
     Batch, CommitFuture, CommitReceipt, CommitStats, Entries, Health, LogChain, Op, Store,
@@ -104,7 +104,7 @@ pub enum Durability {
     FlushOnly,
 }
 
-type Job = (Batch, oneshot::Sender<Result<CommitReceipt, StoreError>>);
+type Job = crate::WriterJob;
 
 /// The first storage failure and the acknowledged values of the keys its group touched.
 #[derive(Debug)]
@@ -382,11 +382,7 @@ impl Store for SledStore {
             if let Some(e) = refused {
                 return Err(e);
             }
-            let (done, wait) = oneshot::channel();
-            tx.send((batch, done))
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            wait.await.map_err(|_| StoreError::Closed)?
+            crate::send_to_writer(tx, batch).await
         })
     }
 

@@ -30,14 +30,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_postgres::{Client, Config, Statement};
 
 pub use schema::{Migrated, SCHEMA_VERSION};
 
 use crate::{
-    Batch, CommitFuture, CommitReceipt, CommitStats, Entries, LogChain, Store, StoreError, Tree,
-    META_CHAIN_STATE,
+    Batch, CommitFuture, CommitStats, Entries, LogChain, Store, StoreError, Tree, META_CHAIN_STATE,
 };
 use conn::{describe_error, Backoff};
 
@@ -165,7 +164,7 @@ pub(crate) fn tree_id(t: Tree) -> i16 {
     }
 }
 
-type Job = (Batch, oneshot::Sender<Result<CommitReceipt, StoreError>>);
+type Job = crate::WriterJob;
 
 #[derive(Default)]
 pub(crate) struct Counters {
@@ -379,13 +378,7 @@ impl Store for PgStore {
 
     fn commit(&self, batch: Batch) -> CommitFuture {
         let tx = self.tx.clone();
-        Box::pin(async move {
-            let (done, wait) = oneshot::channel();
-            tx.send((batch, done))
-                .await
-                .map_err(|_| StoreError::Closed)?;
-            wait.await.map_err(|_| StoreError::Closed)?
-        })
+        Box::pin(async move { crate::send_to_writer(tx, batch).await })
     }
 
     fn set_log_chain(&self, chain: Box<dyn LogChain>) -> Result<(), StoreError> {
