@@ -192,8 +192,7 @@ fn record_cost_secs() -> f64 {
         );
         r.reason = Some("queued".into());
         r.reference = Some(format!("IQ{i:026}"));
-        let mut b = renkei_store::Batch::new();
-        crate::records::append(&mut b, &r);
+        // What `records::append` does (validate and encode), then the writer's chain step.
         if let Ok(bytes) = renkei_records::checked_canonical_bytes(&r) {
             chain.append(&bytes);
         }

@@ -171,9 +171,7 @@ impl Inquiries {
             r.business_system = Some(system.clone());
             r.inquirer = Some(self.config.agency_code.clone());
             r.reason = Some("not_permitted".into());
-            let mut b = Batch::new();
-            crate::records::append(&mut b, &r);
-            self.store.commit(b).await?;
+            crate::records::record_now(self.store.as_ref(), &r).await?;
             return Err(Error::forbidden(
                 "not_permitted",
                 "this system may not inquire this item under this procedure",

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use renkei_crypto::keyring::KeyPurpose;
 use renkei_ids::AgencyCode;
 use renkei_records::{RecordKind, RecordResult, StaffDetail};
-use renkei_store::{Batch, Store, StoreError};
+use renkei_store::{Store, StoreError};
 use serde::Serialize;
 
 use crate::keyring::{KeyError, KeyState};
@@ -215,9 +215,7 @@ impl Keys {
             action,
             ..staff.clone()
         });
-        let mut b = Batch::new();
-        crate::records::append(&mut b, &r);
-        self.store.commit(b).await.map(|_| ())
+        crate::records::record_now(self.store.as_ref(), &r).await
     }
 
     /// Records a refusal and returns it.
