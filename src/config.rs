@@ -32,6 +32,22 @@ pub const DEFAULT_POLL_INTERVAL_MS: u64 = 200;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest batch file accepted in one upload (300,000 lines of the 290-byte layout ≈ 88 MB).
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 128 * 1024 * 1024;
+/// Requests per second one client may make, on average: a city's business system sends a
+/// few inquiries a second at its busiest (batches go through uploads, not one request a
+/// line), so 1,000 leaves a wide margin while keeping a runaway client to a fraction of what
+/// the two cores serve (about 10,000 cheap requests a second), the rest for its neighbours.
+pub const DEFAULT_CLIENT_RATE_PER_SEC: u32 = 1_000;
+/// Requests one client may make at once above its rate after a quiet spell (the bucket's
+/// size): two seconds' worth, so a system catching up after a pause is not refused at once.
+pub const DEFAULT_CLIENT_BURST: u32 = 2_000;
+/// Requests of one client being handled at once: each holds a task and a store slot, and
+/// 256 is more than a business system's connection pool, but a small share of the
+/// connection cap, so one client cannot hold every worker.
+pub const DEFAULT_CLIENT_MAX_IN_FLIGHT: usize = 256;
+/// Batch uploads of one business system being received and accepted at once: a spooled
+/// upload costs disk and a background task, and two let a system send its day's file while
+/// an earlier one is still being accepted.
+pub const DEFAULT_MAX_BATCHES_PER_SYSTEM: usize = 2;
 
 /// Why a config was refused: every problem found, each naming its field.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +95,81 @@ pub struct ClientConfig {
     /// For business systems: the (procedure, item) pairs it may inquire.
     #[serde(default)]
     pub permissions: Vec<Permission>,
+    /// This client's own request limits, where they differ from `[limits]`, e.g.
+    /// `limits = { rate_per_sec = 50, max_in_flight = 8 }`.
+    #[serde(default, skip_serializing_if = "ClientLimits::is_empty")]
+    pub limits: ClientLimits,
+}
+
+/// Request limits of one client; a field left out takes the `[limits]` value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientLimits {
+    /// Requests per second, on average.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_sec: Option<u32>,
+    /// Requests at once above the rate (the token bucket's size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// Requests being handled at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<usize>,
+}
+
+impl ClientLimits {
+    /// True when nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == ClientLimits::default()
+    }
+}
+
+/// Per-client fair share (`[limits]`): the defaults every client gets unless its
+/// `[[clients]]` entry says otherwise. Answers beyond a limit are 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Requests per second per client, on average.
+    #[serde(default = "d_rate")]
+    pub rate_per_sec: u32,
+    /// Requests at once above the rate, per client.
+    #[serde(default = "d_burst")]
+    pub burst: u32,
+    /// Requests of one client being handled at once.
+    #[serde(default = "d_client_in_flight")]
+    pub max_in_flight: usize,
+    /// Batch uploads of one business system being received or accepted at once.
+    #[serde(default = "d_batches")]
+    pub max_batches_per_system: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            rate_per_sec: DEFAULT_CLIENT_RATE_PER_SEC,
+            burst: DEFAULT_CLIENT_BURST,
+            max_in_flight: DEFAULT_CLIENT_MAX_IN_FLIGHT,
+            max_batches_per_system: DEFAULT_MAX_BATCHES_PER_SYSTEM,
+        }
+    }
+}
+
+/// The limits one client gets: its overrides over the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EffectiveLimits {
+    pub rate_per_sec: u32,
+    pub burst: u32,
+    pub max_in_flight: usize,
+}
+
+impl LimitsConfig {
+    /// `client`'s limits.
+    pub fn for_client(&self, client: &ClientConfig) -> EffectiveLimits {
+        EffectiveLimits {
+            rate_per_sec: client.limits.rate_per_sec.unwrap_or(self.rate_per_sec),
+            burst: client.limits.burst.unwrap_or(self.burst),
+            max_in_flight: client.limits.max_in_flight.unwrap_or(self.max_in_flight),
+        }
+    }
 }
 
 /// TLS material of one side.
@@ -165,6 +256,18 @@ fn d_max_body() -> usize {
 fn d_max_batch() -> usize {
     DEFAULT_MAX_BATCH_BYTES
 }
+fn d_rate() -> u32 {
+    DEFAULT_CLIENT_RATE_PER_SEC
+}
+fn d_burst() -> u32 {
+    DEFAULT_CLIENT_BURST
+}
+fn d_client_in_flight() -> usize {
+    DEFAULT_CLIENT_MAX_IN_FLIGHT
+}
+fn d_batches() -> usize {
+    DEFAULT_MAX_BATCHES_PER_SYSTEM
+}
 
 /// Connection limits of the API listener (`[server]`); every field has a default.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -221,6 +324,9 @@ pub struct GatewayConfig {
     /// Connection limits of the API listener.
     #[serde(default)]
     pub server: ServerConfig,
+    /// Per-client request limits (defaults; a client entry may override them).
+    #[serde(default)]
+    pub limits: LimitsConfig,
     pub tls: TlsConfig,
     pub keys: KeysConfig,
     pub platform: PlatformConfig,
@@ -358,6 +464,9 @@ impl GatewayConfig {
         {
             problems.push("platform.backoff_base_ms: must be >0 and <= backoff_max_ms".into());
         }
+        if c.limits.max_batches_per_system == 0 {
+            problems.push("limits.max_batches_per_system: must be at least 1".into());
+        }
         if !c.platform.url.starts_with("https://") {
             problems.push("platform.url: must be an https:// URL".into());
         }
@@ -365,6 +474,12 @@ impl GatewayConfig {
         for (i, cl) in c.clients.iter().enumerate() {
             if !seen.insert(cl.name.clone()) {
                 problems.push(format!("clients[{i}].name: duplicate {}", cl.name));
+            }
+            let l = c.limits.for_client(cl);
+            if l.rate_per_sec == 0 || l.burst == 0 || l.max_in_flight == 0 {
+                problems.push(format!(
+                    "clients[{i}].limits: rate_per_sec, burst and max_in_flight must be at least 1"
+                ));
             }
             if cl.role == Role::Business && cl.affair_code.is_none() {
                 problems.push(format!(

@@ -35,6 +35,8 @@ pub struct ErrorBody {
 pub struct ApiError {
     pub status: StatusCode,
     pub body: ErrorBody,
+    /// Seconds for a `Retry-After` header (429 and 503 answers that know when to retry).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -57,7 +59,20 @@ impl ApiError {
                 message,
                 field: None,
             },
+            retry_after_secs: None,
         }
+    }
+
+    /// 429 with `Retry-After`: the wait, rounded up to whole seconds (at least one).
+    pub fn too_many(
+        code: &'static str,
+        message: &'static str,
+        retry_after: std::time::Duration,
+    ) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message);
+        e.retry_after_secs = Some(secs.max(1));
+        e
     }
 
     /// With the field it concerns.
@@ -96,7 +111,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut r = (self.status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        }
+        r
     }
 }
 

@@ -7,14 +7,17 @@
 //!    count against `max_batch_bytes` in their handlers);
 //! 2. authentication — [`auth::authenticate`]: the certificate's name must be a configured
 //!    client, which gives the caller's role;
-//! 3. role — [`auth::require`] per group of routes: a group names the roles it serves;
-//! 4. the handler.
+//! 3. fair share — [`limits::fair_share`]: the caller's token bucket and requests in flight
+//!    (429 with `Retry-After` beyond them);
+//! 4. role — [`auth::require`] per group of routes: a group names the roles it serves;
+//! 5. the handler.
 
 pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod business;
 pub mod error;
+pub mod limits;
 pub mod ops;
 pub mod registry;
 pub mod security;
@@ -37,6 +40,7 @@ fn only(roles: &'static [Role], routes: Router<AppState>) -> Router<AppState> {
 /// The whole API.
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    let fair = limits::Limiters::new(&state.config);
     Router::new()
         .merge(only(&[Role::Business], business::routes()))
         .merge(only(&[Role::Business], batch::routes()))
@@ -51,6 +55,7 @@ pub fn app(state: AppState) -> Router {
         .merge(only(&[Role::Operator], ops::routes()))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(|| async { ApiError::no_such_endpoint() })
+        .layer(from_fn_with_state(fair, limits::fair_share))
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

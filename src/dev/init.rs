@@ -172,6 +172,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             role: Role::Business,
             affair_code: Some(AFFAIR_CHILD_MEDICAL.parse().map_err(err)?),
             permissions: perms,
+            limits: Default::default(),
         })
     };
     let staff = |name: &str, role: Role| -> Result<ClientConfig, String> {
@@ -180,6 +181,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             role,
             affair_code: None,
             permissions: Vec::new(),
+            limits: Default::default(),
         })
     };
     let gw = GatewayConfig {
@@ -192,6 +194,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
         max_batch_bytes: crate::config::DEFAULT_MAX_BATCH_BYTES,
         server: Default::default(),
+        limits: Default::default(),
         tls: TlsConfig {
             ca: "ca.pem".into(),
             cert: "gateway/server.pem".into(),

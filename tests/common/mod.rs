@@ -333,6 +333,30 @@ impl Deployment {
         std::fs::write(&path, out.join("\n") + "\n").expect("write config");
     }
 
+    /// Sets `key = value` inside table `[table]` of `file`: replaces the table's line for
+    /// `key`, or adds one right after the table's header. Panics if there is no such table.
+    pub fn set_in_table(&self, file: &str, table: &str, key: &str, value: &str) {
+        let path = self.dir.join(file);
+        let text = std::fs::read_to_string(&path).expect("read config");
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let header = format!("[{table}]");
+        let at = lines
+            .iter()
+            .position(|l| l.trim() == header)
+            .unwrap_or_else(|| panic!("{file} has no table [{table}]"));
+        let prefix = format!("{key} = ");
+        let line = format!("{key} = {value}");
+        let existing = lines[at + 1..]
+            .iter()
+            .take_while(|l| !l.starts_with('['))
+            .position(|l| l.starts_with(&prefix));
+        match existing {
+            Some(i) => lines[at + 1 + i] = line,
+            None => lines.insert(at + 1, line),
+        }
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write config");
+    }
+
     /// Sets a value in the gateway's renkei.toml.
     pub fn set_gateway(&self, key: &str, value: &str) {
         self.set_line("renkei.toml", key, value);
