@@ -69,6 +69,9 @@ pub enum Role {
     Auditor,
     /// An operator: health, statistics, batch status.
     Operator,
+    /// The resident-record feed (住民基本台帳): the only client that imports persons and
+    /// changes them (move-out, death, fact changes), in its own numbers.
+    ResidentFeed,
 }
 
 /// One permitted (procedure, item) pair, set by law for a business system.

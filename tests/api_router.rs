@@ -15,7 +15,9 @@ use hyper::{Method, Request};
 use renkei::api::{app, AppState};
 use renkei::config::{GatewayConfig, Role};
 use renkei::dev::demo::SAMPLES;
-use renkei::dev::init::{InitOptions, CLIENT_SECOND, CLIENT_SIM_ADMIN, CLIENT_SUBSIDY};
+use renkei::dev::init::{
+    InitOptions, CLIENT_FEED, CLIENT_SECOND, CLIENT_SIM_ADMIN, CLIENT_SUBSIDY,
+};
 use renkei::tls::Peer;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -160,7 +162,8 @@ struct Route {
 }
 
 const BUSINESS: &[Role] = &[Role::Business];
-const SEARCH: &[Role] = &[Role::Business, Role::Security];
+const SEARCH: &[Role] = &[Role::Business, Role::Security, Role::ResidentFeed];
+const FEED: &[Role] = &[Role::ResidentFeed];
 const SECURITY: &[Role] = &[Role::Security];
 const AUDITOR: &[Role] = &[Role::Auditor];
 const OPERATOR: &[Role] = &[Role::Operator];
@@ -169,6 +172,7 @@ const EVERYONE: &[Role] = &[
     Role::Security,
     Role::Auditor,
     Role::Operator,
+    Role::ResidentFeed,
 ];
 
 fn routes() -> Vec<Route> {
@@ -217,7 +221,7 @@ fn routes() -> Vec<Route> {
             Method::POST,
             "/v1/persons:import",
             "/v1/persons:import",
-            BUSINESS,
+            FEED,
         ),
         // registry::search_routes
         r(
@@ -303,6 +307,7 @@ fn routes() -> Vec<Route> {
 const CLIENTS: &[(&str, Role)] = &[
     (CLIENT_SUBSIDY, Role::Business),
     (CLIENT_SECOND, Role::Business),
+    (CLIENT_FEED, Role::ResidentFeed),
     ("security-officer", Role::Security),
     ("security-officer-2", Role::Security),
     ("auditor", Role::Auditor),

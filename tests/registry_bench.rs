@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::Deployment;
-use renkei::dev::init::CLIENT_SECOND;
+use renkei::dev::init::CLIENT_FEED;
 use renkei_convert::{Layout, LayoutWriter, Record};
 
 /// The aim stated in the issue for 300,000 persons on the 2-core machine.
@@ -110,7 +110,7 @@ async fn import_300k_fixed_width() {
         let pid = gateway_pid(&d).expect("gateway pid");
         let before = status_kib(pid, "VmHWM:");
         // The harness client gives up after 15 s; a slow run must still report its figure.
-        let cdir = d.dir.join("clients").join(CLIENT_SECOND);
+        let cdir = d.dir.join("clients").join(CLIENT_FEED);
         let client = renkei::tls::HttpsClient::new(
             &d.dir.join("ca.pem"),
             &cdir.join("cert.pem"),

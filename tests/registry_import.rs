@@ -1,12 +1,14 @@
 //! The resident-record import over real HTTPS: a fixed-width Shift_JIS (CP932) file with change
 //! records and bad lines, replay, isolation between systems, code acquisition after an import,
-//! and a scan proving no individual number is stored or printed in plaintext.
+//! and a scan proving no individual number is stored or printed in plaintext. Only the
+//! resident-record feed (`jukiban`) may import: a business system's import of a death is
+//! refused and changes nothing.
 
 mod common;
 
 use bytes::Bytes;
 use common::{wait_until, Api, Deployment, START_TIMEOUT};
-use renkei::dev::init::{CLIENT_SECOND, CLIENT_SUBSIDY};
+use renkei::dev::init::{CLIENT_FEED, CLIENT_SECOND, CLIENT_SUBSIDY};
 use renkei_convert::{Layout, LayoutWriter, Record};
 use serde_json::{json, Value};
 
@@ -129,7 +131,7 @@ async fn fixed_width_import_changes_replay_isolation_and_privacy() {
     let mut d = Deployment::new();
     d.fast_backoff();
     d.start().await;
-    let feed = d.client(CLIENT_SECOND);
+    let feed = d.client(CLIENT_FEED);
     let file = the_file();
 
     let r = import(&feed, "resident-fixed", file.clone()).await;
@@ -230,7 +232,7 @@ async fn fixed_width_import_changes_replay_isolation_and_privacy() {
         200
     );
 
-    // Staff may not import; a business system may not use a wrong layout.
+    // Staff may not import; the feed may not use a wrong layout.
     let staff = d.client("security-officer");
     assert_eq!(
         import(&staff, "resident-fixed", file.clone()).await.status,
@@ -293,7 +295,7 @@ async fn csv_import_names_code_point_and_refuses_oversize() {
     let mut d = Deployment::new();
     d.set_gateway("max_batch_bytes", "4096");
     d.start().await;
-    let feed = d.client(CLIENT_SECOND);
+    let feed = d.client(CLIENT_FEED);
     let n1 = number(1);
     let n2 = number(2);
     let csv = format!(
@@ -330,13 +332,7 @@ async fn csv_import_names_code_point_and_refuses_oversize() {
     let out = std::process::Command::new(common::BIN)
         .args(["persons", "import"])
         .arg(&file)
-        .args([
-            "--layout",
-            "resident-fixed",
-            "--system",
-            CLIENT_SECOND,
-            "--dir",
-        ])
+        .args(["--layout", "resident-fixed", "--dir"])
         .arg(&d.dir)
         .output()
         .expect("run renkei persons import");
@@ -356,4 +352,89 @@ async fn csv_import_names_code_point_and_refuses_oversize() {
     let r = import(&feed, "resident-fixed", big).await;
     assert_eq!(r.status, 413, "{}", r.body);
     assert_eq!(r.body["code"], "body_too_large");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_business_system_cannot_import_or_change_a_person() {
+    use renkei::dev::demo::SAMPLES;
+    let mut d = Deployment::new();
+    d.start().await;
+    d.link_samples().await;
+    let subsidy = d.client(CLIENT_SUBSIDY);
+    let kokuho = d.client(CLIENT_SECOND);
+    let linked = kokuho
+        .put_json("/v1/persons/K0001", &common::link_body(0))
+        .await;
+    assert_eq!(linked.status, 201, "{}", linked.body);
+    let bn0 = SAMPLES[0].business_number;
+    let before = lookup(&subsidy, bn0).await;
+    assert_eq!(before.status, 200, "{}", before.body);
+    assert_eq!(before.body["state"], "active");
+    let persons_before = d.ops_stats().await["persons"].clone();
+    let facts = json!({"kana": SAMPLES[0].kana, "birth_date": SAMPLES[0].birth_date});
+
+    // kokuho (a business system) feeds the death, a move-out and a name change of the person
+    // kodomo-iryo also uses, and registers someone new: every one refused with 403.
+    let at_k0001 = |kind: &'static str| {
+        let mut l = change(kind, 0);
+        l.bn = "K0001".into();
+        l
+    };
+    let mut renamed = at_k0001("name-change");
+    renamed.kana = "サッポロ　ハルコ";
+    let feeds = [
+        ("death", fixed_file(&[at_k0001("death")])),
+        ("move-out", fixed_file(&[at_k0001("move-out")])),
+        ("name-change", fixed_file(&[renamed])),
+        (
+            "register",
+            fixed_file(&[register(31, "札幌　花子", "サッポロ　ハナコ")]),
+        ),
+    ];
+    for client in [&kokuho, &subsidy] {
+        for (kind, file) in &feeds {
+            let r = import(client, "resident-fixed", file.clone()).await;
+            assert_eq!(
+                (r.status, r.body["code"].as_str()),
+                (403, Some("wrong_role")),
+                "a business system's {kind} line: {}",
+                r.body
+            );
+        }
+    }
+
+    // Nothing changed: same person, still active for both systems, facts as before, no one
+    // new, and kodomo-iryo's next inquiry for the resident is answered.
+    let after = lookup(&subsidy, bn0).await;
+    assert_eq!(after.body, before.body, "the person is unchanged");
+    assert_eq!(lookup(&kokuho, "K0001").await.body["state"], "active");
+    let m = subsidy.post_json("/v1/persons:match", &[], &facts).await;
+    assert_eq!(m.status, 200, "{}", m.body);
+    assert_eq!(m.body["persons"][0]["business_number"], bn0, "{}", m.body);
+    assert_eq!(d.ops_stats().await["persons"], persons_before);
+    let id = subsidy
+        .submit_ok("after-refused-feed", &common::local_tax(bn0))
+        .await;
+    let v = subsidy
+        .wait_final(&id, std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(v["status"], "answered", "{v}");
+
+    // The same death from the resident-record feed, in its own number, does take effect.
+    let feed = d.client(CLIENT_FEED);
+    let mut reg = register(0, SAMPLES[0].name, SAMPLES[0].kana);
+    reg.bn = "J0001".into();
+    reg.number = Some(common::sample_digits(0));
+    reg.birth = SAMPLES[0].birth_date;
+    let mut death = change("death", 0);
+    death.bn = "J0001".into();
+    let r = import(&feed, "resident-fixed", fixed_file(&[reg, death])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["applied_changes"], 2, "{}", r.body);
+    let now = lookup(&subsidy, bn0).await;
+    assert_eq!(now.body["state"], "deceased", "{}", now.body);
+    assert_eq!(
+        now.body["unified_address_number"],
+        before.body["unified_address_number"]
+    );
 }

@@ -44,9 +44,10 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(only(&[Role::Business], business::routes()))
         .merge(only(&[Role::Business], batch::routes()))
-        .merge(only(&[Role::Business], registry::feed_routes()))
+        // Imports and every life-cycle change come only from the resident-record feed.
+        .merge(only(&[Role::ResidentFeed], registry::feed_routes()))
         .merge(only(
-            &[Role::Business, Role::Security],
+            &[Role::Business, Role::Security, Role::ResidentFeed],
             registry::search_routes(),
         ))
         .merge(only(&[Role::Security], registry::security_routes()))

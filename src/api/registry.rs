@@ -1,9 +1,11 @@
 //! Routes for the registry: the resident-record import (streamed), searches, merges.
 //!
-//! - `POST /v1/persons:import?layout=NAME` (business system, its own numbers): the raw file as
-//!   the body, up to `max_batch_bytes`; answers an [`ImportSummary`].
-//! - `GET /v1/persons:lookup?business_number=B` or `?unified=U`: a business system sees only
-//!   persons linked to it; a security officer sees any person (recorded).
+//! - `POST /v1/persons:import?layout=NAME` (the resident-record feed only, in its own numbers:
+//!   registrations, move-outs, deaths, fact changes — a business system gets 403
+//!   `wrong_role`): the raw file as the body, up to `max_batch_bytes`; answers an
+//!   [`ImportSummary`].
+//! - `GET /v1/persons:lookup?business_number=B` or `?unified=U`: a business system (or the
+//!   feed) sees only persons linked to it; a security officer sees any person (recorded).
 //! - `POST /v1/persons:match` (basic four facts): same visibility; staff searches recorded.
 //! - `POST /v1/persons:by-individual-number` (security officer only): answers the unified
 //!   number, never the individual number; every lookup is recorded as touching it.

@@ -21,7 +21,8 @@ pub enum PersonsAction {
         /// Layout name, e.g. resident-fixed or resident-csv.
         #[arg(long)]
         layout: String,
-        /// The client feeding the file (its certificate under clients/); same as --as.
+        /// The client feeding the file (its certificate under clients/; default: the
+        /// resident-record feed `jukiban`, the only client allowed to import); same as --as.
         #[arg(long = "system")]
         system: Option<String>,
         #[command(flatten)]
@@ -82,8 +83,11 @@ pub async fn run(action: PersonsAction) -> Result<(), String> {
             system,
             conn,
         } => {
-            let name = system.as_deref().or(conn.as_name.as_deref());
-            let c = conn.client(name)?;
+            let name = system
+                .as_deref()
+                .or(conn.as_name.as_deref())
+                .unwrap_or(crate::dev::init::CLIENT_FEED);
+            let c = conn.client(Some(name))?;
             let path = format!("/v1/persons:import{}", query(&[("layout", Some(&layout))]));
             let v = c.upload_file(&path, &file).await?;
             print_json(&v);

@@ -35,6 +35,8 @@ pub const ITEM_PUBLIC_FUND: &str = "TM00000000000089";
 pub const CLIENT_SUBSIDY: &str = "kodomo-iryo";
 /// A second business system (national health insurance), for isolation.
 pub const CLIENT_SECOND: &str = "kokuho";
+/// The resident-record feed (住基): the only client that imports and changes persons.
+pub const CLIENT_FEED: &str = "jukiban";
 /// The simulator's admin client.
 pub const CLIENT_SIM_ADMIN: &str = "sim-admin";
 /// The certificate the gateway presents to the platform.
@@ -116,6 +118,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
     let clients = [
         CLIENT_SUBSIDY,
         CLIENT_SECOND,
+        CLIENT_FEED,
         "security-officer",
         "security-officer-2",
         "auditor",
@@ -228,6 +231,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
                 ],
             )?,
             business(CLIENT_SECOND, vec![perm(PROC_LOCAL_TAX, ITEM_LOCAL_TAX)?])?,
+            staff(CLIENT_FEED, Role::ResidentFeed)?,
             staff("security-officer", Role::Security)?,
             staff("security-officer-2", Role::Security)?,
             staff("auditor", Role::Auditor)?,
