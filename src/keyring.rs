@@ -159,11 +159,20 @@ impl std::fmt::Debug for KeyState {
 }
 
 impl KeyState {
-    /// Loads the keyring from `dir`, sealed under the master key file.
+    /// Loads the keyring from `dir`, sealed under the master key file. A keyring saved before
+    /// the `checkpoint` purpose existed gets its checkpoint key version 1 here, saved at once.
     pub fn load(agency: AgencyCode, dir: &Path, master_file: &Path) -> Result<Self, KeyError> {
         let master =
             MasterKey::from_file(master_file).map_err(|e| KeyError::Material(e.to_string()))?;
-        let keyring = Keyring::load(dir, &master).map_err(|e| KeyError::Material(e.to_string()))?;
+        let mut keyring =
+            Keyring::load(dir, &master).map_err(|e| KeyError::Material(e.to_string()))?;
+        let material = |e: renkei_crypto::CryptoError| KeyError::Material(e.to_string());
+        if keyring
+            .ensure_purpose(renkei_crypto::keyring::KeyPurpose::Checkpoint)
+            .map_err(material)?
+        {
+            keyring.save(dir, &master).map_err(material)?;
+        }
         Ok(Self {
             agency,
             keyring: RwLock::new(Arc::new(keyring)),

@@ -344,8 +344,7 @@ async fn export(
         .await
         .map_err(internal)?;
     let cps = records::log::checkpoints(gw.store.as_ref()).map_err(internal)?;
-    let pem = records::checkpoint::checkpoint_keys_pem(gw.store.as_ref(), &gw.keys.keyring)
-        .map_err(internal)?;
+    let pem = records::checkpoint::checkpoint_keys_pem(&gw.keys.keyring).map_err(internal)?;
     let tmp = tempdir_in(&gw.config.data_dir).map_err(internal)?;
     let (files, records) = {
         // An unreadable entry stops the export with an error; it never silently shortens it.
@@ -437,31 +436,14 @@ async fn verify_live(
     State(gw): State<AppState>,
     caller: Caller,
 ) -> Result<Json<LiveVerify>, ApiError> {
-    // Make sure the newest records are covered, then check with every key version that
-    // ever signed a checkpoint (kept even after a version is retired).
+    // Make sure the newest records are covered, then check with every checkpoint-key version
+    // the sealed keyring knows (retired ones keep their public key there). Keys read from
+    // the store are never believed: a checkpoint signed by anything else fails.
     records::checkpoint::checkpoint_now(gw.store.as_ref(), &gw.keys.keyring)
         .await
         .map_err(internal)?;
     let cps = records::log::checkpoints(gw.store.as_ref()).map_err(internal)?;
-    let (trusted, refused) =
-        records::checkpoint::trusted_checkpoint_keys(gw.store.as_ref(), &gw.keys.keyring)
-            .map_err(internal)?;
-    if !refused.is_empty() {
-        // The store names checkpoint keys the sealed keyring does not know: someone wrote
-        // keys of their own into the store. Nothing signed by them is believed.
-        record_staff(&gw, &caller, "audit.verify_live", None).await?;
-        return Ok(Json(LiveVerify {
-            ok: false,
-            records: 0,
-            checkpoints_verified: 0,
-            unchecked_tail: 0,
-            problem: Some(serde_json::json!({
-                "kind": "untrusted_checkpoint_key",
-                "detail": format!("stored checkpoint key versions {refused:?} are not the keyring's"),
-            })),
-        }));
-    }
-    let keys = renkei_records::KeySet::from_pems(trusted).map_err(internal)?;
+    let keys = records::checkpoint::checkpoint_key_set(&gw.keys.keyring).map_err(internal)?;
     let mut bad_entry: Option<String> = None;
     let entries = records::log::entries(gw.store.as_ref(), 0).map_while(|e| match e {
         Ok(x) => Some(x),
@@ -492,16 +474,9 @@ async fn verify_live(
 }
 
 async fn public_keys(State(gw): State<AppState>) -> Result<Json<BTreeMap<u32, String>>, ApiError> {
-    // Every version that signed checkpoints, plus the current signing keys.
-    let mut out = records::checkpoint::checkpoint_keys_pem(gw.store.as_ref(), &gw.keys.keyring)
-        .map_err(internal)?;
-    let ring = gw.keys.keyring.keyring();
-    for info in ring.list() {
-        if info.purpose == renkei_crypto::keyring::KeyPurpose::Signing {
-            if let Some(k) = ring.verifying_key(info.version) {
-                out.entry(info.version).or_insert_with(|| k.to_spki_pem());
-            }
-        }
-    }
-    Ok(Json(out))
+    // Every checkpoint-key version, from the sealed keyring only; never the message-signing
+    // keys, never keys read from the store.
+    Ok(Json(
+        records::checkpoint::checkpoint_keys_pem(&gw.keys.keyring).map_err(internal)?,
+    ))
 }

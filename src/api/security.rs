@@ -25,7 +25,7 @@ fn purpose(p: &str) -> Result<KeyPurpose, ApiError> {
         ApiError::invalid(
             "unknown_purpose",
             "purpose",
-            "purpose: signing, sealing, at-rest or blind-index",
+            "purpose: signing, sealing, at-rest, blind-index or checkpoint",
         )
     })
 }

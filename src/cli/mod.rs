@@ -99,7 +99,7 @@ enum KeysAction {
     List,
     /// Re-encryption progress after an at-rest rotation.
     Status,
-    /// Make a new version active now (signing, sealing, at-rest).
+    /// Make a new version active now (signing, sealing, at-rest, checkpoint).
     Rotate { purpose: String },
     /// Destroy an old version (refused while something depends on it).
     Retire { purpose: String, version: u32 },
@@ -158,7 +158,8 @@ enum AuditAction {
     Verify {
         /// The bundle folder (offline check).
         bundle: Option<PathBuf>,
-        /// The gateway's record-signing public key (PEM), obtained out of band.
+        /// The gateway's checkpoint public keys (PEM, as `renkei audit public-keys` prints them),
+        /// obtained out of band.
         #[arg(long)]
         public_key: Option<PathBuf>,
         /// Check the whole stored log in place, through the gateway.
@@ -167,7 +168,7 @@ enum AuditAction {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Print the gateway's record-signing public keys (PEM) by version.
+    /// Print the gateway's checkpoint public keys (PEM) by version, retired ones included.
     PublicKeys {
         #[command(flatten)]
         conn: Conn,
@@ -430,8 +431,8 @@ async fn audit_cmd(action: AuditAction) -> Result<(), String> {
                 };
             }
             let bundle = bundle.ok_or("give the bundle folder, or --live")?;
-            let key_path =
-                public_key.ok_or("give --public-key (the gateway's record-signing key, PEM)")?;
+            let key_path = public_key
+                .ok_or("give --public-key (the gateway's checkpoint public keys, PEM)")?;
             let key =
                 std::fs::read(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
             match renkei_records::verify_bundle(&bundle, &key) {

@@ -22,12 +22,8 @@ pub enum Error {
     Records(#[from] renkei_records::RecordsError),
     #[error("stored value is unreadable: {0}")]
     Codec(#[from] serde_json::Error),
-    #[error("stored key is not hex: {0}")]
-    Hex(#[from] hex::FromHexError),
     #[error("key: {0}")]
     Crypto(#[from] renkei_crypto::CryptoError),
-    #[error("the signing key version {0} has no public key")]
-    MissingKey(u32),
 }
 
 impl From<Error> for crate::error::Error {

@@ -527,6 +527,21 @@ impl Deployment {
         Api::new(&self.dir, name, self.gw_addr.expect("gateway started"))
     }
 
+    /// Runs the `renkei` CLI against the running gateway (`--dir` and `--gateway` added).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let gw = format!("https://{}", self.gw_addr.expect("gateway started"));
+        std::process::Command::new(BIN)
+            .args(args)
+            .args([
+                "--dir",
+                self.dir.to_str().expect("utf-8 dir"),
+                "--gateway",
+                &gw,
+            ])
+            .output()
+            .expect("run renkei")
+    }
+
     /// The simulator's admin client.
     pub fn sim_admin(&self) -> Api {
         Api::new(

@@ -125,6 +125,12 @@ pub struct KeyInfo {
     /// Public-key fingerprint for signing and sealing keys (16 hex chars); `None` for
     /// symmetric keys, whose hashes are not published.
     pub fingerprint: Option<String>,
+    /// The public key (hex SEC1) of a signature key (`signing`, `checkpoint`), kept after
+    /// the version is retired so that what it signed stays verifiable from the keyring
+    /// alone. Absent for other purposes and in keyrings written before it existed (then
+    /// derived from the private key on load, and written at the next save).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// The keyring master key: 32 bytes that seal every private key on disk. Zeroized; no `Debug`.
@@ -258,6 +264,10 @@ trait Material: Sized {
     fn secret(&self) -> Zeroizing<Vec<u8>>;
     fn from_secret(b: &[u8]) -> Result<Self, CryptoError>;
     fn fingerprint(&self) -> Option<String>;
+    /// The public key kept after retirement (hex SEC1), for signature keys only.
+    fn kept_public(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Material for SigningKey {
@@ -272,6 +282,9 @@ impl Material for SigningKey {
     }
     fn fingerprint(&self) -> Option<String> {
         Some(self.verifying_key().fingerprint())
+    }
+    fn kept_public(&self) -> Option<String> {
+        Some(hex::encode(self.verifying_key().to_sec1()))
     }
 }
 
@@ -325,6 +338,8 @@ struct OldVersion<K> {
     state: KeyState,
     created_at: u64,
     fingerprint: Option<String>,
+    /// Hex SEC1 public key of a signature key, kept after retirement.
+    public_key: Option<String>,
     /// `None` once retired.
     key: Option<K>,
 }
@@ -370,12 +385,14 @@ impl<K: Material> Versions<K> {
         let new_key = K::generate()?;
         let old = std::mem::replace(&mut self.active, new_key);
         let fingerprint = old.fingerprint();
+        let public_key = old.kept_public();
         self.older.insert(
             self.active_version,
             OldVersion {
                 state: KeyState::VerifyOnly,
                 created_at: self.active_created_at,
                 fingerprint,
+                public_key,
                 key: Some(old),
             },
         );
@@ -412,6 +429,7 @@ impl<K: Material> Versions<K> {
                 state: o.state,
                 created_at: o.created_at,
                 fingerprint: o.fingerprint.clone(),
+                public_key: o.public_key.clone(),
             });
         }
         out.push(KeyInfo {
@@ -420,6 +438,7 @@ impl<K: Material> Versions<K> {
             state: KeyState::Active,
             created_at: self.active_created_at,
             fingerprint: self.active.fingerprint(),
+            public_key: self.active.kept_public(),
         });
     }
 
@@ -458,14 +477,35 @@ impl<K: Material> Versions<K> {
                     other => other,
                 })?;
                 let k = K::from_secret(&secret)?;
-                if k.fingerprint() != info.fingerprint {
+                if k.fingerprint() != info.fingerprint
+                    || info
+                        .public_key
+                        .as_ref()
+                        .is_some_and(|p| Some(p) != k.kept_public().as_ref())
+                {
                     return Err(CryptoError::Keyring(format!(
-                        "{} does not match the fingerprint in {METADATA_FILE}",
+                        "{} does not match the fingerprint or public key in {METADATA_FILE}",
                         path.display()
                     )));
                 }
                 Some(k)
             };
+            // A retired version's kept public key must be the one its fingerprint names.
+            if let (None, Some(public)) = (&key, &info.public_key) {
+                let sec1 = hex::decode(public).map_err(|_| {
+                    CryptoError::malformed(METADATA_FILE, "a public key is not hex")
+                })?;
+                if Some(crate::sign::fingerprint(&sec1)) != info.fingerprint {
+                    return Err(CryptoError::Keyring(format!(
+                        "{purpose} version {} has a public key that does not match its fingerprint",
+                        info.version
+                    )));
+                }
+            }
+            let public_key = key
+                .as_ref()
+                .and_then(K::kept_public)
+                .or_else(|| info.public_key.clone());
             match (info.state, key) {
                 (KeyState::Active, Some(k)) => {
                     if active.is_some() {
@@ -480,6 +520,7 @@ impl<K: Material> Versions<K> {
                             state,
                             created_at: info.created_at,
                             fingerprint: info.fingerprint.clone(),
+                            public_key,
                             key,
                         },
                     );
@@ -714,6 +755,24 @@ impl Keyring {
             .as_ref()
             .and_then(|v| v.get(version))
             .map(SigningKey::verifying_key)
+    }
+
+    /// The public key of every checkpoint-signing version the keyring knows, retired ones
+    /// included (their public key is kept when the material is destroyed), so checkpoints
+    /// signed by any of them verify from the sealed keyring alone, never from keys kept
+    /// elsewhere. Empty in a keyring without the purpose.
+    pub fn checkpoint_public_keys(&self) -> Result<BTreeMap<u32, VerifyingKey>, CryptoError> {
+        self.list()
+            .into_iter()
+            .filter(|k| k.purpose == KeyPurpose::Checkpoint)
+            .filter_map(|k| k.public_key.map(|p| (k.version, p)))
+            .map(|(v, p)| {
+                let sec1 = hex::decode(p).map_err(|_| {
+                    CryptoError::malformed(METADATA_FILE, "a public key is not hex")
+                })?;
+                Ok((v, VerifyingKey::from_sec1(&sec1)?))
+            })
+            .collect()
     }
 
     /// The blind-index key (only one version is ever active; see [`Keyring::rotate`]).

@@ -153,6 +153,27 @@ fn checkpoint_key_rotates_and_retires_like_signing() {
     assert_eq!(retired.state, KeyState::Retired);
     // The retired key's public fingerprint stays listed, for the record.
     assert_eq!(retired.fingerprint, Some(old_vk.fingerprint()));
+    // …and its public key stays in the keyring: what v1 signed still verifies from it.
+    let kept = loaded.checkpoint_public_keys().unwrap();
+    assert_eq!(kept.keys().copied().collect::<Vec<_>>(), [1, 2]);
+    kept[&1].verify(b"c1", &old_sig).unwrap();
+    assert_eq!(
+        kept[&2],
+        loaded.checkpoint_signing().unwrap().1.verifying_key()
+    );
+
+    // A kept public key swapped in keyring.json (not its fingerprint) is refused at load.
+    let json = fs::read_to_string(dir.path().join("keyring.json")).unwrap();
+    let other = hex::encode(
+        renkei_crypto::SigningKey::generate()
+            .unwrap()
+            .verifying_key()
+            .to_sec1(),
+    );
+    let swapped = json.replace(&hex::encode(old_vk.to_sec1()), &other);
+    assert_ne!(swapped, json);
+    fs::write(dir.path().join("keyring.json"), swapped).unwrap();
+    assert_eq!(code(Keyring::load(dir.path(), &master)), "crypto.keyring");
 }
 
 #[test]
