@@ -85,7 +85,8 @@ pub struct ClientConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
-    /// CA that issued every client and server certificate (`ca.pem`).
+    /// CA that issued the client certificates this server accepts (`ca.pem`), and, on the
+    /// gateway, its own server certificate.
     pub ca: PathBuf,
     /// This server's certificate chain (PEM).
     pub cert: PathBuf,
@@ -115,6 +116,10 @@ pub struct PlatformConfig {
     pub url: String,
     /// The platform's agency code (messages are addressed to it).
     pub agency_code: AgencyCode,
+    /// The CA that issued the platform's server certificate (PEM): the only trust anchor for
+    /// the platform, never the clients' CA (`tls.ca`), so that no certificate the city issues
+    /// — not even the gateway's own — passes for the platform.
+    pub ca: PathBuf,
     /// Client certificate the gateway presents to the platform.
     pub client_cert: PathBuf,
     /// Its key.
@@ -341,6 +346,7 @@ impl GatewayConfig {
             &mut c.tls.key,
             &mut c.keys.dir,
             &mut c.keys.master_key_file,
+            &mut c.platform.ca,
             &mut c.platform.client_cert,
             &mut c.platform.client_key,
             &mut c.platform.peer_keys,
@@ -376,6 +382,7 @@ impl GatewayConfig {
             ("tls.ca", &c.tls.ca),
             ("tls.cert", &c.tls.cert),
             ("tls.key", &c.tls.key),
+            ("platform.ca", &c.platform.ca),
             ("platform.client_cert", &c.platform.client_cert),
             ("platform.client_key", &c.platform.client_key),
             ("keys.master_key_file", &c.keys.master_key_file),

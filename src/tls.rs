@@ -149,6 +149,19 @@ fn roots(ca: &Path) -> Result<Arc<RootCertStore>, TlsError> {
     Ok(Arc::new(store))
 }
 
+/// Refuses a platform trust anchor that shares a certificate with the clients' CA: the city
+/// CA must never be able to vouch for the platform.
+pub fn ensure_separate_roots(clients_ca: &Path, platform_ca: &Path) -> Result<(), TlsError> {
+    let clients = load_certs(clients_ca)?;
+    if load_certs(platform_ca)?.iter().any(|c| clients.contains(c)) {
+        return Err(TlsError::Config(format!(
+            "platform.ca {} holds a certificate of the clients' CA (tls.ca); the platform needs its own CA",
+            platform_ca.display()
+        )));
+    }
+    Ok(())
+}
+
 /// A client verifier that, after the CA's checks, also refuses at the handshake a certificate
 /// whose single common name is not a configured client: a stranger with a certificate from
 /// the same CA gets no TLS session at all, not just a 403.

@@ -108,8 +108,9 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
     crate::records::install(store.as_ref())?;
     let wake = Wake::new();
     let registry = Arc::new(Registry::new(store.clone(), keyring.clone(), wake.clone())?);
+    tls::ensure_separate_roots(&config.tls.ca, &config.platform.ca)?;
     let client = HttpsClient::new(
-        &config.tls.ca,
+        &config.platform.ca,
         &config.platform.client_cert,
         &config.platform.client_key,
         std::time::Duration::from_millis(config.platform.request_timeout_ms),
