@@ -79,6 +79,26 @@ pub struct ClientConfig {
     /// For business systems: the (procedure, item) pairs it may inquire.
     #[serde(default)]
     pub permissions: Vec<Permission>,
+    /// Optional: the SHA-256 of the one certificate this client may present, as
+    /// `sha256:<64 hex digits>` (e.g. from `openssl x509 -noout -fingerprint -sha256`, colons
+    /// allowed); any other certificate under this name is refused at the handshake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+}
+
+impl ClientConfig {
+    /// The pin as lower-case hex without colons, if it is well formed.
+    pub fn pin_hex(&self) -> Option<String> {
+        let hex: String = self
+            .pin
+            .as_deref()?
+            .strip_prefix("sha256:")?
+            .chars()
+            .filter(|c| *c != ':')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
+    }
 }
 
 /// TLS material of one side.
@@ -371,6 +391,11 @@ impl GatewayConfig {
         for (i, cl) in c.clients.iter().enumerate() {
             if !seen.insert(cl.name.clone()) {
                 problems.push(format!("clients[{i}].name: duplicate {}", cl.name));
+            }
+            if cl.pin.is_some() && cl.pin_hex().is_none() {
+                problems.push(format!(
+                    "clients[{i}].pin: expected sha256: and 64 hex digits"
+                ));
             }
             if cl.role == Role::Business && cl.affair_code.is_none() {
                 problems.push(format!(

@@ -190,7 +190,14 @@ async fn bind(
 pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
     let cfg = &gw.config;
     let (listener, addr) = bind(cfg.listen, &cfg.data_dir.join("gateway.addr")).await?;
-    let clients: Vec<String> = cfg.clients.iter().map(|c| c.name.to_string()).collect();
+    let clients: Vec<tls::KnownClient> = cfg
+        .clients
+        .iter()
+        .map(|c| tls::KnownClient {
+            name: c.name.to_string(),
+            pin: c.pin_hex(),
+        })
+        .collect();
     let tls_cfg = tls::server_config_for(&cfg.tls.ca, &cfg.tls.cert, &cfg.tls.key, Some(&clients))?;
     let (tx, rx) = watch::channel(false);
     let app = crate::api::app(AppState {

@@ -186,6 +186,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             role: Role::Business,
             affair_code: Some(AFFAIR_CHILD_MEDICAL.parse().map_err(err)?),
             permissions: perms,
+            pin: None,
         })
     };
     let staff = |name: &str, role: Role| -> Result<ClientConfig, String> {
@@ -194,6 +195,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             role,
             affair_code: None,
             permissions: Vec::new(),
+            pin: None,
         })
     };
     let gw = GatewayConfig {

@@ -89,6 +89,15 @@ fn write_pair(
     Ok(())
 }
 
+/// What a client certificate holds: CN = `name`, no subjectAltName, the clientAuth extended
+/// key usage, digitalSignature, a random serial and [`DEFAULT_CERT_DAYS`] of validity.
+pub fn client_params(name: &str) -> Result<CertificateParams, PkiError> {
+    let mut p = params(name, Vec::new())?;
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    Ok(p)
+}
+
 impl DevCa {
     /// Makes the city's development CA: writes `ca.pem` and `ca-key.pem` (0600) into `dir`.
     pub fn create(dir: &Path) -> Result<Self, PkiError> {
@@ -141,15 +150,13 @@ impl DevCa {
         cert_name: &str,
         key_name: &str,
     ) -> Result<(), PkiError> {
-        let key = KeyPair::generate()?;
         let mut p = params(
             cn,
             vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
         )?;
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let cert = p.signed_by(&key, &self.cert, &self.key)?;
-        write_pair(dir, cert_name, key_name, &cert, &key)
+        self.issue_with(dir, p, cert_name, key_name)
     }
 
     /// Issues a client certificate whose CN is `name` into `dir/{cert,key}`.
@@ -160,11 +167,20 @@ impl DevCa {
         cert_name: &str,
         key_name: &str,
     ) -> Result<(), PkiError> {
+        self.issue_with(dir, client_params(name)?, cert_name, key_name)
+    }
+
+    /// Issues a certificate with `params` and a new key into `dir/{cert,key}` (tests use it
+    /// to make certificates the gateway must refuse).
+    pub fn issue_with(
+        &self,
+        dir: &Path,
+        params: CertificateParams,
+        cert_name: &str,
+        key_name: &str,
+    ) -> Result<(), PkiError> {
         let key = KeyPair::generate()?;
-        let mut p = params(name, Vec::new())?;
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let cert = p.signed_by(&key, &self.cert, &self.key)?;
+        let cert = params.signed_by(&key, &self.cert, &self.key)?;
         write_pair(dir, cert_name, key_name, &cert, &key)
     }
 }
