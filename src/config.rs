@@ -102,6 +102,26 @@ pub struct ClientConfig {
     /// `limits = { rate_per_sec = 50, max_in_flight = 8 }`.
     #[serde(default, skip_serializing_if = "ClientLimits::is_empty")]
     pub limits: ClientLimits,
+    /// Optional: the SHA-256 of the one certificate this client may present, as
+    /// `sha256:<64 hex digits>` (e.g. from `openssl x509 -noout -fingerprint -sha256`, colons
+    /// allowed); any other certificate under this name is refused at the handshake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+}
+
+impl ClientConfig {
+    /// The pin as lower-case hex without colons, if it is well formed.
+    pub fn pin_hex(&self) -> Option<String> {
+        let hex: String = self
+            .pin
+            .as_deref()?
+            .strip_prefix("sha256:")?
+            .chars()
+            .filter(|c| *c != ':')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
+    }
 }
 
 /// Request limits of one client; a field left out takes the `[limits]` value.
@@ -179,7 +199,8 @@ impl LimitsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
-    /// CA that issued every client and server certificate (`ca.pem`).
+    /// CA that issued the client certificates this server accepts (`ca.pem`), and, on the
+    /// gateway, its own server certificate.
     pub ca: PathBuf,
     /// This server's certificate chain (PEM).
     pub cert: PathBuf,
@@ -209,6 +230,10 @@ pub struct PlatformConfig {
     pub url: String,
     /// The platform's agency code (messages are addressed to it).
     pub agency_code: AgencyCode,
+    /// The CA that issued the platform's server certificate (PEM): the only trust anchor for
+    /// the platform, never the clients' CA (`tls.ca`), so that no certificate the city issues
+    /// — not even the gateway's own — passes for the platform.
+    pub ca: PathBuf,
     /// Client certificate the gateway presents to the platform.
     pub client_cert: PathBuf,
     /// Its key.
@@ -450,6 +475,7 @@ impl GatewayConfig {
             &mut c.tls.key,
             &mut c.keys.dir,
             &mut c.keys.master_key_file,
+            &mut c.platform.ca,
             &mut c.platform.client_cert,
             &mut c.platform.client_key,
             &mut c.platform.peer_keys,
@@ -484,6 +510,11 @@ impl GatewayConfig {
                     "clients[{i}].limits: rate_per_sec, burst and max_in_flight must be at least 1"
                 ));
             }
+            if cl.pin.is_some() && cl.pin_hex().is_none() {
+                problems.push(format!(
+                    "clients[{i}].pin: expected sha256: and 64 hex digits"
+                ));
+            }
             if cl.role == Role::Business && cl.affair_code.is_none() {
                 problems.push(format!(
                     "clients[{i}].affair_code: required for a business system"
@@ -494,6 +525,7 @@ impl GatewayConfig {
             ("tls.ca", &c.tls.ca),
             ("tls.cert", &c.tls.cert),
             ("tls.key", &c.tls.key),
+            ("platform.ca", &c.platform.ca),
             ("platform.client_cert", &c.platform.client_cert),
             ("platform.client_key", &c.platform.client_key),
             ("keys.master_key_file", &c.keys.master_key_file),

@@ -149,16 +149,65 @@ fn roots(ca: &Path) -> Result<Arc<RootCertStore>, TlsError> {
     Ok(Arc::new(store))
 }
 
-/// A client verifier that, after the CA's checks, also refuses at the handshake a certificate
-/// whose single common name is not a configured client: a stranger with a certificate from
-/// the same CA gets no TLS session at all, not just a 403.
-#[derive(Debug)]
-struct KnownClients {
-    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
-    names: std::collections::HashSet<String>,
+/// Refuses a platform trust anchor that shares a certificate with the clients' CA: the city
+/// CA must never be able to vouch for the platform.
+pub fn ensure_separate_roots(clients_ca: &Path, platform_ca: &Path) -> Result<(), TlsError> {
+    let clients = load_certs(clients_ca)?;
+    if load_certs(platform_ca)?.iter().any(|c| clients.contains(c)) {
+        return Err(TlsError::Config(format!(
+            "platform.ca {} holds a certificate of the clients' CA (tls.ca); the platform needs its own CA",
+            platform_ca.display()
+        )));
+    }
+    Ok(())
 }
 
-impl rustls::server::danger::ClientCertVerifier for KnownClients {
+/// A client the server knows: the identity its certificate must carry and, optionally, the
+/// SHA-256 of that very certificate (lower-case hex), so that another certificate with the same
+/// name — from a compromised or careless CA — is refused too.
+#[derive(Debug, Clone)]
+pub struct KnownClient {
+    pub name: String,
+    pub pin: Option<String>,
+}
+
+/// A client verifier that, after the CA's checks (chain, validity), also refuses at the
+/// handshake a certificate that is not a client certificate (no clientAuth extended key
+/// usage), has no single identity ([`client_identity`]), or — when the clients are listed —
+/// names no configured client or does not match that client's pin. A stranger with a
+/// certificate from the same CA gets no TLS session at all, not just a 403.
+#[derive(Debug)]
+struct ClientCheck {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    clients: Option<std::collections::HashMap<String, Option<String>>>,
+}
+
+fn refused() -> rustls::Error {
+    rustls::Error::InvalidCertificate(rustls::CertificateError::ApplicationVerificationFailure)
+}
+
+/// SHA-256 of a certificate's DER (lower-case hex): what a client's `pin` names.
+pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, cert.as_ref()))
+}
+
+impl ClientCheck {
+    fn admits(&self, end_entity: &CertificateDer<'_>) -> bool {
+        let Some(name) = client_identity(end_entity) else {
+            return false;
+        };
+        match &self.clients {
+            None => true,
+            Some(clients) => match clients.get(&name) {
+                None => false,
+                Some(None) => true,
+                Some(Some(pin)) => *pin == fingerprint(end_entity),
+            },
+        }
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientCheck {
     fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
         self.inner.root_hint_subjects()
     }
@@ -172,11 +221,10 @@ impl rustls::server::danger::ClientCertVerifier for KnownClients {
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        match single_common_name(end_entity) {
-            Some(name) if self.names.contains(&name) => Ok(verified),
-            _ => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            )),
+        if self.admits(end_entity) {
+            Ok(verified)
+        } else {
+            Err(refused())
         }
     }
 
@@ -203,30 +251,27 @@ impl rustls::server::danger::ClientCertVerifier for KnownClients {
     }
 }
 
-/// Server config demanding a client certificate issued by `ca`.
+/// Server config demanding a client certificate issued by `ca` (any identity).
 pub fn server_config(ca: &Path, cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     server_config_for(ca, cert, key, None)
 }
 
 /// Server config demanding a client certificate issued by `ca` and, when `clients` is given,
-/// whose common name is one of them (checked during the handshake).
+/// naming one of them (and matching its pin), checked during the handshake.
 pub fn server_config_for(
     ca: &Path,
     cert: &Path,
     key: &Path,
-    clients: Option<&[String]>,
+    clients: Option<&[KnownClient]>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let p = provider();
-    let webpki = WebPkiClientVerifier::builder_with_provider(roots(ca)?, p.clone())
+    let inner = WebPkiClientVerifier::builder_with_provider(roots(ca)?, p.clone())
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> = match clients {
-        Some(names) => Arc::new(KnownClients {
-            inner: webpki,
-            names: names.iter().cloned().collect(),
-        }),
-        None => webpki,
-    };
+    let verifier = Arc::new(ClientCheck {
+        inner,
+        clients: clients.map(|cs| cs.iter().map(|c| (c.name.clone(), c.pin.clone())).collect()),
+    });
     let mut cfg = ServerConfig::builder_with_provider(p)
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
@@ -247,22 +292,51 @@ pub fn client_config(ca: &Path, cert: &Path, key: &Path) -> Result<ClientConfig,
         .map_err(|e| TlsError::Config(e.to_string()))
 }
 
-/// The certificate's common name, if it has exactly one: with two, "the first one" would be
-/// a choice an attacker's certificate request could steer.
-fn single_common_name(cert: &CertificateDer<'_>) -> Option<String> {
+/// A client certificate's one identity, or `None` when it is not a usable client certificate.
+///
+/// The identity is the subject's common name, and there must be exactly one: with two, "the
+/// first one" would be a choice an attacker's certificate request could steer. A
+/// subjectAltName is allowed only when it holds exactly one name equal to that common name
+/// (as some CAs copy the CN there); more names, or another name, are ambiguous and refused.
+/// The certificate must also carry the clientAuth extended key usage: webpki accepts a
+/// certificate without any extended key usage, which could be a server's or a CA's.
+pub fn client_identity(cert: &CertificateDer<'_>) -> Option<String> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    let eku = parsed.extended_key_usage().ok()??;
+    if !eku.value.client_auth {
+        return None;
+    }
     let mut names = parsed.subject().iter_common_name();
     let name = names.next()?.as_str().ok()?.to_string();
     if names.next().is_some() {
         return None;
+    }
+    match parsed.subject_alternative_name() {
+        Ok(None) => {}
+        Ok(Some(san)) => {
+            use x509_parser::extensions::GeneralName;
+            let [only] = san.value.general_names.as_slice() else {
+                return None;
+            };
+            let same = match only {
+                GeneralName::DNSName(n) | GeneralName::RFC822Name(n) | GeneralName::URI(n) => {
+                    *n == name
+                }
+                _ => false,
+            };
+            if !same {
+                return None;
+            }
+        }
+        Err(_) => return None,
     }
     Some(name)
 }
 
 fn peer_from(certs: Option<&[CertificateDer<'_>]>, addr: SocketAddr) -> Option<Peer> {
     let leaf = certs?.first()?;
-    let name = single_common_name(leaf)?;
-    let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, leaf.as_ref()));
+    let name = client_identity(leaf)?;
+    let fingerprint = fingerprint(leaf);
     Some(Peer {
         name,
         fingerprint,
@@ -280,7 +354,7 @@ pub type HttpResponse = Response<axum::body::Body>;
 /// Limits, in the order a connection meets them: at most `max_connections` at once (a new
 /// one waits in the kernel's backlog until one ends); a failed accept pauses, growing, and
 /// is logged at most every ten seconds with a count; the TLS handshake has a deadline; a
-/// client certificate without exactly one common name is refused; then hyper reads each
+/// client certificate without the clientAuth usage and one identity is refused; then hyper reads each
 /// request's headers under `header_read_timeout`, which also closes idle connections.
 pub async fn serve<F, Fut>(
     listener: TcpListener,
@@ -344,7 +418,7 @@ pub async fn serve<F, Fut>(
                     Err(_) => return,
                 };
             let Some(peer) = peer_from(stream.get_ref().1.peer_certificates(), addr) else {
-                tracing::debug!(message = "Client certificate without exactly one common name.", %addr);
+                tracing::debug!(message = "Client certificate without one identity.", %addr);
                 return;
             };
             let svc = hyper::service::service_fn(move |req| handle(peer.clone(), req));

@@ -84,7 +84,7 @@ async fn the_platform_refuses_tampered_unknown_stale_and_truncated_messages() {
     .unwrap();
     keys.set_peer(PeerKeys::load(&d.dir.join("gateway/peers/platform.json")).unwrap());
     let client = renkei::tls::HttpsClient::new(
-        &d.dir.join("ca.pem"),
+        &d.dir.join("platform-ca.pem"),
         &d.dir.join("gateway/platform-client.pem"),
         &d.dir.join("gateway/platform-client-key.pem"),
         Duration::from_secs(10),

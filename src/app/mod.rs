@@ -108,8 +108,9 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
     crate::records::install(store.as_ref())?;
     let wake = Wake::new();
     let registry = Arc::new(Registry::new(store.clone(), keyring.clone(), wake.clone())?);
+    tls::ensure_separate_roots(&config.tls.ca, &config.platform.ca)?;
     let client = HttpsClient::new(
-        &config.tls.ca,
+        &config.platform.ca,
         &config.platform.client_cert,
         &config.platform.client_key,
         std::time::Duration::from_millis(config.platform.request_timeout_ms),
@@ -189,7 +190,14 @@ async fn bind(
 pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
     let cfg = &gw.config;
     let (listener, addr) = bind(cfg.listen, &cfg.data_dir.join("gateway.addr")).await?;
-    let clients: Vec<String> = cfg.clients.iter().map(|c| c.name.to_string()).collect();
+    let clients: Vec<tls::KnownClient> = cfg
+        .clients
+        .iter()
+        .map(|c| tls::KnownClient {
+            name: c.name.to_string(),
+            pin: c.pin_hex(),
+        })
+        .collect();
     let tls_cfg = tls::server_config_for(&cfg.tls.ca, &cfg.tls.cert, &cfg.tls.key, Some(&clients))?;
     let (tx, rx) = watch::channel(false);
     let app = crate::api::app(AppState {

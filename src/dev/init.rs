@@ -1,6 +1,8 @@
 //! `renkei init`: makes a ready deployment folder — configs for the gateway and the
-//! simulator, a development CA with server and client certificates, both sides' message
-//! keys (sealed under their own master keys), and each side's copy of the other's public keys.
+//! simulator, a development city CA (the gateway's server certificate, the clients') and a
+//! separate development platform CA (the simulator's server certificate, the gateway's client
+//! certificate toward it, the simulator's admin), both sides' message keys (sealed under
+//! their own master keys), and each side's copy of the other's public keys.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use crate::config::{
 };
 use crate::fsutil::write_public;
 use crate::keyring::{KeyState, PeerKeys};
-use crate::keys::pki::DevCa;
+use crate::keys::pki::{DevCa, PLATFORM_CA};
 use crate::sim::data::ProviderData;
 
 /// The city's agency code in a development deployment (札幌市, fictitious suffix).
@@ -101,20 +103,33 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         "server-key.pem",
     )
     .map_err(err)?;
-    ca.issue_server(
-        &d.join("sim"),
-        "platform simulator",
-        "server.pem",
-        "server-key.pem",
-    )
-    .map_err(err)?;
-    ca.issue_client(
-        &d.join("gateway"),
-        CLIENT_GATEWAY,
-        "platform-client.pem",
-        "platform-client-key.pem",
-    )
-    .map_err(err)?;
+    // The platform side has its own CA: the gateway trusts only it for the platform.
+    let platform_ca =
+        DevCa::create_named(d, PLATFORM_CA, "renkei development platform CA").map_err(err)?;
+    platform_ca
+        .issue_server(
+            &d.join("sim"),
+            "platform simulator",
+            "server.pem",
+            "server-key.pem",
+        )
+        .map_err(err)?;
+    platform_ca
+        .issue_client(
+            &d.join("gateway"),
+            CLIENT_GATEWAY,
+            "platform-client.pem",
+            "platform-client-key.pem",
+        )
+        .map_err(err)?;
+    platform_ca
+        .issue_client(
+            &d.join("clients").join(CLIENT_SIM_ADMIN),
+            CLIENT_SIM_ADMIN,
+            "cert.pem",
+            "key.pem",
+        )
+        .map_err(err)?;
     let clients = [
         CLIENT_SUBSIDY,
         CLIENT_SECOND,
@@ -123,7 +138,6 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         "security-officer-2",
         "auditor",
         "operator",
-        CLIENT_SIM_ADMIN,
     ];
     for name in clients {
         ca.issue_client(&d.join("clients").join(name), name, "cert.pem", "key.pem")
@@ -176,6 +190,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             affair_code: Some(AFFAIR_CHILD_MEDICAL.parse().map_err(err)?),
             permissions: perms,
             limits: Default::default(),
+            pin: None,
         })
     };
     let staff = |name: &str, role: Role| -> Result<ClientConfig, String> {
@@ -185,6 +200,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             affair_code: None,
             permissions: Vec::new(),
             limits: Default::default(),
+            pin: None,
         })
     };
     let gw = GatewayConfig {
@@ -211,6 +227,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         platform: PlatformConfig {
             url: format!("https://{}", opts.sim_listen),
             agency_code: platform.clone(),
+            ca: "platform-ca.pem".into(),
             client_cert: "gateway/platform-client.pem".into(),
             client_key: "gateway/platform-client-key.pem".into(),
             peer_keys: "gateway/peers/platform.json".into(),
@@ -250,7 +267,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         provider_agency_code: agency(DEV_PROVIDER_AGENCY)?,
         log_format: LogFormat::Text,
         tls: TlsConfig {
-            ca: "ca.pem".into(),
+            ca: "platform-ca.pem".into(),
             cert: "sim/server.pem".into(),
             key: "sim/server-key.pem".into(),
         },

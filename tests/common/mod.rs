@@ -272,6 +272,9 @@ pub struct Deployment {
     pub env: Vec<(String, String)>,
     /// `--capture` folder for the simulator.
     pub capture: Option<PathBuf>,
+    /// The CA the simulator's admin client trusts for the simulator's server certificate
+    /// (default: the deployment's platform CA).
+    pub sim_trust: Option<PathBuf>,
 }
 
 fn run_init(dir: &Path) {
@@ -308,6 +311,7 @@ impl Deployment {
             gateway_starts: 0,
             env: Vec::new(),
             capture: None,
+            sim_trust: None,
         }
     }
 
@@ -542,11 +546,21 @@ impl Deployment {
             .expect("run renkei")
     }
 
-    /// The simulator's admin client.
+    /// The simulator's admin client (its certificate is from the platform CA, as is the
+    /// simulator's server certificate).
     pub fn sim_admin(&self) -> Api {
-        Api::new(
-            &self.dir,
-            renkei::dev::init::CLIENT_SIM_ADMIN,
+        let c = self
+            .dir
+            .join("clients")
+            .join(renkei::dev::init::CLIENT_SIM_ADMIN);
+        let ca = self
+            .sim_trust
+            .clone()
+            .unwrap_or_else(|| self.dir.join("platform-ca.pem"));
+        Api::with_files(
+            &ca,
+            &c.join("cert.pem"),
+            &c.join("key.pem"),
             self.sim_addr.expect("sim started"),
         )
     }
