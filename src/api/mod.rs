@@ -15,6 +15,7 @@ pub mod auth;
 pub mod batch;
 pub mod business;
 pub mod error;
+pub mod observe;
 pub mod ops;
 pub mod registry;
 pub mod security;
@@ -53,5 +54,6 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::no_such_endpoint() })
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn(observe::track))
         .with_state(state)
 }
