@@ -314,6 +314,35 @@ pub struct ServerConfig {
     pub header_read_timeout_secs: Option<u64>,
 }
 
+/// The operations listener (`[ops]`): `GET /healthz`, `/readyz` and `/metrics` over plain
+/// HTTP, for the host's probes and Prometheus. It carries no personal data and no client
+/// certificate is asked, so it listens on loopback unless `allow_remote` says otherwise.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsConfig {
+    /// Address, e.g. `127.0.0.1:9090` (port 0 picks one and writes it to
+    /// `<data_dir>/ops.addr`).
+    #[serde(default = "d_ops_listen")]
+    pub listen: SocketAddr,
+    /// Allow a non-loopback `listen` (put a firewall in front of it).
+    #[serde(default)]
+    pub allow_remote: bool,
+}
+
+/// Loopback port 9090, Prometheus exporters' customary range.
+fn d_ops_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9090))
+}
+
+impl Default for OpsConfig {
+    fn default() -> Self {
+        Self {
+            listen: d_ops_listen(),
+            allow_remote: false,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -355,6 +384,9 @@ pub struct GatewayConfig {
     /// Per-client request limits (defaults; a client entry may override them).
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The operations listener (probes, metrics).
+    #[serde(default)]
+    pub ops: OpsConfig,
     pub tls: TlsConfig,
     pub keys: KeysConfig,
     pub platform: PlatformConfig,
@@ -495,6 +527,11 @@ impl GatewayConfig {
         }
         if c.limits.max_batches_per_system == 0 {
             problems.push("limits.max_batches_per_system: must be at least 1".into());
+        }
+        if !c.ops.listen.ip().is_loopback() && !c.ops.allow_remote {
+            problems.push(
+                "ops.listen: not a loopback address; set ops.allow_remote = true to serve probes and metrics beyond this host".into(),
+            );
         }
         if !c.platform.url.starts_with("https://") {
             problems.push("platform.url: must be an https:// URL".into());

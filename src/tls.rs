@@ -337,6 +337,13 @@ fn peer_from(certs: Option<&[CertificateDer<'_>]>, addr: SocketAddr) -> Option<P
     let leaf = certs?.first()?;
     let name = client_identity(leaf)?;
     let fingerprint = fingerprint(leaf);
+    // Only configured names pass the handshake, so the label set stays the client list.
+    if let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf.as_ref()) {
+        crate::metrics::global().certificate_expires(
+            &format!("client:{name}"),
+            cert.validity().not_after.timestamp(),
+        );
+    }
     Some(Peer {
         name,
         fingerprint,

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("error", 0),
     ("util", 0),
     ("fsutil", 0),
+    ("metrics", 0),
     // Infrastructure: transport, this side's keys, the layouts folder.
     ("tls", 1),
     ("keyring", 1),

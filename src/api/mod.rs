@@ -18,6 +18,7 @@ pub mod batch;
 pub mod business;
 pub mod error;
 pub mod limits;
+pub mod observe;
 pub mod ops;
 pub mod registry;
 pub mod security;
@@ -59,5 +60,6 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn_with_state(fair, limits::fair_share))
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn(observe::track))
         .with_state(state)
 }

@@ -25,6 +25,7 @@ use crate::inquiry::Inquiries;
 use crate::keyring::{KeyError, KeyState, PeerKeys};
 use crate::keys::master::{MasterSource, SharedMaster};
 use crate::keys::Keys;
+use crate::ops::Readiness;
 use crate::platform::{Policy, Uplink};
 use crate::registry::codes::CodeAcquisition;
 use crate::registry::{Registry, RegistryError};
@@ -106,6 +107,17 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
     )?);
     keyring.set_peer(PeerKeys::load(&config.platform.peer_keys)?);
     crate::records::install(store.as_ref())?;
+    store.observe_commits(Arc::new(|g: renkei_store::GroupReport| {
+        crate::metrics::global().commit_group(g.batches, g.records, g.write, g.ok)
+    }));
+    for (name, file) in [
+        ("server", &config.tls.cert),
+        ("platform-client", &config.platform.client_cert),
+    ] {
+        if let Some(t) = crate::ops::certificate_expiry(file) {
+            crate::metrics::global().certificate_expires(name, t);
+        }
+    }
     let wake = Wake::new();
     let registry = Arc::new(Registry::new(store.clone(), keyring.clone(), wake.clone())?);
     tls::ensure_separate_roots(&config.tls.ca, &config.platform.ca)?;
@@ -185,10 +197,12 @@ async fn bind(
     Ok((listener, addr))
 }
 
-/// Starts the gateway: API listener and background work. Writes the bound address to
-/// `<data_dir>/gateway.addr`.
+/// Starts the gateway: API listener, operations listener and background work. Writes the
+/// bound addresses to `<data_dir>/gateway.addr` and `<data_dir>/ops.addr`.
 pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
     let cfg = &gw.config;
+    // The ops listener first: once the API's address is written, both answer.
+    let (ops_listener, ops_addr) = bind(cfg.ops.listen, &cfg.data_dir.join("ops.addr")).await?;
     let (listener, addr) = bind(cfg.listen, &cfg.data_dir.join("gateway.addr")).await?;
     let clients: Vec<tls::KnownClient> = cfg
         .clients
@@ -226,6 +240,25 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         },
         rx.clone(),
     ));
+    let probes = crate::api::ops::probes(Readiness {
+        store: gw.store.clone(),
+        keyring: gw.keyring.clone(),
+        master: gw.master.clone(),
+        policy: gw.policy.clone(),
+        platform_url: cfg.platform.url.clone(),
+    });
+    let mut ops_rx = rx.clone();
+    let ops_serve = tokio::spawn(async move {
+        let stop = async move {
+            let _ = ops_rx.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(ops_listener, probes)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(message = "Operations listener stopped.", %error);
+        }
+    });
     let dispatcher = Dispatcher::new(
         gw.store.clone(),
         gw.policy.clone(),
@@ -276,11 +309,19 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         rx.clone(),
     ));
     let dispatch = tokio::spawn(dispatcher.run(rx));
-    tracing::info!(message = "Gateway listening.", %addr);
+    tracing::info!(message = "Gateway listening.", %addr, ops = %ops_addr);
     Ok(Running {
         addr,
         shutdown: tx,
-        tasks: vec![serve, dispatch, checkpoints, rekey, sweep, master],
+        tasks: vec![
+            serve,
+            dispatch,
+            checkpoints,
+            rekey,
+            sweep,
+            master,
+            ops_serve,
+        ],
     })
 }
 

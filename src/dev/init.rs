@@ -214,6 +214,15 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         max_batch_bytes: crate::config::DEFAULT_MAX_BATCH_BYTES,
         server: Default::default(),
         limits: Default::default(),
+        // Ephemeral API port, ephemeral ops port (tests run many deployments at once).
+        ops: crate::config::OpsConfig {
+            listen: if opts.listen.port() == 0 {
+                SocketAddr::from(([127, 0, 0, 1], 0))
+            } else {
+                crate::config::OpsConfig::default().listen
+            },
+            allow_remote: false,
+        },
         tls: TlsConfig {
             ca: "ca.pem".into(),
             cert: "gateway/server.pem".into(),

@@ -237,6 +237,7 @@ impl Inquiries {
         match self.store.commit(b).await {
             Ok(_) => {
                 self.wake.notify();
+                crate::metrics::global().inquiries_accepted.inc();
                 Ok(Accepted {
                     id,
                     status: Status::Queued,

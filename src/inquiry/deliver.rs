@@ -370,6 +370,7 @@ impl Delivery {
             .stage_not_awaiting(&mut b, &inquiry.unified, &inquiry.id);
         self.repo.stage_put(&mut b, &inquiry)?;
         self.store.commit(b).await?;
+        crate::metrics::global().inquiry_finished(inquiry.status.as_str());
         Ok(())
     }
 

@@ -23,6 +23,26 @@ impl Status {
     pub fn is_final(self) -> bool {
         matches!(self, Status::Answered | Status::Failed)
     }
+
+    /// Every status, in the order an inquiry moves through them.
+    pub const ALL: [Status; 5] = [
+        Status::Queued,
+        Status::AwaitingCode,
+        Status::Sent,
+        Status::Answered,
+        Status::Failed,
+    ];
+
+    /// The status as written in JSON (`awaiting_code`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::AwaitingCode => "awaiting_code",
+            Status::Sent => "sent",
+            Status::Answered => "answered",
+            Status::Failed => "failed",
+        }
+    }
 }
 
 /// What the business system asks about.

@@ -9,7 +9,7 @@ use renkei_ids::{InquiryId, SystemId, UnifiedAddressNumber};
 use renkei_store::{key2, prefix_end, Batch, Store, StoreError, Tree};
 use serde::{Deserialize, Serialize};
 
-use super::model::Inquiry;
+use super::model::{Inquiry, Status};
 
 /// Why a stored inquiry value could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,35 @@ impl InquiryRepo {
         match self.store.get(Tree::Inquiries, id.as_str().as_bytes())? {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
+        }
+    }
+
+    /// How many inquiries are held in each status (a scan of the tree, page by page: for
+    /// metrics, read on each scrape).
+    pub fn count_by_status(&self) -> Result<Vec<(Status, usize)>, RepoError> {
+        /// Only the status is decoded.
+        #[derive(Deserialize)]
+        struct StatusOnly {
+            status: Status,
+        }
+        const PAGE: usize = 4096;
+        let mut counts: Vec<(Status, usize)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
+        let mut start = Vec::new();
+        loop {
+            let page = self.store.range(Tree::Inquiries, &start, &[], PAGE)?;
+            for (_, v) in &page {
+                let s: StatusOnly = serde_json::from_slice(v)?;
+                if let Some(c) = counts.iter_mut().find(|(st, _)| *st == s.status) {
+                    c.1 += 1;
+                }
+            }
+            match page.last() {
+                Some((k, _)) if page.len() == PAGE => {
+                    start = k.clone();
+                    start.push(0);
+                }
+                _ => return Ok(counts),
+            }
         }
     }
 

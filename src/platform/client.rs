@@ -89,8 +89,17 @@ impl Uplink {
         }
     }
 
-    /// Sends one message and returns the verified answer.
+    /// Sends one message and returns the verified answer; counts it by outcome.
     pub async fn exchange(&self, msg: &Message) -> Result<Message, UplinkError> {
+        let answer = self.exchange_once(msg).await;
+        crate::metrics::global().platform_request(match &answer {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        });
+        answer
+    }
+
+    async fn exchange_once(&self, msg: &Message) -> Result<Message, UplinkError> {
         let body = to_xml(msg);
         let sig = self
             .keys

@@ -290,6 +290,42 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn health(&self) -> Health {
         Health::Ok
     }
+    /// Installs the one observer told about every commit group written (for metrics). A
+    /// second call is ignored. Backends without group commit never call it.
+    fn observe_commits(&self, observer: CommitObserver) {
+        let _ = observer;
+    }
+}
+
+/// What one commit group was, told to a [`CommitObserver`] after it is written.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupReport {
+    /// Batches in the group.
+    pub batches: usize,
+    /// Log entries (linkage records) the group appended.
+    pub records: usize,
+    /// Time to write and sync the group (the `fsync` cost callers wait for).
+    pub write: std::time::Duration,
+    /// False when the write or sync failed.
+    pub ok: bool,
+}
+
+/// Called by a backend's writer after each commit group; must be cheap (it runs on the writer).
+pub type CommitObserver = std::sync::Arc<dyn Fn(GroupReport) + Send + Sync>;
+
+/// Where a backend keeps its observer: set once, read by its writer.
+#[derive(Clone, Default)]
+pub(crate) struct ObserverSlot(std::sync::Arc<std::sync::OnceLock<CommitObserver>>);
+
+impl ObserverSlot {
+    pub(crate) fn set(&self, o: CommitObserver) {
+        let _ = self.0.set(o);
+    }
+    pub(crate) fn report(&self, r: GroupReport) {
+        if let Some(o) = self.0.get() {
+            o(r);
+        }
+    }
 }
 
 /// What [`Store::health`] reports.

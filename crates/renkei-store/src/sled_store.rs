@@ -75,8 +75,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::mpsc;
 
 use super::{
-    Batch, CommitFuture, CommitReceipt, CommitStats, Entries, Health, LogChain, Op, Store,
-    StoreError, Tree, META_CHAIN_STATE,
+    Batch, CommitFuture, CommitReceipt, CommitStats, Entries, GroupReport, Health, LogChain,
+    ObserverSlot, Op, Store, StoreError, Tree, META_CHAIN_STATE,
 };
 
 /// Most batches one group takes; bounds latency of the first caller in a group.
@@ -138,6 +138,7 @@ pub struct SledStore {
     groups: Arc<AtomicU64>,
     shared: Arc<Shared>,
     path: PathBuf,
+    observer: ObserverSlot,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -169,6 +170,7 @@ impl SledStore {
         let batches = Arc::new(AtomicU64::new(0));
         let groups = Arc::new(AtomicU64::new(0));
         let shared = Arc::new(Shared::default());
+        let observer = ObserverSlot::default();
         let writer = Writer {
             db: db.clone(),
             kv: kv.clone(),
@@ -178,6 +180,7 @@ impl SledStore {
             batches: batches.clone(),
             groups: groups.clone(),
             shared: shared.clone(),
+            observer: observer.clone(),
         };
         std::thread::Builder::new()
             .name("renkei-store-writer".into())
@@ -192,6 +195,7 @@ impl SledStore {
             groups,
             shared,
             path: dir.to_path_buf(),
+            observer,
         }))
     }
 
@@ -406,6 +410,10 @@ impl Store for SledStore {
         }
     }
 
+    fn observe_commits(&self, observer: crate::CommitObserver) {
+        self.observer.set(observer);
+    }
+
     fn health(&self) -> Health {
         match self.shared.failure.get() {
             None => Health::Ok,
@@ -514,6 +522,7 @@ struct Writer {
     batches: Arc<AtomicU64>,
     groups: Arc<AtomicU64>,
     shared: Arc<Shared>,
+    observer: ObserverSlot,
 }
 
 /// The writes of one group, in order, plus an overlay used to check guards against writes
@@ -615,7 +624,18 @@ impl Writer {
                 group.put(Tree::Meta, META_CHAIN_STATE, chain.state());
             }
         }
+        let records = outcomes
+            .iter()
+            .map(|o| o.as_ref().map_or(0, |r| r.log_seqs.len()))
+            .sum();
+        let started = std::time::Instant::now();
         let written = self.write(group);
+        self.observer.report(GroupReport {
+            batches: waiters.len(),
+            records,
+            write: started.elapsed(),
+            ok: written.is_ok(),
+        });
         if let Err(e) = &written {
             tracing::error!(
                 message = "Group commit failed; the store refuses writes until restart.",

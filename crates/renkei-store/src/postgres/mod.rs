@@ -170,6 +170,7 @@ type Job = crate::WriterJob;
 pub(crate) struct Counters {
     batches: AtomicU64,
     groups: AtomicU64,
+    observer: crate::ObserverSlot,
 }
 
 /// Waits for `f` without stalling the caller's tokio worker (see the module doc).
@@ -392,6 +393,10 @@ impl Store for PgStore {
 
     fn log_chain_state(&self) -> Result<Option<Vec<u8>>, StoreError> {
         self.get(Tree::Meta, META_CHAIN_STATE)
+    }
+
+    fn observe_commits(&self, observer: crate::CommitObserver) {
+        self.counters.observer.set(observer);
     }
 
     fn stats(&self) -> CommitStats {

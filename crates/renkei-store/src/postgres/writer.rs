@@ -242,10 +242,23 @@ impl Writer {
         }
         let backup = self.chain.as_ref().map(|c| c.snapshot());
         let (batches, waiters): (Vec<Batch>, Vec<_>) = jobs.into_iter().unzip();
+        let started = std::time::Instant::now();
         let result = match self.ensure_conn().await {
             Ok(()) => self.transact(&batches).await,
             Err(e) => Err(e),
         };
+        self.counters.observer.report(crate::GroupReport {
+            batches: waiters.len(),
+            records: match &result {
+                Ok(outcomes) => outcomes
+                    .iter()
+                    .map(|o| o.as_ref().map_or(0, |r| r.log_seqs.len()))
+                    .sum(),
+                Err(_) => 0,
+            },
+            write: started.elapsed(),
+            ok: result.is_ok(),
+        });
         self.counters.groups.fetch_add(1, Ordering::Relaxed);
         let outcomes = match result {
             Ok(outcomes) => outcomes,
