@@ -188,6 +188,17 @@ async fn bind(
 /// `<data_dir>/gateway.addr`.
 pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
     let cfg = &gw.config;
+    // Uploads a previous run was receiving or accepting: their batches resume when the
+    // file is uploaded again.
+    let spool = crate::batch::spool::spool_dir(&cfg.data_dir);
+    let stale =
+        crate::batch::spool::clear(&cfg.data_dir).map_err(io(spool.display().to_string()))?;
+    if stale > 0 {
+        tracing::info!(
+            message = "Removed spool files of uploads cut short.",
+            files = stale
+        );
+    }
     let (listener, addr) = bind(cfg.listen, &cfg.data_dir.join("gateway.addr")).await?;
     let clients: Vec<String> = cfg.clients.iter().map(|c| c.name.to_string()).collect();
     let tls_cfg = tls::server_config_for(&cfg.tls.ca, &cfg.tls.cert, &cfg.tls.key, Some(&clients))?;
