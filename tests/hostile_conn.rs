@@ -149,27 +149,12 @@ async fn slow_headers_and_idle_connections_are_closed_after_the_timeout() {
     let limit = timeout + Duration::from_secs(3);
 
     // Half a request header, then silence.
-    let mut slow = tls_connect(&d).await;
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n")
-        .await
-        .expect("write");
-    slow.flush().await.expect("flush");
+    let mut slow = connect_and_send(&d, b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n").await;
     let closed_after = wait_closed(&mut slow, limit).await;
-    println!(
-        "half-sent header: closed after {:.2} s",
-        closed_after.as_secs_f64()
-    );
-    assert!(
-        closed_after >= timeout - Duration::from_millis(300),
-        "closed after {closed_after:?}, before the {timeout:?} header timeout"
-    );
+    report_closed("half-sent header", closed_after, timeout);
 
     // A whole request answered, then the keep-alive connection left idle.
-    let mut idle = tls_connect(&d).await;
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
-        .await
-        .expect("write");
-    idle.flush().await.expect("flush");
+    let mut idle = connect_and_send(&d, b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n").await;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !(got.windows(4).any(|w| w == b"\r\n\r\n") && got.ends_with(b"ok")) {
@@ -186,12 +171,25 @@ async fn slow_headers_and_idle_connections_are_closed_after_the_timeout() {
         String::from_utf8_lossy(&got)
     );
     let closed_after = wait_closed(&mut idle, limit).await;
-    println!(
-        "idle keep-alive connection: closed after {:.2} s",
-        closed_after.as_secs_f64()
-    );
+    report_closed("idle keep-alive connection", closed_after, timeout);
+}
+
+/// An mTLS connection that has sent `bytes`.
+async fn connect_and_send(
+    d: &Deployment,
+    bytes: &[u8],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut s = tls_connect(d).await;
+    s.write_all(bytes).await.expect("write");
+    s.flush().await.expect("flush");
+    s
+}
+
+/// Prints when `what` was closed and checks it was not before the timeout.
+fn report_closed(what: &str, closed_after: Duration, timeout: Duration) {
+    println!("{what}: closed after {:.2} s", closed_after.as_secs_f64());
     assert!(
         closed_after >= timeout - Duration::from_millis(300),
-        "closed after {closed_after:?}, before the {timeout:?} timeout"
+        "{what} closed after {closed_after:?}, before the {timeout:?} timeout"
     );
 }
