@@ -105,6 +105,23 @@ async fn submit_batch(
     Ok((StatusCode::ACCEPTED, Json(up)))
 }
 
+/// A results file as it is rendered: the pieces [`results::stream`] hands over.
+struct Chunks(tokio::sync::mpsc::Receiver<results::Chunk>);
+
+impl hyper::body::Body for Chunks {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|c| c.map(|r| r.map(hyper::body::Frame::data)))
+    }
+}
+
 /// `GET /v1/batches/{id}`.
 #[derive(Debug, Serialize)]
 struct BatchView {
@@ -159,7 +176,7 @@ async fn batch_results(
     let system = system_of(&caller)?;
     let meta = meta_for(&gw.inquiries, &system, &id)?;
     let p = progress::progress(&gw.inquiries, &meta).await?;
-    let file = results::render(&gw.inquiries, &meta).await?;
+    let file = Body::new(Chunks(results::stream(gw.inquiries.clone(), meta)));
     let done = if p.done { "true" } else { "false" };
     Ok((
         StatusCode::OK,
