@@ -203,6 +203,17 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
     let cfg = &gw.config;
     // The ops listener first: once the API's address is written, both answer.
     let (ops_listener, ops_addr) = bind(cfg.ops.listen, &cfg.data_dir.join("ops.addr")).await?;
+    // Uploads a previous run was receiving or accepting: their batches resume when the
+    // file is uploaded again.
+    let spool = crate::batch::spool::spool_dir(&cfg.data_dir);
+    let stale =
+        crate::batch::spool::clear(&cfg.data_dir).map_err(io(spool.display().to_string()))?;
+    if stale > 0 {
+        tracing::info!(
+            message = "Removed spool files of uploads cut short.",
+            files = stale
+        );
+    }
     let (listener, addr) = bind(cfg.listen, &cfg.data_dir.join("gateway.addr")).await?;
     let clients: Vec<tls::KnownClient> = cfg
         .clients

@@ -1,5 +1,5 @@
-//! Accepting an uploaded batch file: the upload is answered at once with the batch id; a
-//! background task reads the file line by line and submits each good line through
+//! Accepting an uploaded batch file: the upload (spooled to disk by [`super::spool`]) is
+//! answered at once with the batch id; a background task reads the file line by line and submits each good line through
 //! [`Gateway::submit_inquiry`] with a bounded number in flight, so that the store's group
 //! commit makes many lines durable per `fsync`.
 
@@ -7,12 +7,12 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use bytes::Bytes;
 use renkei_convert::{parse_batch_line, BatchInquiryLine, Layout, LayoutReader, LineError};
 use renkei_ids::SystemId;
 use tokio::task::JoinSet;
 
 use super::internal;
+use super::spool::{BatchSlot, Spooled};
 use super::{
     batch_id, line_key, load_meta, meta_key, BatchMeta, BatchState, LineEntry, Rejection,
     DEFAULT_MAX_REJECTED_LISTED,
@@ -20,7 +20,7 @@ use super::{
 use crate::error::Error;
 use crate::inquiry::Conditions;
 use crate::inquiry::{accept::business_client, Inquiries, InquiryRequest};
-use crate::util::{now_ms, sha256_hex};
+use crate::util::now_ms;
 use renkei_store::{Batch, StoreError, Tree};
 
 /// Lines submitted at once. Each waits mostly for the group commit; 256 in flight keep the
@@ -87,15 +87,17 @@ pub struct Uploaded {
     pub new: bool,
 }
 
-/// Registers an upload and starts (or resumes) its acceptance in the background.
+/// Registers an upload and starts (or resumes) its acceptance in the background; the
+/// spool file and the system's batch slot are given back when the acceptance ends.
 pub async fn upload(
     gw: &Arc<Inquiries>,
     system: &SystemId,
-    body: Bytes,
+    body: Spooled,
+    slot: BatchSlot,
 ) -> Result<Uploaded, Error> {
     business_client(gw.config(), system)?;
     batch_layout()?;
-    let sha = sha256_hex(&body);
+    let sha = body.sha256.clone();
     let id = batch_id(system, &sha);
     let meta = match load_meta(gw, &id)? {
         Some(m) => {
@@ -114,7 +116,7 @@ pub async fn upload(
                 id: id.clone(),
                 system: system.clone(),
                 file_sha256: sha.clone(),
-                bytes: body.len() as u64,
+                bytes: body.bytes,
                 received_ms: now_ms(),
                 state: BatchState::Accepting,
                 total_lines: 0,
@@ -153,13 +155,14 @@ pub async fn upload(
     }
     let claim = Claim(id.clone());
     let new = meta.total_lines == 0 && meta.state == BatchState::Accepting;
-    tracing::info!(message = "Batch received.", batch_id = %id, bytes = body.len(), resumed = !new);
+    tracing::info!(message = "Batch received.", batch_id = %id, bytes = body.bytes, resumed = !new);
+    let reader = body.reader().map_err(internal)?;
     let gw = gw.clone();
     tokio::spawn(async move {
-        let _claim = claim;
+        let (_claim, _slot, _spool) = (claim, slot, body);
         let started = Instant::now();
         let batch_id = meta.id.clone();
-        match accept_lines(&gw, meta, &body).await {
+        match accept_lines(&gw, meta, reader).await {
             Ok(m) => tracing::info!(
                 message = "Batch accepted.",
                 batch_id = %batch_id,
@@ -373,11 +376,12 @@ impl Pending {
 type Submitted = (u64, Result<crate::inquiry::Accepted, Error>);
 
 /// Reads every line of `body`, submits the good ones, records the outcome of each, and
-/// marks the batch accepted (or interrupted when the gateway itself failed).
+/// marks the batch accepted (or interrupted when the gateway itself failed). `body` is a
+/// buffered spool file: its reads come from the page cache, short enough to make here.
 pub async fn accept_lines(
     gw: &Arc<Inquiries>,
     mut meta: BatchMeta,
-    body: &[u8],
+    body: impl std::io::BufRead,
 ) -> Result<BatchMeta, Error> {
     let layout = batch_layout()?;
     let client = business_client(gw.config(), &meta.system)?;

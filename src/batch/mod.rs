@@ -5,6 +5,8 @@
 //! - [`accept`] — parses the upload and submits its lines concurrently in the background;
 //! - [`progress`] — counts a batch's inquiries by status (`GET /v1/batches/{id}`);
 //! - [`results`] — renders the results file (`GET /v1/batches/{id}/results`);
+//! - [`spool`] — the upload on disk as it arrives, and the per-system cap on batches in
+//!   progress;
 //!
 //! Storage, all in [`Tree::Batches`]: `<id>` holds the [`BatchMeta`] (counts and a bounded
 //! list of rejected lines), `<id>/<line, 10 digits>` one [`LineEntry`] per accepted line (the
@@ -19,6 +21,7 @@
 pub mod accept;
 pub mod progress;
 pub mod results;
+pub mod spool;
 
 use renkei_ids::SystemId;
 use serde::{Deserialize, Serialize};

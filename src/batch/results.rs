@@ -4,7 +4,9 @@
 //! the layout has columns for; failed lines carry the error code and the platform's own
 //! Japanese message in 照会処理結果メッセージ.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::mpsc;
 
 use renkei_convert::inquiry::{result_line_record, InquiryResultLine};
 use renkei_convert::{Layout, LayoutWriter};
@@ -84,11 +86,64 @@ pub fn result_line(layout: &Layout, inquiry: &Inquiry) -> InquiryResultLine {
     }
 }
 
-/// Renders the results file of `meta`'s batch as it stands (lines not yet final are left
-/// out; `done` in the status says when the file is complete).
-pub async fn render(gw: &Inquiries, meta: &BatchMeta) -> Result<Vec<u8>, Error> {
+/// Pieces of the results file rendered ahead of what the client has read: a few pages,
+/// so a slow download holds a bounded amount of memory.
+pub const PAGES_AHEAD: usize = 4;
+
+/// A piece of a results file, or why it stopped.
+pub type Chunk = Result<bytes::Bytes, std::io::Error>;
+
+/// A `Write` into a buffer shared with the renderer, which takes what was written after
+/// each page (the layout writer keeps its own state, e.g. whether the header is out).
+#[derive(Clone, Default)]
+struct PageBuf(Arc<Mutex<Vec<u8>>>);
+
+impl PageBuf {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl std::io::Write for PageBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Streams the results file of `meta`'s batch as it stands (lines not yet final are left
+/// out; `done` in the status says when the file is complete): rendered one store page at a
+/// time by a task of its own and handed over as it goes, never built whole. A failure
+/// midway ends the stream with an error (the download is cut short, not silently shorter).
+pub fn stream(gw: Arc<Inquiries>, meta: BatchMeta) -> mpsc::Receiver<Chunk> {
+    let (tx, rx) = mpsc::channel(PAGES_AHEAD);
+    tokio::spawn(async move {
+        if let Err(error) = render_to(&gw, &meta, &tx).await {
+            tracing::error!(message = "Results file cut short.", batch_id = %meta.id, %error);
+            let _ = tx
+                .send(Err(std::io::Error::other("results file cut short")))
+                .await;
+        }
+    });
+    rx
+}
+
+/// Renders page by page into `tx`; stops early (without error) if the reader went away.
+async fn render_to(
+    gw: &Inquiries,
+    meta: &BatchMeta,
+    tx: &mpsc::Sender<Chunk>,
+) -> Result<(), Error> {
     let layout = result_layout()?;
-    let mut w = LayoutWriter::new(layout, Vec::new());
+    let page_buf = PageBuf::default();
+    let mut w = LayoutWriter::new(layout, page_buf.clone());
     let prefix = line_prefix(&meta.id);
     let end = prefix_end(&prefix);
     let mut start = prefix.clone();
@@ -128,14 +183,21 @@ pub async fn render(gw: &Inquiries, meta: &BatchMeta) -> Result<Vec<u8>, Error> 
                 w.write(&r).map_err(internal)?;
             }
         }
+        let bytes = page_buf.take();
+        if !bytes.is_empty() && tx.send(Ok(bytes.into())).await.is_err() {
+            return Ok(());
+        }
         if !full {
             break;
         }
         start = next;
-        tokio::task::yield_now().await;
     }
     w.flush().map_err(internal)?;
-    Ok(w.into_inner())
+    let rest = page_buf.take();
+    if !rest.is_empty() {
+        let _ = tx.send(Ok(rest.into())).await;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

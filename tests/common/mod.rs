@@ -275,6 +275,8 @@ pub struct Deployment {
     /// The CA the simulator's admin client trusts for the simulator's server certificate
     /// (default: the deployment's platform CA).
     pub sim_trust: Option<PathBuf>,
+    /// When set, the gateway runs with this soft and hard `RLIMIT_NOFILE` (via `prlimit`).
+    pub gateway_nofile: Option<u64>,
 }
 
 fn run_init(dir: &Path) {
@@ -312,6 +314,7 @@ impl Deployment {
             env: Vec::new(),
             capture: None,
             sim_trust: None,
+            gateway_nofile: None,
         }
     }
 
@@ -377,7 +380,15 @@ impl Deployment {
         let logs = self.dir.join("logs");
         let out = std::fs::File::create(logs.join(format!("{log}.stdout"))).expect("log file");
         let err = std::fs::File::create(logs.join(format!("{log}.stderr"))).expect("log file");
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match self.gateway_nofile.filter(|_| log.starts_with("gateway")) {
+            // prlimit sets the limit on itself and then runs the gateway in the same process.
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
