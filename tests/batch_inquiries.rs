@@ -5,7 +5,6 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::{Api, Deployment};
 use renkei::dev::batch_file::{fixed_line, line_values, pos};
 use renkei::dev::demo::SAMPLES;
@@ -16,13 +15,7 @@ use serde_json::Value;
 const DONE_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn upload(api: &Api, file: &[u8]) -> common::Reply {
-    api.send(
-        hyper::Method::POST,
-        "/v1/inquiries:batch",
-        &[("content-type", "application/octet-stream")],
-        Bytes::copy_from_slice(file),
-    )
-    .await
+    api.upload_batch(file).await
 }
 
 async fn wait_done(api: &Api, id: &str) -> Value {

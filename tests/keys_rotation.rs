@@ -89,6 +89,15 @@ async fn rotating_every_key_under_load_loses_nothing() {
         officer.get("/v1/keys/status").await.body["remaining"] == 0
     })
     .await;
+    // What v2 protects now counts every sealed value: each inquiry (results and all) and each
+    // person's individual number, basic facts and code (符号).
+    let status = officer.get("/v1/keys/status").await;
+    let on_v2 = status.body["at_rest_usage"]["2"].as_u64().unwrap_or(0);
+    assert!(
+        on_v2 >= ids.len() as u64 + 3 * 3,
+        "at-rest v2 protects {on_v2} values for {} inquiries and 3 persons",
+        ids.len()
+    );
     let list = officer.get("/v1/keys").await;
     let rows = list.body.as_array().expect("key list").clone();
     let state = |p: &str, v: u64| -> String {
@@ -133,6 +142,17 @@ async fn rotating_every_key_under_load_loses_nothing() {
     d.kill_gateway();
     d.start_gateway().await;
     let business = d.client(renkei::dev::init::CLIENT_SUBSIDY);
+    // Every inquiry made across the rotations still opens with v1 retired: none was left on it.
+    for id in &ids {
+        let r = business.get(&format!("/v1/inquiries/{id}")).await;
+        assert_eq!(
+            r.status, 200,
+            "inquiry {id} with at-rest v1 retired: {}",
+            r.body
+        );
+        assert_eq!(r.body["status"], "answered", "{}", r.body);
+        assert!(r.body["result"]["items"].is_array(), "{}", r.body);
+    }
     let again = business
         .put_json(
             &format!(

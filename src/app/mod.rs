@@ -276,7 +276,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         gw.wake.clone(),
         Delivery {
             store: gw.store.clone(),
-            repo: InquiryRepo::new(gw.store.clone()),
+            repo: InquiryRepo::new(gw.store.clone(), gw.keyring.clone()),
             registry: gw.registry.clone(),
             uplink: gw.uplink.clone(),
             policy: gw.policy.clone(),

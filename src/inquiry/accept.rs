@@ -119,7 +119,7 @@ impl Inquiries {
         wake: Wake,
     ) -> Self {
         Self {
-            repo: InquiryRepo::new(store.clone()),
+            repo: InquiryRepo::new(store.clone(), registry.keys().clone()),
             config,
             store,
             registry,

@@ -2,14 +2,21 @@
 //! (`system \0 key` → id and request hash) and `awaiting_code` (`unified \0 id`).
 //! Writes are staged into a caller's batch, so each state change stays one atomic commit with
 //! its schedule entry and its linkage record.
+//!
+//! An inquiry's value (its business number, conditions, result — income figures and the like
+//! — and the platform's messages) is stored encrypted with the at-rest key, bound to its
+//! location [`inquiry_location`] (`inquiries/<id>`): a value copied under another id does not
+//! open. The two index trees hold only ids, a request hash and unified numbers.
 
 use std::sync::Arc;
 
+use renkei_crypto::at_rest::{decrypt_at_rest, encrypt_at_rest, AT_REST_MAGIC};
 use renkei_ids::{InquiryId, SystemId, UnifiedAddressNumber};
 use renkei_store::{key2, prefix_end, Batch, Store, StoreError, Tree};
 use serde::{Deserialize, Serialize};
 
 use super::model::{Inquiry, Status};
+use crate::keyring::KeyState;
 
 /// Why a stored inquiry value could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +25,10 @@ pub enum RepoError {
     Store(#[from] StoreError),
     #[error("stored inquiry value is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
+    #[error("stored inquiry value cannot be opened with the at-rest keys: {0}")]
+    Crypto(String),
+    #[error("stored inquiry value is in plaintext (a store written by an older build); start from an empty data_dir")]
+    Plaintext,
 }
 
 impl From<RepoError> for crate::error::Error {
@@ -39,42 +50,50 @@ pub struct IdemEntry {
 /// One `awaiting_code` entry: its key, and the inquiry it names (`None` if unreadable).
 pub type AwaitingEntry = (Vec<u8>, Option<InquiryId>);
 
+/// The at-rest location an inquiry's value is bound to, from its key in `Tree::Inquiries`.
+pub fn inquiry_location(key: &[u8]) -> String {
+    format!("inquiries/{}", String::from_utf8_lossy(key))
+}
+
 /// Access to the inquiry trees.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct InquiryRepo {
     store: Arc<dyn Store>,
+    keys: Arc<KeyState>,
+}
+
+impl std::fmt::Debug for InquiryRepo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InquiryRepo").finish_non_exhaustive()
+    }
 }
 
 impl InquiryRepo {
-    /// The repository over `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    /// The repository over `store`, values sealed with `keys`' at-rest key.
+    pub fn new(store: Arc<dyn Store>, keys: Arc<KeyState>) -> Self {
+        Self { store, keys }
     }
 
     /// Reads an inquiry.
     pub fn get(&self, id: &InquiryId) -> Result<Option<Inquiry>, RepoError> {
-        match self.store.get(Tree::Inquiries, id.as_str().as_bytes())? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+        let key = id.as_str().as_bytes();
+        match self.store.get(Tree::Inquiries, key)? {
+            Some(v) => Ok(Some(self.open(key, &v)?)),
             None => Ok(None),
         }
     }
 
-    /// How many inquiries are held in each status (a scan of the tree, page by page: for
-    /// metrics, read on each scrape).
+    /// How many inquiries are held in each status (a scan of the tree, page by page, each
+    /// value opened: for metrics, read on each scrape).
     pub fn count_by_status(&self) -> Result<Vec<(Status, usize)>, RepoError> {
-        /// Only the status is decoded.
-        #[derive(Deserialize)]
-        struct StatusOnly {
-            status: Status,
-        }
         const PAGE: usize = 4096;
         let mut counts: Vec<(Status, usize)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
         let mut start = Vec::new();
         loop {
             let page = self.store.range(Tree::Inquiries, &start, &[], PAGE)?;
-            for (_, v) in &page {
-                let s: StatusOnly = serde_json::from_slice(v)?;
-                if let Some(c) = counts.iter_mut().find(|(st, _)| *st == s.status) {
+            for (k, v) in &page {
+                let status = self.open(k, v)?.status;
+                if let Some(c) = counts.iter_mut().find(|(st, _)| *st == status) {
                     c.1 += 1;
                 }
             }
@@ -88,13 +107,23 @@ impl InquiryRepo {
         }
     }
 
+    /// Decrypts and parses one stored inquiry value.
+    fn open(&self, key: &[u8], value: &[u8]) -> Result<Inquiry, RepoError> {
+        if !value.starts_with(AT_REST_MAGIC) {
+            return Err(RepoError::Plaintext);
+        }
+        let plain = decrypt_at_rest(&self.keys.keyring(), &inquiry_location(key), value)
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        Ok(serde_json::from_slice(&plain)?)
+    }
+
     /// Stages the write of an inquiry's current state.
     pub fn stage_put(&self, b: &mut Batch, inquiry: &Inquiry) -> Result<(), RepoError> {
-        b.put(
-            Tree::Inquiries,
-            inquiry.id.as_str().as_bytes().to_vec(),
-            serde_json::to_vec(inquiry)?,
-        );
+        let key = inquiry.id.as_str().as_bytes().to_vec();
+        let plain = zeroize::Zeroizing::new(serde_json::to_vec(inquiry)?);
+        let sealed = encrypt_at_rest(&self.keys.keyring(), &inquiry_location(&key), &plain)
+            .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        b.put(Tree::Inquiries, key, sealed);
         Ok(())
     }
 

@@ -460,7 +460,7 @@ impl Registry {
                             basic_sealed: self.seal_facts(&u, &facts)?,
                             code_status: CodeStatus::Pending,
                             code_reason: None,
-                            fugo: None,
+                            fugo_sealed: None,
                             code_attempts: 0,
                             state: PersonState::Active,
                             created_ms: now,

@@ -21,6 +21,11 @@ use crate::schedule::{self, Job, Wake};
 use crate::util::now_ms;
 use renkei_store::{key2, Batch, Store, StoreError, Tree};
 
+/// The at-rest location of a person's code (符号).
+pub fn fugo_location(u: &UnifiedAddressNumber) -> String {
+    format!("persons/{u}/fugo")
+}
+
 /// Code (符号) acquisition status of a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -62,8 +67,10 @@ pub struct PersonRecord {
     pub code_status: CodeStatus,
     #[serde(default)]
     pub code_reason: Option<String>,
+    /// At-rest envelope (base64) of the code (符号) once acquired, bound to
+    /// `persons/<unified>/fugo`.
     #[serde(default)]
-    pub fugo: Option<Fugo>,
+    pub fugo_sealed: Option<String>,
     #[serde(default)]
     pub code_attempts: u32,
     pub state: PersonState,
@@ -84,6 +91,8 @@ pub enum RegistryError {
     Crypto(String),
     #[error("corrupt person record: {0}")]
     Corrupt(String),
+    #[error("the store holds {0} in plaintext: it was written by an older build, before personal data was encrypted at rest; start from an empty data_dir")]
+    PlaintextStore(&'static str),
 }
 
 impl RegistryError {
@@ -95,6 +104,7 @@ impl RegistryError {
             RegistryError::Store(e) => e.code(),
             RegistryError::Crypto(_) => "key_failure",
             RegistryError::Corrupt(_) => "store_corrupt",
+            RegistryError::PlaintextStore(_) => "store_plaintext_format",
         }
     }
 }
@@ -124,6 +134,32 @@ pub struct Linked {
     pub created: bool,
 }
 
+/// Persons looked at when checking a store's at-rest format at start.
+const FORMAT_CHECK_PERSONS: usize = 256;
+
+/// Refuses a store written by a build that kept inquiries and codes (符号) in plaintext
+/// (pre-production: such a store is not migrated). Looks at the first inquiry and the first
+/// [`FORMAT_CHECK_PERSONS`] persons; an older inquiry found later is refused when read.
+fn refuse_plaintext_store(store: &dyn Store) -> Result<(), RegistryError> {
+    let first = store.range(Tree::Inquiries, &[], &[], 1)?;
+    if first
+        .iter()
+        .any(|(_, v)| !v.starts_with(renkei_crypto::at_rest::AT_REST_MAGIC))
+    {
+        return Err(RegistryError::PlaintextStore("inquiries"));
+    }
+    let persons = store.range(Tree::Persons, &[], &[], FORMAT_CHECK_PERSONS)?;
+    for (_, v) in persons {
+        let old = serde_json::from_slice::<serde_json::Value>(&v)
+            .map(|p| p.get("fugo").is_some_and(|f| !f.is_null()))
+            .unwrap_or(false);
+        if old {
+            return Err(RegistryError::PlaintextStore("codes (符号)"));
+        }
+    }
+    Ok(())
+}
+
 /// The registry over the store.
 pub struct Registry {
     store: Arc<dyn Store>,
@@ -144,6 +180,7 @@ impl Registry {
         keys: Arc<KeyState>,
         wake: Wake,
     ) -> Result<Self, RegistryError> {
+        refuse_plaintext_store(store.as_ref())?;
         let last = store.range_rev(Tree::Persons, &[], &[], 1)?;
         let next = match last.first() {
             Some((k, _)) => {
@@ -160,6 +197,11 @@ impl Registry {
             next_serial: AtomicU64::new(next),
             wake,
         })
+    }
+
+    /// The key state sealing the registry's values (the inquiry trees use it too).
+    pub fn keys(&self) -> &Arc<KeyState> {
+        &self.keys
     }
 
     /// The dispatcher's wake-up handle (imports schedule code acquisitions too).
@@ -225,6 +267,22 @@ impl Registry {
             .map_err(|e| RegistryError::Crypto(e.to_string()))?;
         let s = std::str::from_utf8(&plain).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
         IndividualNumber::parse(s).map_err(|e| RegistryError::Corrupt(e.to_string()))
+    }
+
+    /// Decrypts a person's code (符号), if acquired.
+    pub fn fugo(&self, p: &PersonRecord) -> Result<Option<Fugo>, RegistryError> {
+        let Some(sealed) = &p.fugo_sealed else {
+            return Ok(None);
+        };
+        let blob = b64()
+            .decode(sealed)
+            .map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+        let plain = decrypt_at_rest(&self.keys.keyring(), &fugo_location(&p.unified), &blob)
+            .map_err(|e| RegistryError::Crypto(e.to_string()))?;
+        let s = std::str::from_utf8(&plain).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
+        Fugo::parse(s)
+            .map(Some)
+            .map_err(|e| RegistryError::Corrupt(e.to_string()))
     }
 
     /// Links `system`'s number `bn` to the person with individual number `n`, making the
@@ -301,7 +359,7 @@ impl Registry {
                         basic_sealed: b64().encode(enc_facts),
                         code_status: CodeStatus::Pending,
                         code_reason: None,
-                        fugo: None,
+                        fugo_sealed: None,
                         code_attempts: 0,
                         state: PersonState::Active,
                         created_ms: now,
@@ -366,8 +424,14 @@ impl Registry {
         reason: Option<String>,
     ) -> Result<PersonRecord, RegistryError> {
         p.code_status = status;
-        if fugo.is_some() {
-            p.fugo = fugo;
+        if let Some(f) = fugo {
+            let sealed = encrypt_at_rest(
+                &self.keys.keyring(),
+                &fugo_location(&p.unified),
+                f.as_str().as_bytes(),
+            )
+            .map_err(|e| RegistryError::Crypto(e.to_string()))?;
+            p.fugo_sealed = Some(b64().encode(sealed));
         }
         p.code_reason = reason;
         p.code_attempts += 1;

@@ -732,6 +732,20 @@ impl Sim {
                 let stats = self.inner().stats.clone();
                 json_response(StatusCode::OK, &stats)
             }
+            (hyper::Method::GET, "/admin/codes") => {
+                // The codes (符号) issued, for tests that look for them where they must not be.
+                let codes: Vec<serde_json::Value> = self
+                    .inner()
+                    .codes
+                    .iter()
+                    .map(|((agency, unified), (fugo, _))| {
+                        serde_json::json!({
+                            "agency": agency, "unified": unified.to_string(), "fugo": fugo.as_str(),
+                        })
+                    })
+                    .collect();
+                json_response(StatusCode::OK, &codes)
+            }
             (hyper::Method::POST, "/admin/mode") => {
                 let body = match Limited::new(req.into_body(), 4096).collect().await {
                     Ok(b) => b.to_bytes(),

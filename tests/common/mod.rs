@@ -125,6 +125,17 @@ impl Api {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
+    /// `POST /v1/inquiries:batch` with a file as the body.
+    pub async fn upload_batch(&self, file: &[u8]) -> Reply {
+        self.send(
+            hyper::Method::POST,
+            "/v1/inquiries:batch",
+            &[("content-type", "application/octet-stream")],
+            Bytes::copy_from_slice(file),
+        )
+        .await
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Reply {
         self.send(hyper::Method::GET, path, &[], Bytes::new()).await
