@@ -7,7 +7,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{local_tax, wait_until, Deployment, START_TIMEOUT};
+use common::{local_tax, wait_for, wait_until, Deployment, START_TIMEOUT};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -114,7 +114,19 @@ async fn probes_answer_and_counters_follow_traffic() {
         let inq = api.wait_final(id, Duration::from_secs(30)).await;
         assert_eq!(inq["status"], "answered", "{inq}");
     }
-    let (_, _, after) = get(ops, "/metrics").await;
+    // An answer is visible a moment before its commit returns and is counted.
+    let after = wait_for(START_TIMEOUT, "three answers are counted", || async {
+        let (_, _, text) = get(ops, "/metrics").await;
+        let answered = |t: &str| {
+            sample(
+                t,
+                "renkei_inquiries_finished_total",
+                &["status=\"answered\""],
+            )
+        };
+        (answered(&text) - answered(&before) >= 3.0).then_some(text)
+    })
+    .await;
 
     let moved =
         |name: &str, labels: &[&str]| sample(&after, name, labels) - sample(&before, name, labels);
@@ -171,6 +183,59 @@ async fn probes_answer_and_counters_follow_traffic() {
         ) > 0.0
     );
 
+    // Logs: one access line per request, under its request id (also a response header),
+    // naming the route template; no colour codes in a file, no personal numbers.
+    let url = format!("{}/v1/inquiries/{}", api.base, ids[0]);
+    let r = api
+        .client
+        .send(hyper::Method::GET, &url, &[], bytes::Bytes::new())
+        .await
+        .expect("GET inquiry");
+    let rid = r
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("an x-request-id header")
+        .to_string();
+    assert!(
+        rid.len() == 28 && rid.starts_with("RQ") && rid.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{rid}"
+    );
+    let log = d.gateway_log();
+    assert!(!log.contains("\x1b["), "colour codes in the log file");
+    let access = log
+        .lines()
+        .filter(|l| l.contains("Request.") && l.contains(&rid))
+        .collect::<Vec<_>>();
+    assert_eq!(access.len(), 1, "one access line for request {rid}");
+    for part in [
+        "route=\"/v1/inquiries/{id}\"",
+        "client=\"kodomo-iryo\"",
+        "status=200",
+    ] {
+        assert!(access[0].contains(part), "{part} not in {}", access[0]);
+    }
+    assert!(
+        d.gateway_log_lines(&["Request.", "route=\"/v1/persons/"]) >= 3,
+        "access lines for the person links"
+    );
+    for s in renkei::dev::demo::SAMPLES.iter() {
+        assert!(
+            !log.contains(s.business_number),
+            "a business number in the log"
+        );
+    }
+    // Where a run is, by the text before it (the run itself is never printed).
+    let before_run: Vec<String> = log
+        .lines()
+        .filter(|l| has_twelve_digits(l))
+        .map(|l| l.chars().take(60).collect())
+        .collect();
+    assert!(
+        before_run.is_empty(),
+        "12-digit runs in lines starting {before_run:?}"
+    );
+
     // The platform gone, inside its operating hours: not ready, and the check is named.
     d.kill_sim();
     let (status, body) = readyz(ops).await;
@@ -203,4 +268,15 @@ async fn a_platform_down_in_its_closed_hours_keeps_the_gateway_ready() {
         .cloned()
         .expect("a platform check");
     assert_eq!(platform["ok"], true, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_log_sets_the_filter() {
+    let mut d = Deployment::new();
+    d.env.push(("RUST_LOG".into(), "warn".into()));
+    d.start().await;
+    let r = d.client("operator").get("/v1/ops/stats").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(d.gateway_log_lines(&["Request."]), 0, "{}", d.gateway_log());
+    assert_eq!(d.gateway_log_lines(&["Gateway listening."]), 0);
 }

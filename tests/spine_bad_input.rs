@@ -144,7 +144,7 @@ async fn bad_requests_are_refused_and_store_nothing() {
     let r = api.submit("b-3", &body).await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(
-        r.body["message"]
+        r.body["detail"]
             .as_str()
             .unwrap_or("")
             .contains("item_code"),
@@ -156,7 +156,7 @@ async fn bad_requests_are_refused_and_store_nothing() {
     let r = api.submit("b-4", &body).await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(
-        r.body["message"]
+        r.body["detail"]
             .as_str()
             .unwrap_or("")
             .contains("procedure_code"),

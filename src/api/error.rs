@@ -2,6 +2,10 @@
 //! fixed human text, the `field` concerned) and [`JsonBody`], the JSON extractor whose
 //! refusals name the field by its path and never echo serde's or the input's text.
 //!
+//! Every error answer is an RFC 9457 problem (`application/problem+json`): `type`
+//! (`urn:renkei:problem:<code>`), `title` (the status's reason phrase), `status`, `detail`
+//! (the fixed human text), and the stable `code` and `field` as extension members.
+//!
 //! Anything unrecognised is a plain 500 with the cause in the log (linkerd's rule): internal
 //! details never reach the caller.
 
@@ -11,14 +15,13 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::Error;
 use crate::util::scrub;
 
-/// The JSON body of every error answer.
+/// What every error answer says (sent as a [`Problem`]).
 #[derive(Debug, Serialize)]
 pub struct ErrorBody {
     /// Stable machine code, e.g. `invalid_check_digit`.
@@ -109,9 +112,54 @@ impl ApiError {
     }
 }
 
+/// The media type of error answers.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The prefix of every problem `type`: a URN naming the stable code, not a page to fetch.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:renkei:problem:";
+
+/// An error answer as RFC 9457 writes it.
+#[derive(Debug, Serialize)]
+pub struct Problem<'a> {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: &'a str,
+    pub code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'a str>,
+}
+
+impl ApiError {
+    /// The problem document of this answer.
+    pub fn problem(&self) -> Problem<'_> {
+        Problem {
+            kind: format!("{PROBLEM_TYPE_PREFIX}{}", self.body.code),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.body.message,
+            code: &self.body.code,
+            field: self.body.field.as_deref(),
+        }
+    }
+
+    /// 405 for a path that exists with another method.
+    pub fn method_not_allowed() -> Self {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not take this method",
+        )
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = (self.status, Json(self.body)).into_response();
+        let mut r = match serde_json::to_vec(&self.problem()) {
+            Ok(body) => (self.status, [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response(),
+            Err(_) => self.status.into_response(),
+        };
         if let Some(secs) = self.retry_after_secs {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));

@@ -57,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .merge(only(&[Role::Operator], ops::routes()))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(|| async { ApiError::no_such_endpoint() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(fair, limits::fair_share))
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(limit))

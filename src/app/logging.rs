@@ -1,7 +1,13 @@
 //! Log set-up: key/value lines (text or JSON) with tracing. Log events carry internal ids
-//! only (inquiry ids, job names); personal identifiers are masked newtypes and never logged.
-//! A privacy review reads the `tracing::` calls under src/ — there are few on purpose.
+//! only (inquiry ids, job names, request ids); personal identifiers are masked newtypes and
+//! never logged. A privacy review reads the `tracing::` calls under src/ — there are few on
+//! purpose.
+//!
+//! The filter is `RENKEI_LOG` when set, else `RUST_LOG`, else [`DEFAULT_FILTER`] (the usual
+//! `EnvFilter` syntax, e.g. `RENKEI_LOG=debug` or `RUST_LOG=warn,renkei=info`). Text lines
+//! carry colour codes only when stderr is a terminal.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use tracing_subscriber::EnvFilter;
@@ -11,10 +17,19 @@ use crate::config::LogFormat;
 /// The default filter: renkei at info, dependencies at warn.
 pub const DEFAULT_FILTER: &str = "warn,renkei=info";
 
+/// The project's own filter variable; it wins over `RUST_LOG`.
+pub const LOG_ENV: &str = "RENKEI_LOG";
+
+/// The filter: `RENKEI_LOG`, else `RUST_LOG`, else [`DEFAULT_FILTER`].
+pub fn filter() -> EnvFilter {
+    EnvFilter::try_from_env(LOG_ENV)
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+}
+
 /// Installs the global subscriber writing to stderr, or to `file` when given.
 pub fn init(format: LogFormat, file: Option<&Path>) {
-    let filter =
-        EnvFilter::try_from_env("RENKEI_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter = filter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
@@ -38,7 +53,10 @@ pub fn init(format: LogFormat, file: Option<&Path>) {
             .with_ansi(false)
             .with_writer(std::sync::Mutex::new(f))
             .try_init(),
-        (LogFormat::Text, None) => builder.with_writer(std::io::stderr).try_init(),
+        (LogFormat::Text, None) => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .try_init(),
     };
     // A second init (tests, demo) keeps the first subscriber.
     let _ = result;

@@ -160,7 +160,7 @@ pub async fn run(action: PersonsAction) -> Result<(), String> {
                 return Err(format!(
                     "gateway answered {status}: {} {}",
                     v["code"].as_str().unwrap_or(""),
-                    v["message"].as_str().unwrap_or("")
+                    v["detail"].as_str().unwrap_or("")
                 ));
             }
             print_json(&v);

@@ -130,13 +130,13 @@ fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
-/// The gateway's `{code, message}` of a refused request, as one line.
+/// The gateway's `code` and `detail` of a refused request (a problem document), as one line.
 fn refusal(status: u16, body: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
     format!(
         "gateway answered {status}: {} {}",
         v["code"].as_str().unwrap_or(""),
-        v["message"].as_str().unwrap_or("")
+        v["detail"].as_str().unwrap_or("")
     )
 }
 
