@@ -160,9 +160,9 @@ fn purpose_name(p: KeyPurpose) -> &'static str {
 
 /// Sets the metrics read at scrape time: inquiries by status, the last checkpoint's age and
 /// the active key version of each purpose.
-pub fn refresh_metrics(store: &std::sync::Arc<dyn Store>, keyring: &KeyState) {
+pub fn refresh_metrics(store: &std::sync::Arc<dyn Store>, keyring: &std::sync::Arc<KeyState>) {
     let m = crate::metrics::global();
-    match InquiryRepo::new(store.clone()).count_by_status() {
+    match InquiryRepo::new(store.clone(), keyring.clone()).count_by_status() {
         Ok(counts) => {
             for (status, n) in counts {
                 m.inquiries

@@ -171,15 +171,30 @@ pub struct KnownClient {
     pub pin: Option<String>,
 }
 
-/// A client verifier that, after the CA's checks (chain, validity), also refuses at the
-/// handshake a certificate that is not a client certificate (no clientAuth extended key
-/// usage), has no single identity ([`client_identity`]), or — when the clients are listed —
-/// names no configured client or does not match that client's pin. A stranger with a
-/// certificate from the same CA gets no TLS session at all, not just a 403.
+/// How often the revocation lists' files are looked at for changes.
+pub const CRL_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The client-certificate checks of a server. After webpki's (chain to the CA, validity, and
+/// the revocation lists of `tls.crl`), a certificate is refused at the handshake when it is
+/// not a client certificate (no clientAuth extended key usage), has no single identity
+/// ([`client_identity`]), or — when the clients are listed — names no configured client or
+/// does not match that client's pin. A stranger with a certificate from the same CA gets no
+/// TLS session at all, not just a 403.
+///
+/// The revocation lists can be reloaded while serving ([`ClientTrust::reload`], polled by
+/// [`watch_crls`]): the webpki verifier is rebuilt and swapped whole, and its generation
+/// number moves so that connections already open re-check their certificate on their next
+/// request ([`serve`]).
 #[derive(Debug)]
-struct ClientCheck {
-    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+pub struct ClientTrust {
+    roots: Arc<RootCertStore>,
+    ca_certs: Vec<CertificateDer<'static>>,
+    hints: Vec<rustls::DistinguishedName>,
+    provider: Arc<CryptoProvider>,
+    crl_files: Vec<std::path::PathBuf>,
     clients: Option<std::collections::HashMap<String, Option<String>>>,
+    webpki: std::sync::RwLock<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 fn refused() -> rustls::Error {
@@ -191,7 +206,121 @@ pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, cert.as_ref()))
 }
 
-impl ClientCheck {
+/// Reads one CRL file, PEM (one or more lists) or DER, and checks that each list is signed by
+/// one of `ca_certs`: a list from another issuer, or forged, is a configuration mistake that
+/// would otherwise refuse every client (or none) at the next handshake.
+fn read_crls(
+    path: &Path,
+    ca_certs: &[CertificateDer<'static>],
+) -> Result<Vec<rustls_pki_types::CertificateRevocationListDer<'static>>, TlsError> {
+    use rustls_pki_types::CertificateRevocationListDer as Crl;
+    let bytes = std::fs::read(path).map_err(|e| material(path, e))?;
+    let crls: Vec<Crl<'static>> = if bytes.starts_with(b"-----BEGIN") {
+        Crl::pem_slice_iter(&bytes)
+            .collect::<Result<_, _>>()
+            .map_err(|e| material(path, e))?
+    } else {
+        vec![Crl::from(bytes)]
+    };
+    if crls.is_empty() {
+        return Err(material(path, "no revocation list found"));
+    }
+    for crl in &crls {
+        let (_, parsed) = x509_parser::parse_x509_crl(crl.as_ref())
+            .map_err(|_| material(path, "not a revocation list (CRL)"))?;
+        let signed = ca_certs.iter().any(|ca| {
+            x509_parser::parse_x509_certificate(ca.as_ref()).is_ok_and(|(_, ca)| {
+                ca.subject().as_raw() == parsed.issuer().as_raw()
+                    && parsed.verify_signature(ca.public_key()).is_ok()
+            })
+        });
+        if !signed {
+            return Err(material(
+                path,
+                "revocation list not signed by the CA (tls.ca)",
+            ));
+        }
+    }
+    Ok(crls)
+}
+
+/// webpki's client verifier for `roots` with the revocation lists in `crl_files`.
+fn webpki_with_crls(
+    roots: &Arc<RootCertStore>,
+    provider: &Arc<CryptoProvider>,
+    crl_files: &[std::path::PathBuf],
+    ca_certs: &[CertificateDer<'static>],
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let mut crls = Vec::new();
+    for f in crl_files {
+        crls.extend(read_crls(f, ca_certs)?);
+    }
+    WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .with_crls(crls)
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))
+}
+
+impl ClientTrust {
+    /// Client checks for certificates issued by `ca`, revoked by the lists in `crl_files`, and,
+    /// when `clients` is given, naming one of them.
+    pub fn new(
+        ca: &Path,
+        crl_files: &[std::path::PathBuf],
+        clients: Option<&[KnownClient]>,
+    ) -> Result<Self, TlsError> {
+        let ca_certs = load_certs(ca)?;
+        let roots = roots(ca)?;
+        let provider = provider();
+        let webpki = webpki_with_crls(&roots, &provider, crl_files, &ca_certs)?;
+        Ok(Self {
+            hints: roots.subjects(),
+            roots,
+            ca_certs,
+            provider,
+            crl_files: crl_files.to_vec(),
+            clients: clients.map(|cs| cs.iter().map(|c| (c.name.clone(), c.pin.clone())).collect()),
+            webpki: std::sync::RwLock::new(webpki),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Reads the revocation lists again and swaps in a verifier using them; on any problem
+    /// the verifier in use stays, and the problem is returned.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let webpki =
+            webpki_with_crls(&self.roots, &self.provider, &self.crl_files, &self.ca_certs)?;
+        match self.webpki.write() {
+            Ok(mut g) => *g = webpki,
+            Err(p) => *p.into_inner() = webpki,
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Moves each time the revocation lists are reloaded.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn current(&self) -> Arc<dyn rustls::server::danger::ClientCertVerifier> {
+        match self.webpki.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Whether a connection's certificate chain (leaf first) still passes every check.
+    pub fn still_admits(&self, chain: &[CertificateDer<'_>]) -> bool {
+        use rustls::server::danger::ClientCertVerifier;
+        let Some((leaf, rest)) = chain.split_first() else {
+            return false;
+        };
+        self.verify_client_cert(leaf, rest, rustls_pki_types::UnixTime::now())
+            .is_ok()
+    }
+
     fn admits(&self, end_entity: &CertificateDer<'_>) -> bool {
         let Some(name) = client_identity(end_entity) else {
             return false;
@@ -205,11 +334,23 @@ impl ClientCheck {
             },
         }
     }
+
+    /// Fingerprints of the CRL files (modification time, size, inode), to notice a change.
+    fn files_state(&self) -> Vec<Option<(std::time::SystemTime, u64, u64)>> {
+        use std::os::unix::fs::MetadataExt;
+        self.crl_files
+            .iter()
+            .map(|f| {
+                let m = std::fs::metadata(f).ok()?;
+                Some((m.modified().ok()?, m.len(), m.ino()))
+            })
+            .collect()
+    }
 }
 
-impl rustls::server::danger::ClientCertVerifier for ClientCheck {
+impl rustls::server::danger::ClientCertVerifier for ClientTrust {
     fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
-        self.inner.root_hint_subjects()
+        &self.hints
     }
 
     fn verify_client_cert(
@@ -219,7 +360,7 @@ impl rustls::server::danger::ClientCertVerifier for ClientCheck {
         now: rustls_pki_types::UnixTime,
     ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
         let verified = self
-            .inner
+            .current()
             .verify_client_cert(end_entity, intermediates, now)?;
         if self.admits(end_entity) {
             Ok(verified)
@@ -234,7 +375,12 @@ impl rustls::server::danger::ClientCertVerifier for ClientCheck {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -243,43 +389,92 @@ impl rustls::server::danger::ClientCertVerifier for ClientCheck {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
-/// Server config demanding a client certificate issued by `ca` (any identity).
-pub fn server_config(ca: &Path, cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
-    server_config_for(ca, cert, key, None)
+/// Polls the revocation lists' files every `every` and reloads them when one changes. A bad
+/// file is logged once (naming the file and the problem) and the lists in use stay until
+/// the files are fixed.
+pub async fn watch_crls(
+    trust: Arc<ClientTrust>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    if trust.crl_files.is_empty() {
+        return;
+    }
+    let mut seen = trust.files_state();
+    let mut last_problem: Option<String> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = trust.files_state();
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match trust.reload() {
+            Ok(()) => {
+                last_problem = None;
+                tracing::info!(
+                    message = "Revocation lists reloaded.",
+                    generation = trust.generation()
+                );
+            }
+            Err(error) => {
+                let text = error.to_string();
+                if last_problem.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(message = "Revocation lists not reloaded; the previous ones stay in use.", problem = %text);
+                    last_problem = Some(text);
+                }
+            }
+        }
+    }
 }
 
-/// Server config demanding a client certificate issued by `ca` and, when `clients` is given,
-/// naming one of them (and matching its pin), checked during the handshake.
-pub fn server_config_for(
-    ca: &Path,
+/// A server's TLS: the rustls config and the client checks inside it.
+#[derive(Clone)]
+pub struct ServerTls {
+    pub config: Arc<ServerConfig>,
+    pub trust: Arc<ClientTrust>,
+}
+
+/// Server TLS demanding a client certificate issued by `ca` (any identity, no CRL).
+pub fn server_config(ca: &Path, cert: &Path, key: &Path) -> Result<ServerTls, TlsError> {
+    server_config_with(Arc::new(ClientTrust::new(ca, &[], None)?), cert, key)
+}
+
+/// Server TLS presenting `cert`/`key` and checking client certificates with `trust`.
+pub fn server_config_with(
+    trust: Arc<ClientTrust>,
     cert: &Path,
     key: &Path,
-    clients: Option<&[KnownClient]>,
-) -> Result<Arc<ServerConfig>, TlsError> {
-    let p = provider();
-    let inner = WebPkiClientVerifier::builder_with_provider(roots(ca)?, p.clone())
-        .build()
-        .map_err(|e| TlsError::Config(e.to_string()))?;
-    let verifier = Arc::new(ClientCheck {
-        inner,
-        clients: clients.map(|cs| cs.iter().map(|c| (c.name.clone(), c.pin.clone())).collect()),
-    });
-    let mut cfg = ServerConfig::builder_with_provider(p)
+) -> Result<ServerTls, TlsError> {
+    let mut cfg = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(trust.clone())
         .with_single_cert(load_certs(cert)?, load_key(key)?)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(cfg))
+    Ok(ServerTls {
+        config: Arc::new(cfg),
+        trust,
+    })
 }
 
 /// Client config trusting `ca` and presenting `cert`/`key`.
@@ -365,7 +560,7 @@ pub type HttpResponse = Response<axum::body::Body>;
 /// request's headers under `header_read_timeout`, which also closes idle connections.
 pub async fn serve<F, Fut>(
     listener: TcpListener,
-    tls: Arc<ServerConfig>,
+    tls: ServerTls,
     limits: ServerLimits,
     handle: F,
     mut shutdown: watch::Receiver<bool>,
@@ -373,7 +568,8 @@ pub async fn serve<F, Fut>(
     F: Fn(Peer, Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<HttpResponse, std::io::Error>> + Send + 'static,
 {
-    let acceptor = TlsAcceptor::from(tls);
+    let acceptor = TlsAcceptor::from(tls.config.clone());
+    let trust = tls.trust;
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let mut backoff = ACCEPT_BACKOFF_FIRST;
     let mut failed_accepts = 0u64;
@@ -413,6 +609,7 @@ pub async fn serve<F, Fut>(
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let handle = handle.clone();
+        let trust = trust.clone();
         tokio::spawn(async move {
             let _slot = slot;
             let stream =
@@ -424,11 +621,42 @@ pub async fn serve<F, Fut>(
                     }
                     Err(_) => return,
                 };
-            let Some(peer) = peer_from(stream.get_ref().1.peer_certificates(), addr) else {
+            let chain: Vec<CertificateDer<'static>> = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default();
+            let Some(peer) = peer_from(Some(&chain), addr) else {
                 tracing::debug!(message = "Client certificate without one identity.", %addr);
                 return;
             };
-            let svc = hyper::service::service_fn(move |req| handle(peer.clone(), req));
+            // Checked at the handshake under this generation of the revocation lists; a
+            // request after a reload checks the certificate again, and a refused one ends
+            // the connection without an answer.
+            let checked = Arc::new(std::sync::atomic::AtomicU64::new(trust.generation()));
+            let chain = Arc::new(chain);
+            let svc = hyper::service::service_fn(move |req| {
+                let (handle, peer, trust, checked, chain) = (
+                    handle.clone(),
+                    peer.clone(),
+                    trust.clone(),
+                    checked.clone(),
+                    chain.clone(),
+                );
+                async move {
+                    let now = trust.generation();
+                    if checked.load(std::sync::atomic::Ordering::Acquire) != now {
+                        if !trust.still_admits(&chain) {
+                            return Err(std::io::Error::other(
+                                "client certificate no longer trusted",
+                            ));
+                        }
+                        checked.store(now, std::sync::atomic::Ordering::Release);
+                    }
+                    handle(peer, req).await
+                }
+            });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()

@@ -232,3 +232,75 @@ fn set_pin(d: &Deployment, name: &str, hex: &str) {
     let text = text.replace(&entry, &format!("{entry}pin = \"sha256:{hex}\"\n"));
     std::fs::write(&path, text).expect("write config");
 }
+
+/// `tls.crl` is checked at the handshake and reloaded while serving: a certificate put on the
+/// deployment's revocation list is refused within 5 s — on new connections and on one already
+/// open — while other clients are still served; a broken list on reload changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_certificate_is_refused_without_a_restart() {
+    use renkei::dev::init::{CLIENT_SECOND, CLIENT_SUBSIDY};
+    use renkei::keys::pki::{certificate_facts, DevCa, CRL_FILE};
+    let mut d = Deployment::new();
+    d.start().await;
+    let served = |api: Api| async move {
+        api.try_send(hyper::Method::GET, "/healthz", &[], bytes::Bytes::new())
+            .await
+            .is_ok()
+    };
+    // Connections already open (the clients keep them in their pools).
+    let kodomo = d.client(CLIENT_SUBSIDY);
+    let kokuho = d.client(CLIENT_SECOND);
+    assert!(served(kodomo.clone()).await && served(kokuho.clone()).await);
+
+    let crl = d.dir.join(CRL_FILE);
+    let (serial, _) =
+        certificate_facts(&d.dir.join("clients").join(CLIENT_SUBSIDY).join("cert.pem"))
+            .expect("serial");
+    let revoked_at = std::time::Instant::now();
+    DevCa::load(&d.dir)
+        .expect("ca")
+        .revoke(&crl, &[serial])
+        .expect("revoke");
+    wait_until(
+        Duration::from_secs(5),
+        "the revoked certificate is refused on its open connection",
+        || {
+            let k = kodomo.clone();
+            async move { !served(k).await }
+        },
+    )
+    .await;
+    println!(
+        "revoked certificate refused after {:?}",
+        revoked_at.elapsed()
+    );
+    assert!(
+        !served(d.client(CLIENT_SUBSIDY)).await,
+        "a new connection was served"
+    );
+    assert!(
+        served(kokuho.clone()).await,
+        "another client's open connection"
+    );
+    assert!(
+        served(d.client(CLIENT_SECOND)).await,
+        "another client, new connection"
+    );
+
+    // A broken list: the one in use stays (the revoked client stays refused, others served).
+    std::fs::write(
+        &crl,
+        b"-----BEGIN X509 CRL-----\nnot a list\n-----END X509 CRL-----\n",
+    )
+    .expect("write");
+    // Nothing to wait for when nothing may change: give the poller a few rounds.
+    tokio::time::sleep(renkei::tls::CRL_POLL_INTERVAL * 3).await;
+    assert!(
+        !served(d.client(CLIENT_SUBSIDY)).await,
+        "a broken list dropped the revocation"
+    );
+    assert!(
+        served(d.client(CLIENT_SECOND)).await,
+        "a broken list refused everyone"
+    );
+}

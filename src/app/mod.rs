@@ -223,7 +223,12 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
             pin: c.pin_hex(),
         })
         .collect();
-    let tls_cfg = tls::server_config_for(&cfg.tls.ca, &cfg.tls.cert, &cfg.tls.key, Some(&clients))?;
+    let trust = Arc::new(tls::ClientTrust::new(
+        &cfg.tls.ca,
+        &cfg.tls.crl,
+        Some(&clients),
+    )?);
+    let tls_cfg = tls::server_config_with(trust.clone(), &cfg.tls.cert, &cfg.tls.key)?;
     let (tx, rx) = watch::channel(false);
     let app = crate::api::app(AppState {
         config: cfg.clone(),
@@ -319,6 +324,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         renkei_records::DEFAULT_RETENTION_YEARS,
         rx.clone(),
     ));
+    let crls = tokio::spawn(tls::watch_crls(trust, tls::CRL_POLL_INTERVAL, rx.clone()));
     let dispatch = tokio::spawn(dispatcher.run(rx));
     tracing::info!(message = "Gateway listening.", %addr, ops = %ops_addr);
     Ok(Running {
@@ -332,6 +338,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
             sweep,
             master,
             ops_serve,
+            crls,
         ],
     })
 }

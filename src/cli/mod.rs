@@ -2,6 +2,7 @@
 //! and output. The gateway's work is in the library; staff commands are HTTPS clients of the
 //! running gateway through one [`staff_client::StaffClient`].
 
+pub mod clients;
 pub mod inquiries;
 pub mod persons;
 pub mod staff_client;
@@ -88,6 +89,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         action: AuditAction,
+    },
+    /// Client certificates: add (issue or sign a request), revoke, list.
+    Clients {
+        #[command(subcommand)]
+        action: crate::cli::clients::ClientsAction,
     },
 }
 
@@ -251,6 +257,7 @@ pub fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(crate::cli::inquiries::run(action)))
         }
         Command::Schemas { action } => crate::cli::inquiries::run_schemas(action),
+        Command::Clients { action } => crate::cli::clients::run(action),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(crate::dev::bench::run(args))),
     };
     match result {

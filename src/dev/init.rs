@@ -16,7 +16,7 @@ use crate::config::{
 };
 use crate::fsutil::write_public;
 use crate::keyring::{KeyState, PeerKeys};
-use crate::keys::pki::{DevCa, PLATFORM_CA};
+use crate::keys::pki::{DevCa, CRL_FILE, PLATFORM_CA};
 use crate::sim::data::ProviderData;
 
 /// The city's agency code in a development deployment (札幌市, fictitious suffix).
@@ -96,6 +96,8 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         std::fs::create_dir_all(d.join(sub)).map_err(err)?;
     }
     let ca = DevCa::create(d).map_err(err)?;
+    // An empty revocation list, configured as tls.crl: `renkei clients revoke` adds to it.
+    ca.revoke(&d.join(CRL_FILE), &[]).map_err(err)?;
     ca.issue_server(
         &d.join("gateway"),
         "renkei gateway",
@@ -227,6 +229,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             ca: "ca.pem".into(),
             cert: "gateway/server.pem".into(),
             key: "gateway/server-key.pem".into(),
+            crl: vec![CRL_FILE.into()],
         },
         keys: KeysConfig {
             dir: "gateway/keys".into(),
@@ -279,6 +282,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             ca: "platform-ca.pem".into(),
             cert: "sim/server.pem".into(),
             key: "sim/server-key.pem".into(),
+            crl: Vec::new(),
         },
         keys: KeysConfig {
             dir: "sim/keys".into(),

@@ -35,12 +35,61 @@ pub enum PkiError {
         path: String,
         source: std::io::Error,
     },
+    #[error("{path}: {detail}")]
+    Parse { path: String, detail: String },
+}
+
+fn parse_err(path: &Path, detail: impl std::fmt::Display) -> PkiError {
+    PkiError::Parse {
+        path: path.display().to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+/// The serial number (big-endian bytes) and the end of validity of a PEM certificate file.
+pub fn certificate_facts(path: &Path) -> Result<(Vec<u8>, time::OffsetDateTime), PkiError> {
+    let pem = std::fs::read(path).map_err(|source| PkiError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| parse_err(path, e))?;
+    let cert = pem.parse_x509().map_err(|e| parse_err(path, e))?;
+    let not_after =
+        time::OffsetDateTime::from_unix_timestamp(cert.validity().not_after.timestamp())
+            .map_err(|e| parse_err(path, e))?;
+    Ok((cert.raw_serial().to_vec(), not_after))
+}
+
+/// The serial numbers a PEM revocation list file names (empty when the file does not exist).
+pub fn revoked_serials(path: &Path) -> Result<Vec<Vec<u8>>, PkiError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(PkiError::Read {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+    };
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&bytes).map_err(|e| parse_err(path, e))?;
+    let (_, crl) = x509_parser::parse_x509_crl(&pem.contents).map_err(|e| parse_err(path, e))?;
+    Ok(crl
+        .iter_revoked_certificates()
+        .map(|r| r.raw_serial().to_vec())
+        .collect())
 }
 
 /// File stem of the city's CA in a deployment folder (`ca.pem`, `ca-key.pem`).
 pub const CITY_CA: &str = "ca";
 /// File stem of the development stand-in for the platform's CA (`platform-ca.pem`, …).
 pub const PLATFORM_CA: &str = "platform-ca";
+
+/// The deployment's revocation list of the city CA, configured as `tls.crl` by `renkei init`.
+pub const CRL_FILE: &str = "crl.pem";
+/// A development revocation list claims to be current for this long (the gateway does not
+/// enforce it: the list in the file is the list in force).
+const CRL_NEXT_UPDATE_DAYS: i64 = 30;
 
 /// A CA able to issue certificates.
 pub struct DevCa {
@@ -157,6 +206,68 @@ impl DevCa {
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         self.issue_with(dir, p, cert_name, key_name)
+    }
+
+    /// Writes the revocation list at `path` anew, signed by this CA: the serials it already
+    /// names plus `serials`, with a CRL number from the clock (so it only grows). Written
+    /// atomically, so a gateway reloading it never reads half a file.
+    pub fn revoke(&self, path: &Path, serials: &[Vec<u8>]) -> Result<(), PkiError> {
+        let mut all = revoked_serials(path)?;
+        for s in serials {
+            if !all.contains(s) {
+                all.push(s.clone());
+            }
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let number = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(u64::MAX);
+        let crl = rcgen::CertificateRevocationListParams {
+            this_update: now,
+            next_update: now + time::Duration::days(CRL_NEXT_UPDATE_DAYS),
+            crl_number: rcgen::SerialNumber::from_slice(&number.to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs: all
+                .iter()
+                .map(|s| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from_slice(s),
+                    revocation_time: now,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.cert, &self.key)?;
+        write_public(path, crl.pem()?.as_bytes()).map_err(|source| PkiError::Write {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Signs a certificate request (PEM) made on the client's own machine, so its key never
+    /// leaves it. The request must be validly self-signed and name exactly `name` as its one
+    /// common name; everything else it asks for (other names, usages, validity) is ignored:
+    /// the certificate holds what [`client_params`] says. Writes `dir/cert.pem`.
+    pub fn sign_request(&self, dir: &Path, csr_pem: &str, name: &str) -> Result<(), PkiError> {
+        let bad = |d: &str| parse_err(Path::new("certificate request"), d);
+        let (_, pem) =
+            x509_parser::pem::parse_x509_pem(csr_pem.as_bytes()).map_err(|_| bad("not PEM"))?;
+        let (_, req) = <x509_parser::certification_request::X509CertificationRequest as x509_parser::prelude::FromDer<_>>::from_der(&pem.contents)
+            .map_err(|_| bad("not a certificate request"))?;
+        let mut cns = req.certification_request_info.subject.iter_common_name();
+        let cn = cns.next().and_then(|c| c.as_str().ok());
+        if cn != Some(name) || cns.next().is_some() {
+            return Err(bad(
+                "the request must name the client as its one common name",
+            ));
+        }
+        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)?;
+        csr.params = client_params(name)?;
+        let cert = csr.signed_by(&self.cert, &self.key)?;
+        let path = dir.join("cert.pem");
+        write_public(&path, cert.pem().as_bytes()).map_err(|source| PkiError::Write {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// Issues a client certificate whose CN is `name` into `dir/{cert,key}`.
