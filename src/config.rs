@@ -28,6 +28,11 @@ pub const DEFAULT_BACKOFF_BASE_MS: u64 = 200;
 pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
 /// How often a submitted inquiry's result is fetched.
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 200;
+/// How often the gateway fetches the platform's master information.
+pub const DEFAULT_MASTER_REFRESH_SECS: u64 = 3600;
+/// How long a platform key that the master information no longer lists stays trusted, for
+/// answers still in flight (the platform replays a stored answer for up to 20 minutes).
+pub const DEFAULT_MASTER_KEY_OVERLAP_SECS: u64 = 3600;
 /// Largest request body the business API takes (a single inquiry or person is well under).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// Largest batch file accepted in one upload (300,000 lines of the 290-byte layout ≈ 88 MB).
@@ -261,6 +266,19 @@ pub struct PlatformConfig {
     pub backoff_max_ms: u64,
     #[serde(default = "d_poll")]
     pub poll_interval_ms: u64,
+    /// How often to fetch the master information.
+    #[serde(default = "d_master_refresh")]
+    pub master_refresh_secs: u64,
+    /// How long a key the master information dropped stays trusted.
+    #[serde(default = "d_master_overlap")]
+    pub master_key_overlap_secs: u64,
+}
+
+fn d_master_refresh() -> u64 {
+    DEFAULT_MASTER_REFRESH_SECS
+}
+fn d_master_overlap() -> u64 {
+    DEFAULT_MASTER_KEY_OVERLAP_SECS
 }
 
 fn always_open() -> String {

@@ -296,6 +296,24 @@ fn routes() -> Vec<Route> {
             "/v1/audit/public-keys",
             AUDITOR,
         ),
+        r(
+            Method::GET,
+            "/v1/audit/consistency",
+            "/v1/audit/consistency?from=0",
+            AUDITOR,
+        ),
+        r(
+            Method::GET,
+            "/v1/audit/checkpoints",
+            "/v1/audit/checkpoints",
+            AUDITOR,
+        ),
+        r(
+            Method::GET,
+            "/v1/audit/leaves",
+            "/v1/audit/leaves?from=0&to=1",
+            AUDITOR,
+        ),
         // ops::routes
         r(Method::GET, "/v1/ops/stats", "/v1/ops/stats", OPERATOR),
         // api::app

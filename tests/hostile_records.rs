@@ -187,17 +187,8 @@ async fn checkpoints_are_signed_by_their_own_key_which_rotates_and_retires() {
     let api = d.client(CLIENT_SUBSIDY);
     let auditor = d.client("auditor");
     let officer = d.client("security-officer");
-    let inquire = |key: &'static str, i: usize| {
-        let api = api.clone();
-        async move {
-            let id = api
-                .submit_ok(key, &local_tax(SAMPLES[i].business_number))
-                .await;
-            let v = api.wait_final(&id, Duration::from_secs(60)).await;
-            assert_eq!(v["status"], "answered", "{v}");
-        }
-    };
-    inquire("ck-1", 0).await;
+    api.inquire_answered("ck-1", SAMPLES[0].business_number)
+        .await;
 
     // Auditors get the checkpoint key, and only it: never the message-signing key.
     let checkpoint_v1 = listed(&officer, "checkpoint").await;
@@ -224,7 +215,8 @@ async fn checkpoints_are_signed_by_their_own_key_which_rotates_and_retires() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["version"], 2, "{}", r.body);
     assert_eq!(listed(&officer, "signing").await, signing);
-    inquire("ck-2", 1).await;
+    api.inquire_answered("ck-2", SAMPLES[1].business_number)
+        .await;
     let live = auditor.get("/v1/audit/verify").await;
     assert_eq!(live.body["ok"], true, "{}", live.body);
 

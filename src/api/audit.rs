@@ -27,6 +27,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit/export", post(export))
         .route("/v1/audit/verify", get(verify_live))
         .route("/v1/audit/public-keys", get(public_keys))
+        .route("/v1/audit/consistency", get(consistency))
+        .route("/v1/audit/checkpoints", get(stored_checkpoints))
+        .route("/v1/audit/leaves", get(leaves))
 }
 
 /// Query parameters of `GET /v1/audit/records`.
@@ -479,4 +482,175 @@ async fn public_keys(State(gw): State<AppState>) -> Result<Json<BTreeMap<u32, St
     Ok(Json(
         records::checkpoint::checkpoint_keys_pem(&gw.keys.keyring).map_err(internal)?,
     ))
+}
+
+/// Query of `GET /v1/audit/consistency`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The tree size of the auditor's saved checkpoint (0: just today's checkpoint).
+    pub from: u64,
+}
+
+/// Today's signed checkpoint and the RFC 9162 consistency proof from `from` to it.
+#[derive(Debug, Serialize)]
+pub struct ConsistencyAnswer {
+    /// Today's checkpoint as a C2SP signed note.
+    pub checkpoint: String,
+    pub from: u64,
+    pub tree_size: u64,
+    /// The proof's hashes, base64, in RFC 9162 order.
+    pub proof: Vec<String>,
+}
+
+fn invalid_query<T>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    q.map(|Query(q)| q).map_err(|_| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            "the query parameters are not the ones this route takes",
+        )
+    })
+}
+
+/// Leaf `seq` of the log as it is now: the hash of its content, or the stored hash once the
+/// retention sweep removed the content. A record edited in place shows here as a changed leaf.
+fn current_leaf(gw: &AppState, seq: u64) -> Result<renkei_records::Hash, Error> {
+    let raw = gw
+        .store
+        .get(renkei_store::Tree::Records, &seq.to_be_bytes())?
+        .ok_or_else(|| Error::internal("audit", format!("record {seq} is missing")))?;
+    let entry = StoredEntry::from_bytes(&raw).map_err(|e| Error::internal("audit", e))?;
+    Ok(match &entry.content {
+        Some(c) => renkei_records::merkle::leaf_hash(c),
+        None => entry.leaf_hash,
+    })
+}
+
+fn b64(h: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(h)
+}
+
+/// The newest checkpoint, signed now if the log grew since the last one.
+async fn todays_checkpoint(gw: &AppState) -> Result<renkei_records::Checkpoint, ApiError> {
+    records::checkpoint::checkpoint_now(gw.store.as_ref(), &gw.keys.keyring)
+        .await
+        .map_err(internal)?;
+    records::log::checkpoints(gw.store.as_ref())
+        .map_err(internal)?
+        .pop()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "no_checkpoint",
+                "no record has been checkpointed yet",
+            )
+        })
+}
+
+async fn consistency(
+    State(gw): State<AppState>,
+    caller: Caller,
+    q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ConsistencyAnswer>, ApiError> {
+    let q = invalid_query(q)?;
+    let cp = todays_checkpoint(&gw).await?;
+    if q.from > cp.tree_size {
+        // Larger than anything this log signed: the auditor holds a longer log than ours.
+        return Err(bad(
+            "from",
+            "larger than today's checkpoint: the log is shorter than the saved checkpoint",
+        ));
+    }
+    let keys = records::checkpoint::checkpoint_key_set(&gw.keys.keyring).map_err(internal)?;
+    let note = cp.to_signed_note(&keys).map_err(internal)?;
+    let proof = renkei_records::consistency_proof(q.from, cp.tree_size, |i| current_leaf(&gw, i))
+        .map_err(internal)?;
+    record_staff(&gw, &caller, "audit.consistency", Some(q.from.to_string())).await?;
+    Ok(Json(ConsistencyAnswer {
+        checkpoint: note,
+        from: q.from,
+        tree_size: cp.tree_size,
+        proof: proof.iter().map(|h| b64(h)).collect(),
+    }))
+}
+
+/// Every stored checkpoint, oldest first, as stored (JSON lines, unverified: the auditor
+/// checks each with their own keys; one that does not verify is no evidence).
+#[derive(Debug, Serialize)]
+pub struct CheckpointList {
+    pub checkpoints: Vec<String>,
+}
+
+async fn stored_checkpoints(
+    State(gw): State<AppState>,
+    caller: Caller,
+) -> Result<Json<CheckpointList>, ApiError> {
+    let cps = gw
+        .store
+        .range(renkei_store::Tree::Checkpoints, &[], &[], usize::MAX)
+        .map_err(|e| ApiError::from(Error::Store(e)))?
+        .into_iter()
+        .map(|(_, v)| String::from_utf8_lossy(&v).into_owned())
+        .collect();
+    record_staff(&gw, &caller, "audit.checkpoints", None).await?;
+    Ok(Json(CheckpointList { checkpoints: cps }))
+}
+
+/// Most leaf hashes one `GET /v1/audit/leaves` page returns (~3 MiB of JSON).
+pub const MAX_LEAVES_PAGE: u64 = 65_536;
+
+/// Query of `GET /v1/audit/leaves`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeavesQuery {
+    /// First seq.
+    pub from: u64,
+    /// End seq (exclusive); at most `MAX_LEAVES_PAGE` after `from`.
+    pub to: u64,
+}
+
+/// The current leaf hashes of seq `from..to` (base64), for locating a rewrite.
+#[derive(Debug, Serialize)]
+pub struct LeavesPage {
+    pub from: u64,
+    pub leaves: Vec<String>,
+}
+
+async fn leaves(
+    State(gw): State<AppState>,
+    caller: Caller,
+    q: Result<Query<LeavesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<LeavesPage>, ApiError> {
+    let q = invalid_query(q)?;
+    if q.to < q.from || q.to - q.from > MAX_LEAVES_PAGE {
+        return Err(bad(
+            "to",
+            "from..to must be ascending and at most 65536 long",
+        ));
+    }
+    let size = gw
+        .store
+        .log_chain_state()
+        .map_err(|e| ApiError::from(Error::Store(e)))?
+        .and_then(|b| renkei_records::ChainState::from_bytes(&b).ok())
+        .map(|s| s.next_seq)
+        .unwrap_or(0);
+    let leaves = (q.from..q.to.min(size))
+        .map(|i| current_leaf(&gw, i).map(|h| b64(&h)))
+        .collect::<Result<Vec<_>, _>>()?;
+    record_staff(
+        &gw,
+        &caller,
+        "audit.leaves",
+        Some(format!("{}..{}", q.from, q.to)),
+    )
+    .await?;
+    Ok(Json(LeavesPage {
+        from: q.from,
+        leaves,
+    }))
 }

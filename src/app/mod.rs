@@ -316,6 +316,9 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
             peer_keys_file: cfg.platform.peer_keys.clone(),
             document_file: cfg.data_dir.join("master.xml"),
             status: gw.master.clone(),
+            refresh_every: std::time::Duration::from_secs(cfg.platform.master_refresh_secs.max(1)),
+            overlap: std::time::Duration::from_secs(cfg.platform.master_key_overlap_secs),
+            history: Default::default(),
         },
         rx.clone(),
     ));

@@ -2,6 +2,7 @@
 //! and output. The gateway's work is in the library; staff commands are HTTPS clients of the
 //! running gateway through one [`staff_client::StaffClient`].
 
+pub mod audit;
 pub mod clients;
 pub mod inquiries;
 pub mod persons;
@@ -171,6 +172,21 @@ enum AuditAction {
         /// Check the whole stored log in place, through the gateway.
         #[arg(long)]
         live: bool,
+        /// A checkpoint saved earlier (`renkei audit checkpoint`): prove through the gateway
+        /// that the log only grew since (RFC 9162 consistency proof), with --public-key.
+        #[arg(long, conflicts_with_all = ["bundle", "live"])]
+        since: Option<PathBuf>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Save today's signed checkpoint (C2SP signed note) for a later `verify --since`.
+    Checkpoint {
+        /// File to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Check it first with these checkpoint public keys (PEM).
+        #[arg(long)]
+        public_key: Option<PathBuf>,
         #[command(flatten)]
         conn: Conn,
     },
@@ -425,8 +441,14 @@ async fn audit_cmd(action: AuditAction) -> Result<(), String> {
             bundle,
             public_key,
             live,
+            since,
             conn,
         } => {
+            if let Some(since) = since {
+                let key_path = public_key
+                    .ok_or("give --public-key (your copy of the gateway's checkpoint keys, PEM)")?;
+                return audit::verify_since(&staff(&conn, "auditor")?, &since, &key_path).await;
+            }
             if live {
                 let c = staff(&conn, "auditor")?;
                 let v = c.json(Method::GET, "/v1/audit/verify", None).await?;
@@ -453,6 +475,11 @@ async fn audit_cmd(action: AuditAction) -> Result<(), String> {
                 Err(e) => Err(format!("bundle does NOT verify: {e}")),
             }
         }
+        AuditAction::Checkpoint {
+            out,
+            public_key,
+            conn,
+        } => audit::save_checkpoint(&staff(&conn, "auditor")?, &out, public_key.as_deref()).await,
         AuditAction::PublicKeys { conn } => {
             let c = staff(&conn, "auditor")?;
             let v = c.json(Method::GET, "/v1/audit/public-keys", None).await?;

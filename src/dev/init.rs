@@ -250,6 +250,8 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             backoff_base_ms: crate::config::DEFAULT_BACKOFF_BASE_MS,
             backoff_max_ms: crate::config::DEFAULT_BACKOFF_MAX_MS,
             poll_interval_ms: crate::config::DEFAULT_POLL_INTERVAL_MS,
+            master_refresh_secs: crate::config::DEFAULT_MASTER_REFRESH_SECS,
+            master_key_overlap_secs: crate::config::DEFAULT_MASTER_KEY_OVERLAP_SECS,
         },
         clients: vec![
             business(

@@ -1,10 +1,16 @@
 //! The platform's master information (マスター情報): agencies, procedures, items, the national
 //! permission table and the platform's public keys. It comes signed from the platform; the
 //! gateway verifies it against keys it already trusts, refuses a stale or badly signed copy,
-//! caches the last good one, and takes the platform's new keys from it (so a rotation on the
+//! caches the last good one, and takes the platform's keys from it (so a rotation on the
 //! national side reaches the city without a manual step).
+//!
+//! Each verified document REPLACES the set of platform keys the gateway trusts: a key version
+//! it no longer lists stays trusted only for the overlap (`platform.master_key_overlap_secs`,
+//! for messages still in flight), then is dropped. A document that gives an already known
+//! version a different key is refused whole (`master_key_changed`), the old set kept.
 
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use renkei_ids::AgencyCode;
@@ -17,9 +23,6 @@ use tokio::sync::watch;
 use crate::keyring::{KeyState, PeerKeys, SIGNATURE_HEADER};
 use crate::platform::Uplink;
 use crate::util::{now_ms, parse_rfc3339_ms, rfc3339_jst};
-
-/// How often the gateway refreshes it.
-pub const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 
 /// Why a master information copy was refused.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,12 @@ pub enum MasterError {
     Fetch(String),
     #[error("master information could not be saved: {0}")]
     Persist(String),
+    #[error(
+        "master information gives the platform's {key_use} key version {version} a different key"
+    )]
+    KeyChanged { key_use: &'static str, version: u32 },
+    #[error("master information lists no signing key of the platform")]
+    NoSigningKey,
 }
 
 impl MasterError {
@@ -48,6 +57,8 @@ impl MasterError {
             MasterError::Stale(_) => "master_stale",
             MasterError::Fetch(_) => "master_unavailable",
             MasterError::Persist(_) => "master_not_saved",
+            MasterError::KeyChanged { .. } => "master_key_changed",
+            MasterError::NoSigningKey => "master_no_signing_key",
         }
     }
 }
@@ -60,13 +71,16 @@ pub struct MasterStatus {
     pub agencies: usize,
     pub permissions: usize,
     pub platform_key_versions: Vec<String>,
+    /// Versions the last document dropped, still trusted until the overlap ends.
+    pub platform_keys_dropping: Vec<String>,
     pub last_error: Option<String>,
 }
 
 /// Shared master status.
 pub type SharedMaster = Arc<RwLock<MasterStatus>>;
 
-/// Verifies a master information document; returns the message and the platform's keys.
+/// Verifies a master information document; returns the message and the platform keys it
+/// lists (only those: [`KeyHistory::apply`] turns them into the trusted set).
 pub fn check(
     body: &[u8],
     signature: Option<&str>,
@@ -97,10 +111,11 @@ pub fn check(
         Some(t) if t > now => {}
         _ => return Err(MasterError::Stale(valid_until.clone())),
     }
-    let mut peer = keys
-        .peer(platform.as_str())
-        .map(|p| (*p).clone())
-        .ok_or(MasterError::WrongSender)?;
+    let mut peer = PeerKeys {
+        agency: platform.clone(),
+        signing: BTreeMap::new(),
+        sealing: BTreeMap::new(),
+    };
     for k in published.iter().filter(|k| &k.agency == platform) {
         match k.key_use {
             KeyUse::Signing => {
@@ -115,7 +130,124 @@ pub fn check(
             }
         }
     }
+    if peer.signing.is_empty() {
+        return Err(MasterError::NoSigningKey);
+    }
     Ok((msg, peer))
+}
+
+/// One platform key: its use, version and public bytes.
+type KeyId = (&'static str, u32);
+
+fn key_entries(p: &PeerKeys) -> BTreeMap<KeyId, Vec<u8>> {
+    p.signing
+        .iter()
+        .map(|(v, k)| (("signing", *v), k.to_sec1()))
+        .chain(
+            p.sealing
+                .iter()
+                .map(|(v, k)| (("sealing", *v), k.to_bytes())),
+        )
+        .collect()
+}
+
+/// What the gateway remembers of the platform's keys across documents: every key ever
+/// trusted for each version (a version never changes key), and when each dropped version
+/// stops being trusted.
+#[derive(Debug, Default)]
+pub struct KeyHistory {
+    seen: BTreeMap<KeyId, Vec<u8>>,
+    dropping: BTreeMap<KeyId, u64>,
+}
+
+impl KeyHistory {
+    /// The trusted set after a verified document listing `published`, given the set trusted
+    /// now: exactly the published keys, plus dropped ones whose overlap has not ended (the
+    /// overlap starts when a document first leaves a version out). Refuses — changing
+    /// nothing — a document that gives a known version a different key.
+    pub fn apply(
+        &mut self,
+        current: &PeerKeys,
+        published: &PeerKeys,
+        now_ms: u64,
+        overlap: Duration,
+    ) -> Result<PeerKeys, MasterError> {
+        let have = key_entries(current);
+        let listed = key_entries(published);
+        for (id, key) in &listed {
+            if let Some(known) = self.seen.get(id).or(have.get(id)) {
+                if known != key {
+                    return Err(MasterError::KeyChanged {
+                        key_use: id.0,
+                        version: id.1,
+                    });
+                }
+            }
+        }
+        let mut next = published.clone();
+        for (id, key) in have {
+            self.seen.entry(id).or_insert(key);
+            if listed.contains_key(&id) {
+                continue;
+            }
+            let until = *self
+                .dropping
+                .entry(id)
+                .or_insert(now_ms.saturating_add(overlap.as_millis() as u64));
+            if until > now_ms {
+                if id.0 == "signing" {
+                    if let Some(k) = current.signing.get(&id.1) {
+                        next.signing.insert(id.1, k.clone());
+                    }
+                } else if let Some(k) = current.sealing.get(&id.1) {
+                    next.sealing.insert(id.1, k.clone());
+                }
+            } else {
+                self.dropping.remove(&id);
+            }
+        }
+        for (id, key) in listed {
+            self.dropping.remove(&id);
+            self.seen.insert(id, key);
+        }
+        Ok(next)
+    }
+
+    /// `current` without the dropped versions whose overlap has ended (`None`: none has).
+    pub fn prune(&mut self, current: &PeerKeys, now_ms: u64) -> Option<PeerKeys> {
+        let ended: Vec<KeyId> = self
+            .dropping
+            .iter()
+            .filter(|(_, until)| **until <= now_ms)
+            .map(|(id, _)| *id)
+            .collect();
+        if ended.is_empty() {
+            return None;
+        }
+        let mut next = current.clone();
+        for id in ended {
+            self.dropping.remove(&id);
+            if id.0 == "signing" {
+                next.signing.remove(&id.1);
+            } else {
+                next.sealing.remove(&id.1);
+            }
+        }
+        Some(next)
+    }
+
+    /// When the next dropped version's overlap ends.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.dropping.values().min().copied()
+    }
+
+    /// The versions still in their overlap, as `signing v2`.
+    pub fn dropping(&self) -> Vec<String> {
+        self.dropping
+            .keys()
+            .map(|(u, v)| format!("{u} v{v}"))
+            .collect()
+    }
 }
 
 /// Where master information comes from and where the gateway keeps what it learned.
@@ -130,6 +262,60 @@ pub struct MasterSource {
     /// The last verified document, kept for operators (`<data_dir>/master.xml`).
     pub document_file: PathBuf,
     pub status: SharedMaster,
+    /// How often to fetch (`platform.master_refresh_secs`).
+    pub refresh_every: Duration,
+    /// How long a dropped key stays trusted (`platform.master_key_overlap_secs`).
+    pub overlap: Duration,
+    pub history: Mutex<KeyHistory>,
+}
+
+impl MasterSource {
+    fn history(&self) -> std::sync::MutexGuard<'_, KeyHistory> {
+        match self.history.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn status(&self) -> std::sync::RwLockWriteGuard<'_, MasterStatus> {
+        match self.status.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Saves and installs a new trusted set (saved first, so a restart trusts what this
+    /// process trusted); returns its versions for the status.
+    fn install(&self, peer: PeerKeys) -> Result<Vec<String>, MasterError> {
+        peer.save(&self.peer_keys_file)
+            .map_err(|e| MasterError::Persist(e.to_string()))?;
+        let versions = peer
+            .signing
+            .keys()
+            .map(|v| format!("signing v{v}"))
+            .chain(peer.sealing.keys().map(|v| format!("sealing v{v}")))
+            .collect();
+        self.keyring.set_peer(peer);
+        Ok(versions)
+    }
+
+    /// Drops the platform keys whose overlap has ended.
+    fn prune(&self) -> Result<(), MasterError> {
+        let Some(current) = self.keyring.peer(self.platform.as_str()) else {
+            return Ok(());
+        };
+        let mut history = self.history();
+        if let Some(next) = history.prune(&current, now_ms()) {
+            let versions = self.install(next)?;
+            tracing::info!(
+                message = "Platform keys dropped by the master information are no longer trusted."
+            );
+            let mut s = self.status();
+            s.platform_key_versions = versions;
+            s.platform_keys_dropping = history.dropping();
+        }
+        Ok(())
+    }
 }
 
 /// Fetches, verifies and applies the master information once. The platform's keys are saved
@@ -151,18 +337,18 @@ pub async fn refresh(src: &MasterSource) -> Result<(), MasterError> {
         .headers
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
-    let (msg, peer) = check(&resp.body, sig, &src.keyring, &src.platform, now_ms())?;
-    peer.save(&src.peer_keys_file)
-        .map_err(|e| MasterError::Persist(e.to_string()))?;
+    let (msg, published) = check(&resp.body, sig, &src.keyring, &src.platform, now_ms())?;
+    let current = src
+        .keyring
+        .peer(src.platform.as_str())
+        .ok_or(MasterError::WrongSender)?;
+    let mut history = src.history();
+    let peer = history.apply(&current, &published, now_ms(), src.overlap)?;
+    let versions = src.install(peer)?;
+    let dropping = history.dropping();
+    drop(history);
     crate::fsutil::write_public(&src.document_file, &resp.body)
         .map_err(|e| MasterError::Persist(e.to_string()))?;
-    let versions = peer
-        .signing
-        .keys()
-        .map(|v| format!("signing v{v}"))
-        .chain(peer.sealing.keys().map(|v| format!("sealing v{v}")))
-        .collect();
-    src.keyring.set_peer(peer);
     if let Message::MasterInfo {
         valid_until,
         agencies,
@@ -170,35 +356,39 @@ pub async fn refresh(src: &MasterSource) -> Result<(), MasterError> {
         ..
     } = msg
     {
-        let mut s = match src.status.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        *s = MasterStatus {
+        *src.status() = MasterStatus {
             valid_until: Some(valid_until),
             fetched_at: Some(rfc3339_jst(now_ms())),
             agencies: agencies.len(),
             permissions: permissions.len(),
             platform_key_versions: versions,
+            platform_keys_dropping: dropping,
             last_error: None,
         };
     }
     Ok(())
 }
 
-/// Refreshes the master information now and then every [`DEFAULT_REFRESH`].
+/// Refreshes the master information now and then every `refresh_every`, and drops the keys
+/// whose overlap ended as soon as it ends.
 pub async fn refresher(src: MasterSource, mut shutdown: watch::Receiver<bool>) {
     loop {
         if let Err(e) = refresh(&src).await {
             tracing::warn!(message = "Master information not refreshed; keeping the last good copy.", code = e.code(), error = %e);
-            let mut s = match src.status.write() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            s.last_error = Some(e.code().to_string());
+            src.status().last_error = Some(e.code().to_string());
         }
+        if let Err(e) = src.prune() {
+            tracing::warn!(message = "Dropped platform keys could not be saved.", code = e.code(), error = %e);
+            src.status().last_error = Some(e.code().to_string());
+        }
+        let now = now_ms();
+        let wait = src
+            .history()
+            .next_deadline()
+            .map(|d| Duration::from_millis(d.saturating_sub(now)))
+            .map_or(src.refresh_every, |d| d.min(src.refresh_every));
         tokio::select! {
-            _ = tokio::time::sleep(DEFAULT_REFRESH) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => break,
         }
     }
@@ -267,12 +457,72 @@ mod tests {
         let now = now_ms();
         let new_key = stranger.keyring().verifying_key(1).unwrap().to_sec1();
 
-        // Good: signed by the known platform key, fresh; the new key version is taken.
+        // Good: signed by the known platform key, fresh; it lists only version 7, which
+        // replaces the trusted set — version 1 stays for the overlap only.
         let doc = master_doc(&platform, now + 60_000, Some(new_key.clone()));
         let sig = platform.sign(&doc).unwrap();
-        let (_, peer) = check(&doc, Some(&sig), &gateway, &pa, now).unwrap();
-        assert_eq!(peer.signing.get(&7).map(|k| k.to_sec1()), Some(new_key));
-        assert!(peer.signing.contains_key(&1), "old versions are kept");
+        let (_, published) = check(&doc, Some(&sig), &gateway, &pa, now).unwrap();
+        assert_eq!(
+            published.signing.get(&7).map(|k| k.to_sec1()),
+            Some(new_key)
+        );
+        let current = gateway.peer(pa.as_str()).unwrap();
+        let overlap = Duration::from_secs(60);
+        let mut history = KeyHistory::default();
+        let trusted = history.apply(&current, &published, now, overlap).unwrap();
+        assert!(trusted.signing.contains_key(&7));
+        assert!(
+            trusted.signing.contains_key(&1),
+            "dropped, but in its overlap"
+        );
+        assert_eq!(history.dropping(), ["sealing v1", "signing v1"]);
+        assert_eq!(history.next_deadline(), Some(now + 60_000));
+        // A second copy within the overlap does not restart it.
+        let again = history
+            .apply(&trusted, &published, now + 30_000, overlap)
+            .unwrap();
+        assert!(again.signing.contains_key(&1));
+        assert!(history.prune(&again, now + 59_999).is_none());
+        let after = history.prune(&again, now + 60_000).unwrap();
+        assert_eq!(after.signing.keys().copied().collect::<Vec<_>>(), [7]);
+        assert!(after.sealing.is_empty());
+        // Version 7 re-published with another key: refused, nothing changes.
+        let other = gateway.keyring().verifying_key(1).unwrap().to_sec1();
+        let doc = master_doc(&platform, now + 60_000, Some(other));
+        let sig = platform.sign(&doc).unwrap();
+        let (_, changed) = check(&doc, Some(&sig), &gateway, &pa, now).unwrap();
+        let e = history
+            .apply(&after, &changed, now + 61_000, overlap)
+            .unwrap_err();
+        assert_eq!(e.code(), "master_key_changed");
+        assert!(history.dropping().is_empty());
+        // Even a version dropped long ago keeps its key for ever.
+        let mut only_v1 = published.clone();
+        only_v1.signing = current.signing.clone();
+        let back = history
+            .apply(&after, &only_v1, now + 62_000, overlap)
+            .unwrap();
+        assert!(back.signing.contains_key(&1));
+        let mut v1_changed = only_v1.clone();
+        v1_changed
+            .signing
+            .insert(1, stranger.keyring().verifying_key(1).unwrap());
+        assert_eq!(
+            history
+                .apply(&back, &v1_changed, now + 63_000, overlap)
+                .unwrap_err()
+                .code(),
+            "master_key_changed"
+        );
+        // A document listing no signing key of the platform is refused.
+        let doc = master_doc(&platform, now + 60_000, None);
+        let sig = platform.sign(&doc).unwrap();
+        assert_eq!(
+            check(&doc, Some(&sig), &gateway, &pa, now)
+                .unwrap_err()
+                .code(),
+            "master_no_signing_key"
+        );
 
         // Stale.
         let doc = master_doc(&platform, now - 1, None);

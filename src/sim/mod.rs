@@ -116,6 +116,21 @@ pub struct Sim {
     data: data::ProviderData,
     capture: Option<PathBuf>,
     captured: AtomicU64,
+    master_control: Mutex<MasterControl>,
+}
+
+/// `/admin/master` body: how the simulator's master information departs from its own keys,
+/// to play a platform that drops a key or re-publishes a version with another key. Each call
+/// replaces the previous control; `{}` restores the plain keyring.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterControl {
+    /// Signing key versions left out of the master information.
+    #[serde(default)]
+    pub drop_signing: Vec<u32>,
+    /// Signing key versions published with this key (base64 SEC1) instead of the keyring's.
+    #[serde(default)]
+    pub replace_signing: std::collections::BTreeMap<u32, String>,
 }
 
 /// `/admin/mode` body.
@@ -179,6 +194,7 @@ impl Sim {
             data,
             capture,
             captured: AtomicU64::new(0),
+            master_control: Mutex::new(MasterControl::default()),
         }))
     }
 
@@ -385,13 +401,28 @@ impl Sim {
         items.sort();
         items.dedup();
         let own = self.keys.own_public();
+        let control = match self.master_control.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let mut signing: std::collections::BTreeMap<u32, Vec<u8>> =
+            own.signing.iter().map(|(v, k)| (*v, k.to_sec1())).collect();
+        for (v, k) in &control.replace_signing {
+            use base64::Engine;
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(k) {
+                signing.insert(*v, bytes);
+            }
+        }
         let mut keys = Vec::new();
-        for (v, k) in &own.signing {
+        for (v, k) in signing
+            .into_iter()
+            .filter(|(v, _)| !control.drop_signing.contains(v))
+        {
             keys.push(renkei_platform::PublishedKey {
                 agency: self.config.agency_code.clone(),
                 key_use: renkei_platform::KeyUse::Signing,
-                version: *v,
-                public_key: k.to_sec1(),
+                version: v,
+                public_key: k,
                 not_after: None,
             });
         }
@@ -764,6 +795,27 @@ impl Sim {
                     Err(e) => json_response(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         &serde_json::json!({"code": "invalid_mode", "message": e.to_string()}),
+                    ),
+                }
+            }
+            (hyper::Method::POST, "/admin/master") => {
+                let body = match Limited::new(req.into_body(), 16 * 1024).collect().await {
+                    Ok(b) => b.to_bytes(),
+                    Err(_) => Bytes::new(),
+                };
+                match serde_json::from_slice::<MasterControl>(&body) {
+                    Ok(c) => {
+                        tracing::info!(message = "Simulator master information changed.", dropped = ?c.drop_signing, replaced = ?c.replace_signing.keys().collect::<Vec<_>>());
+                        let mut g = match self.master_control.lock() {
+                            Ok(g) => g,
+                            Err(p) => p.into_inner(),
+                        };
+                        *g = c.clone();
+                        json_response(StatusCode::OK, &c)
+                    }
+                    Err(_) => json_response(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        &serde_json::json!({"code": "invalid_master_control", "message": "expected {drop_signing, replace_signing}"}),
                     ),
                 }
             }

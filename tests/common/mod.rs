@@ -190,6 +190,13 @@ impl Api {
             .to_string()
     }
 
+    /// Submits a local-tax inquiry for `business_number` and waits until it is answered.
+    pub async fn inquire_answered(&self, key: &str, business_number: &str) {
+        let id = self.submit_ok(key, &local_tax(business_number)).await;
+        let v = self.wait_final(&id, Duration::from_secs(60)).await;
+        assert_eq!(v["status"], "answered", "{v}");
+    }
+
     /// Polls an inquiry until it reaches a final status (answered or failed); returns it.
     pub async fn wait_final(&self, id: &str, timeout: Duration) -> Value {
         let path = format!("/v1/inquiries/{id}");
