@@ -326,7 +326,7 @@ fn d_batches() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Most connections at once; default the lower of 4,096 and the descriptor limit minus a
-    /// reserve of 256. Example: `max_connections = 2000`.
+    /// reserve of 256 (half the limit when that is smaller). Example: `max_connections = 2000`.
     #[serde(default)]
     pub max_connections: Option<usize>,
     /// Seconds a TLS handshake may take (default 10).

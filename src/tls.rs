@@ -74,10 +74,15 @@ pub fn open_files_limit() -> Option<usize> {
 
 /// [`DEFAULT_MAX_CONNECTIONS`], or fewer when the descriptor limit minus the reserve is lower.
 pub fn default_max_connections() -> usize {
-    let by_limit = open_files_limit()
-        .map(|n| n.saturating_sub(DESCRIPTOR_RESERVE).max(1))
-        .unwrap_or(DEFAULT_MAX_CONNECTIONS);
-    DEFAULT_MAX_CONNECTIONS.min(by_limit)
+    open_files_limit().map_or(DEFAULT_MAX_CONNECTIONS, connections_for_limit)
+}
+
+/// The connection cap for a descriptor limit of `limit`: the limit less the reserve, where the
+/// reserve is [`DESCRIPTOR_RESERVE`] or half the limit when that is smaller — so a small limit
+/// still leaves room for many clients, not one.
+fn connections_for_limit(limit: usize) -> usize {
+    let reserve = DESCRIPTOR_RESERVE.min(limit / 2);
+    DEFAULT_MAX_CONNECTIONS.min(limit.saturating_sub(reserve).max(1))
 }
 /// Largest response body the client reads (platform messages are bounded at 1 MiB; batch
 /// result downloads at the batch limit).
@@ -743,5 +748,20 @@ impl HttpsClient {
         tokio::time::timeout(self.timeout, fut)
             .await
             .map_err(|_| TlsError::Timeout)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_leaves_a_reserve_and_room_for_clients() {
+        assert_eq!(connections_for_limit(1_048_576), DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(connections_for_limit(1024), 1024 - DESCRIPTOR_RESERVE);
+        // A small limit: half kept back, half for connections (not a cap of one).
+        assert_eq!(connections_for_limit(256), 128);
+        assert_eq!(connections_for_limit(128), 64);
+        assert_eq!(connections_for_limit(1), 1);
     }
 }

@@ -1,5 +1,6 @@
 //! An operator can point the gateway at an edited copy of `schemas/`: a broken copy stops
-//! the gateway at start with every problem named; a good copy is used.
+//! the gateway at start with every problem named; a good copy is used; a layout name never
+//! reaches outside it.
 
 mod common;
 
@@ -64,4 +65,49 @@ async fn gateway_uses_an_edited_schemas_folder_and_refuses_a_broken_one() {
         )
         .await;
     assert_eq!(r.status, 202, "{}", r.body);
+
+    // A layout name is a file name inside the folder, never a path: a valid layout planted
+    // outside `schemas/` is not reachable by `../`, and the answer names the field, not the
+    // input.
+    std::fs::copy(
+        schemas.join("layouts/resident-csv.toml"),
+        d.dir.join("planted.toml"),
+    )
+    .unwrap();
+    let feed = d.client(renkei::dev::init::CLIENT_FEED);
+    let csv = bytes::Bytes::from_static(b"change_kind,business_number\n");
+    for name in [
+        "../../planted",
+        "..%2F..%2Fplanted",
+        "/tmp/planted",
+        "Planted",
+    ] {
+        let r = feed
+            .send(
+                hyper::Method::POST,
+                &format!("/v1/persons:import?layout={name}"),
+                &[("content-type", "text/csv")],
+                csv.clone(),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{name}: {}", r.body);
+        assert_eq!(r.body["code"], "bad_layout_name", "{name}");
+        assert_eq!(r.body["field"], "layout", "{name}");
+        assert!(
+            !String::from_utf8_lossy(&r.raw).contains("planted"),
+            "{name}"
+        );
+    }
+    // A well-formed name that could be an individual number is not shown back either.
+    let r = feed
+        .send(
+            hyper::Method::POST,
+            "/v1/persons:import?layout=123456789018",
+            &[("content-type", "text/csv")],
+            csv,
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["code"], "unknown_layout");
+    assert!(!String::from_utf8_lossy(&r.raw).contains("123456789018"));
 }

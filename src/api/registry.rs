@@ -136,16 +136,29 @@ async fn import(
     body: Body,
 ) -> Result<Json<ImportSummary>, ApiError> {
     let system = caller.client.name.clone();
-    let Query(q) = query.map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "missing_layout", e.body_text()).field("layout")
-    })?;
-    let layout = crate::schemas::layout(&q.layout).map_err(|_| {
+    // Fixed texts only: neither the query's text nor serde's is shown back (a layout name is
+    // input, and input may be an individual number).
+    let Query(q) = query.map_err(|_| {
         ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_layout",
-            format!("layout: no layout {:?}", q.layout),
+            StatusCode::BAD_REQUEST,
+            "missing_layout",
+            "layout: a ?layout= query parameter is required",
         )
         .field("layout")
+    })?;
+    let layout = crate::schemas::layout(&q.layout).map_err(|e| match e {
+        crate::schemas::SchemaError::BadName => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_layout_name",
+            "layout: layout names are lower-case letters, digits and '-'",
+        )
+        .field("layout"),
+        _ => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_layout",
+            "layout: no such layout",
+        )
+        .field("layout"),
     })?;
     if ["change_kind", "business_number", "individual_number"]
         .iter()

@@ -69,6 +69,9 @@ pub enum FieldKind {
     CodeLiteral,
 }
 
+/// The field name that carries the individual number in every layout; it must be `secret`.
+pub const INDIVIDUAL_NUMBER_FIELD: &str = "individual_number";
+
 /// Alignment inside a fixed-width field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -342,6 +345,14 @@ impl Layout {
             }
             if file.fields[..i].iter().any(|g| g.name == f.name) {
                 problem("duplicate_field", format!("{at}: duplicate name"));
+            }
+            if f.name == INDIVIDUAL_NUMBER_FIELD && !f.secret {
+                // The one field that carries the individual number must be withheld from every
+                // message and Debug output: a layout that forgets it is refused, not trusted.
+                problem(
+                    "not_secret",
+                    format!("{at}: the individual number field must be marked secret = true"),
+                );
             }
             let width = match (file.framing, f.width) {
                 (Framing::FixedWidth, Some(w)) if w > 0 => w,

@@ -3,6 +3,8 @@
 use time::macros::date;
 
 use super::*;
+use crate::codes::CodeTables;
+use crate::era::EraTable;
 use crate::inquiry::{batch_line_record, parse_batch_line, result_line_record, InquiryResultLine};
 
 const AS_OF: time::Date = date!(2026 - 04 - 01);
@@ -40,6 +42,25 @@ fn batch_line(business: &str, dept_sjis: &[u8]) -> Vec<u8> {
     f(b"20260401", 8);
     f(b"", 8);
     l
+}
+
+#[test]
+fn an_individual_number_field_not_marked_secret_is_refused() {
+    let text = include_str!("../../../../schemas/layouts/resident-csv.toml");
+    assert!(text.contains("secret = true"));
+    let codes = CodeTables::builtin().unwrap();
+    let eras = EraTable::builtin().unwrap();
+    assert!(Layout::from_toml(text, &codes, eras).is_ok());
+    let open = text.replacen("secret = true", "secret = false", 1);
+    let errs = Layout::from_toml(&open, &codes, eras).unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.code == "not_secret" && e.message.contains("individual_number")),
+        "{errs:?}"
+    );
+    let left_out = text.replacen("secret = true\n", "", 1);
+    let errs = Layout::from_toml(&left_out, &codes, eras).unwrap_err();
+    assert!(errs.iter().any(|e| e.code == "not_secret"), "{errs:?}");
 }
 
 #[test]
