@@ -81,6 +81,25 @@ impl Tree {
         Tree::Batches,
     ];
 
+    /// The tree's one-byte number: the key prefix inside sled's tree and the `tree` column on
+    /// PostgreSQL. Stable: it is on disk and in the database.
+    pub fn tag(self) -> u8 {
+        match self {
+            Tree::Meta => 1,
+            Tree::Persons => 2,
+            Tree::BlindIndex => 3,
+            Tree::BusinessLinks => 4,
+            Tree::ReverseLinks => 5,
+            Tree::Inquiries => 6,
+            Tree::Idempotency => 7,
+            Tree::Due => 8,
+            Tree::AwaitingCode => 9,
+            Tree::Records => 10,
+            Tree::Checkpoints => 11,
+            Tree::Batches => 12,
+        }
+    }
+
     /// The tree's stable name (used as the sled tree name and in errors).
     pub fn name(self) -> &'static str {
         match self {

@@ -226,27 +226,9 @@ impl SledStore {
     }
 }
 
-/// The one-byte prefix of a named tree inside the sled tree. Stable: it is on disk.
-fn tag(t: Tree) -> u8 {
-    match t {
-        Tree::Meta => 1,
-        Tree::Persons => 2,
-        Tree::BlindIndex => 3,
-        Tree::BusinessLinks => 4,
-        Tree::ReverseLinks => 5,
-        Tree::Inquiries => 6,
-        Tree::Idempotency => 7,
-        Tree::Due => 8,
-        Tree::AwaitingCode => 9,
-        Tree::Records => 10,
-        Tree::Checkpoints => 11,
-        Tree::Batches => 12,
-    }
-}
-
 fn full_key(t: Tree, k: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(k.len() + 1);
-    v.push(tag(t));
+    v.push(t.tag());
     v.extend_from_slice(k);
     v
 }
@@ -255,7 +237,7 @@ fn full_key(t: Tree, k: &[u8]) -> Vec<u8> {
 fn full_range(t: Tree, start: &[u8], end: &[u8]) -> std::ops::Range<Vec<u8>> {
     let lo = full_key(t, start);
     let hi = if end.is_empty() {
-        vec![tag(t) + 1]
+        vec![t.tag() + 1]
     } else {
         full_key(t, end)
     };
@@ -364,7 +346,7 @@ impl Store for SledStore {
     }
 
     fn len(&self, tree: Tree) -> Result<usize, StoreError> {
-        let mut n = self.kv.scan_prefix([tag(tree)]).count();
+        let mut n = self.kv.scan_prefix([tree.tag()]).count();
         if let Some(before) = self.before() {
             for (k, v) in before.range(full_range(tree, &[], &[])) {
                 match (self.kv.contains_key(k).map_err(io)?, v.is_some()) {

@@ -146,22 +146,9 @@ impl From<PgError> for StoreError {
     }
 }
 
-/// The table's tree number. Stable: it is in the database (the same numbers as sled's tags).
+/// The table's tree number: [`Tree::tag`], as the database's `smallint`.
 pub(crate) fn tree_id(t: Tree) -> i16 {
-    match t {
-        Tree::Meta => 1,
-        Tree::Persons => 2,
-        Tree::BlindIndex => 3,
-        Tree::BusinessLinks => 4,
-        Tree::ReverseLinks => 5,
-        Tree::Inquiries => 6,
-        Tree::Idempotency => 7,
-        Tree::Due => 8,
-        Tree::AwaitingCode => 9,
-        Tree::Records => 10,
-        Tree::Checkpoints => 11,
-        Tree::Batches => 12,
-    }
+    i16::from(t.tag())
 }
 
 type Job = crate::WriterJob;
