@@ -367,6 +367,65 @@ impl Default for OpsConfig {
     }
 }
 
+/// Which store keeps the gateway's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreBackend {
+    /// The embedded store (sled) under `<data_dir>/store`: one machine.
+    #[default]
+    Sled,
+    /// A PostgreSQL cluster (a primary with a synchronous standby): two machines.
+    Postgres,
+}
+
+/// `[store]`: where the gateway keeps its state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sled` (default) or `postgres`.
+    #[serde(default)]
+    pub backend: StoreBackend,
+    /// For `postgres`: the database in libpq form, e.g.
+    /// `postgresql://renkei@db1:5432,db2:5432/renkei?target_session_attrs=read-write` (several
+    /// hosts and `target_session_attrs=read-write` let the gateway find the primary after a
+    /// failover). Leave the password out: see `password_file` and `password_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// For `postgres`: a file (readable by the service user only) whose first line is the
+    /// database password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// For `postgres`: the environment variable that holds the database password (e.g. set
+    /// by systemd's `LoadCredential` wrapper or the service manager).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// For `postgres`: `on` (default: a commit is acknowledged once the primary and the
+    /// synchronous standby have it on disk) or `remote-apply` (also applied on the standby).
+    #[serde(default)]
+    pub synchronous_commit: renkei_store::postgres::SynchronousCommit,
+    /// For `postgres`, with two gateways on one database: how long the dispatching gateway's
+    /// lease lasts without renewal before the other takes dispatching over (seconds).
+    #[serde(default = "d_lease_secs")]
+    pub dispatch_lease_secs: u64,
+}
+
+fn d_lease_secs() -> u64 {
+    6
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Sled,
+            url: None,
+            password_file: None,
+            password_env: None,
+            synchronous_commit: Default::default(),
+            dispatch_lease_secs: d_lease_secs(),
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -411,6 +470,9 @@ pub struct GatewayConfig {
     /// The operations listener (probes, metrics).
     #[serde(default)]
     pub ops: OpsConfig,
+    /// The store: embedded sled (default) or PostgreSQL.
+    #[serde(default)]
+    pub store: StoreConfig,
     pub tls: TlsConfig,
     pub keys: KeysConfig,
     pub platform: PlatformConfig,
@@ -541,7 +603,22 @@ impl GatewayConfig {
         for p in &mut c.tls.crl {
             resolve(&base, p);
         }
+        if let Some(p) = c.store.password_file.as_mut() {
+            resolve(&base, p);
+        }
         let mut problems = Vec::new();
+        // (A url beside sled is allowed: `renkei store copy` reads it.)
+        if c.store.backend == StoreBackend::Postgres && c.store.url.is_none() {
+            problems.push("store.url: required when store.backend = \"postgres\"".into());
+        }
+        if c.store.password_file.is_some() && c.store.password_env.is_some() {
+            problems.push(
+                "store.password_file: give either password_file or password_env, not both".into(),
+            );
+        }
+        if c.store.dispatch_lease_secs < 2 {
+            problems.push("store.dispatch_lease_secs: must be at least 2".into());
+        }
         if parse_hours(&c.platform.operating_hours).is_none() {
             problems.push("platform.operating_hours: expected HH:MM-HH:MM".to_string());
         }

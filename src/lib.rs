@@ -45,6 +45,7 @@ pub mod fsutil;
 pub mod inquiry;
 pub mod keyring;
 pub mod keys;
+pub mod lease;
 pub mod metrics;
 pub mod ops;
 pub mod platform;

@@ -68,6 +68,22 @@ pub struct Readiness {
     pub policy: std::sync::Arc<Policy>,
     /// The platform's base URL (`https://host:port`).
     pub platform_url: String,
+    /// Which store backend the gateway runs on.
+    pub backend: crate::config::StoreBackend,
+    /// Whether this gateway runs the dispatcher (always, alone on sled; under the lease on
+    /// PostgreSQL).
+    pub leadership: crate::lease::Leadership,
+}
+
+/// Where the state is and who dispatches, for `/readyz`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoreInfo {
+    pub backend: crate::config::StoreBackend,
+    /// The database server written to, with `(primary)` or `(standby)`; absent for sled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Whether this gateway holds the dispatch lease.
+    pub dispatching: bool,
 }
 
 /// `host:port` of an `https://` URL.
@@ -80,13 +96,33 @@ impl Readiness {
     /// Runs every check: store writable, keys loaded, master information fresh, platform
     /// reachable (or inside its closed hours, when nothing is sent anyway).
     pub async fn checks(&self) -> Vec<Check> {
-        let store = match self.store.health().is_ok() {
-            true => Check {
+        self.checks_and_store().await.0
+    }
+
+    /// [`Readiness::checks`] and where the store is.
+    pub async fn checks_and_store(&self) -> (Vec<Check>, StoreInfo) {
+        let node = match self.backend {
+            crate::config::StoreBackend::Sled => None,
+            crate::config::StoreBackend::Postgres => self.store.node(),
+        };
+        let reachable = self.backend == crate::config::StoreBackend::Sled || node.is_some();
+        let info = StoreInfo {
+            backend: self.backend,
+            node,
+            dispatching: self.leadership.is_held(),
+        };
+        let store = match (self.store.health().is_ok(), reachable) {
+            (true, true) => Check {
                 name: "store",
                 ok: true,
                 detail: "takes writes",
             },
-            false => Check {
+            (true, false) => Check {
+                name: "store",
+                ok: false,
+                detail: "the database cannot be reached",
+            },
+            (false, _) => Check {
                 name: "store",
                 ok: false,
                 detail: "a write or sync failed; restart the gateway",
@@ -144,7 +180,7 @@ impl Readiness {
                 },
             }
         };
-        vec![store, keys, master, platform]
+        (vec![store, keys, master, platform], info)
     }
 }
 

@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("platform", 2),
     ("records", 2),
     ("schedule", 2),
+    ("lease", 2),
     ("sim", 2),
     // Capabilities, each above what it builds on.
     ("registry", 3),

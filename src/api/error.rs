@@ -21,6 +21,9 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::util::scrub;
 
+/// `Retry-After` of a 503 `store_unavailable`: a PostgreSQL failover takes a few seconds.
+pub const STORE_RETRY_AFTER_SECS: u64 = 2;
+
 /// What every error answer says (sent as a [`Problem`]).
 #[derive(Debug, Serialize)]
 pub struct ErrorBody {
@@ -187,11 +190,16 @@ impl From<Error> for ApiError {
             Error::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             Error::Store(e) => {
                 tracing::error!(message = "Store failure.", error = %e);
-                ApiError::new(
+                // On PostgreSQL this is also the answer during a failover (the gateway
+                // reconnects within seconds); a retry with the same Idempotency-Key never
+                // stores a request twice, whether or not the first attempt was kept.
+                let mut a = ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_unavailable",
-                    "the gateway could not store the request; nothing was kept; retry",
-                )
+                    "the gateway could not store the request; retry it with the same Idempotency-Key",
+                );
+                a.retry_after_secs = Some(STORE_RETRY_AFTER_SECS);
+                a
             }
             Error::Internal { context, source } => {
                 tracing::error!(message = "Internal error.", context, error = %scrub(&source.to_string()));
@@ -344,6 +352,20 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_failure_is_503_with_retry_after() {
+        let e: ApiError =
+            Error::Store(renkei_store::StoreError::Io("connection lost".into())).into();
+        let r = e.into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            r.headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("2")
+        );
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

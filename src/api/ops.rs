@@ -41,7 +41,7 @@ pub fn probes(r: Readiness) -> Router {
 
 /// 200 when every check passes, else 503 naming the failing ones.
 async fn readyz(State(r): State<Readiness>) -> Response {
-    let checks = r.checks().await;
+    let (checks, store) = r.checks_and_store().await;
     let failing: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
     let status = if failing.is_empty() {
         StatusCode::OK
@@ -52,6 +52,7 @@ async fn readyz(State(r): State<Readiness>) -> Response {
         "status": if failing.is_empty() { "ready" } else { "not_ready" },
         "failing": failing,
         "checks": checks,
+        "store": store,
     });
     (status, Json(body)).into_response()
 }

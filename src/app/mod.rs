@@ -5,19 +5,19 @@
 //! [`logging`].
 
 pub mod logging;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use renkei_store::sled_store::SledStore;
 use renkei_store::{Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::AppState;
-use crate::config::{GatewayConfig, SimConfig};
+use crate::config::{GatewayConfig, SimConfig, StoreBackend};
 use crate::dispatch::Dispatcher;
 use crate::inquiry::deliver::Delivery;
 use crate::inquiry::repo::InquiryRepo;
@@ -25,6 +25,7 @@ use crate::inquiry::Inquiries;
 use crate::keyring::{KeyError, KeyState, PeerKeys};
 use crate::keys::master::{MasterSource, SharedMaster};
 use crate::keys::Keys;
+use crate::lease::{while_held, Leadership};
 use crate::ops::Readiness;
 use crate::platform::{Policy, Uplink};
 use crate::registry::codes::CodeAcquisition;
@@ -40,6 +41,8 @@ pub enum StartError {
     Schemas(#[from] crate::schemas::SchemaError),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    #[error("store: {0}")]
+    StoreSetup(#[from] store::StoreSetupError),
     #[error("keys: {0}")]
     Keys(#[from] KeyError),
     #[error("registry: {0}")]
@@ -96,10 +99,10 @@ pub struct Gateway {
     pub master: SharedMaster,
 }
 
-/// Opens the store (sled, under `data_dir`) and loads keys.
+/// Opens the store (`[store]`: sled under `data_dir`, or PostgreSQL) and loads keys.
 pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
     crate::schemas::use_dir(config.schemas_dir.as_deref())?;
-    let store: Arc<dyn Store> = SledStore::open(&config.data_dir.join("store"), config.durability)?;
+    let store: Arc<dyn Store> = store::open(&config)?;
     let keyring = Arc::new(KeyState::load(
         config.agency_code.clone(),
         &config.keys.dir,
@@ -215,6 +218,27 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         );
     }
     let (listener, addr) = bind(cfg.listen, &cfg.data_dir.join("gateway.addr")).await?;
+    let (tx, rx) = watch::channel(false);
+    // Two gateways may share one PostgreSQL database: the singleton work runs under a lease.
+    let mut lease_task = None;
+    let leadership = match cfg.store.backend {
+        StoreBackend::Sled => Leadership::sole(),
+        StoreBackend::Postgres => {
+            let holder = format!(
+                "{addr} pid {} {}",
+                std::process::id(),
+                crate::util::new_id("GW")
+            );
+            let (l, task) = crate::lease::contend(
+                gw.store.clone(),
+                holder,
+                std::time::Duration::from_secs(cfg.store.dispatch_lease_secs),
+                rx.clone(),
+            );
+            lease_task = Some(tokio::spawn(task));
+            l
+        }
+    };
     let clients: Vec<tls::KnownClient> = cfg
         .clients
         .iter()
@@ -229,7 +253,6 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         Some(&clients),
     )?);
     let tls_cfg = tls::server_config_with(trust.clone(), &cfg.tls.cert, &cfg.tls.key)?;
-    let (tx, rx) = watch::channel(false);
     let app = crate::api::app(AppState {
         config: cfg.clone(),
         store: gw.store.clone(),
@@ -262,6 +285,8 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         master: gw.master.clone(),
         policy: gw.policy.clone(),
         platform_url: cfg.platform.url.clone(),
+        backend: cfg.store.backend,
+        leadership: leadership.clone(),
     });
     let mut ops_rx = rx.clone();
     let ops_serve = tokio::spawn(async move {
@@ -297,16 +322,14 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         },
         cfg.platform.max_in_flight,
     );
-    let checkpoints = tokio::spawn(crate::records::checkpoint::checkpointer(
-        gw.store.clone(),
-        gw.keyring.clone(),
-        rx.clone(),
-    ));
-    let rekey = tokio::spawn(crate::keys::reencrypt::reencrypt_job(
-        gw.store.clone(),
-        gw.keyring.clone(),
-        rx.clone(),
-    ));
+    let (store, keyring) = (gw.store.clone(), gw.keyring.clone());
+    let checkpoints = tokio::spawn(while_held(leadership.clone(), rx.clone(), move |stop| {
+        crate::records::checkpoint::checkpointer(store.clone(), keyring.clone(), stop)
+    }));
+    let (store, keyring) = (gw.store.clone(), gw.keyring.clone());
+    let rekey = tokio::spawn(while_held(leadership.clone(), rx.clone(), move |stop| {
+        crate::keys::reencrypt::reencrypt_job(store.clone(), keyring.clone(), stop)
+    }));
     let master = tokio::spawn(crate::keys::master::refresher(
         MasterSource {
             uplink: gw.uplink.clone(),
@@ -322,27 +345,35 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         },
         rx.clone(),
     ));
-    let sweep = tokio::spawn(crate::records::retention::sweeper(
-        gw.store.clone(),
-        renkei_records::DEFAULT_RETENTION_YEARS,
-        rx.clone(),
-    ));
+    let store = gw.store.clone();
+    let sweep = tokio::spawn(while_held(leadership.clone(), rx.clone(), move |stop| {
+        crate::records::retention::sweeper(
+            store.clone(),
+            renkei_records::DEFAULT_RETENTION_YEARS,
+            stop,
+        )
+    }));
     let crls = tokio::spawn(tls::watch_crls(trust, tls::CRL_POLL_INTERVAL, rx.clone()));
-    let dispatch = tokio::spawn(dispatcher.run(rx));
+    let dispatch = tokio::spawn(while_held(leadership, rx, move |stop| {
+        dispatcher.clone().run(stop)
+    }));
     tracing::info!(message = "Gateway listening.", %addr, ops = %ops_addr);
     Ok(Running {
         addr,
         shutdown: tx,
-        tasks: vec![
-            serve,
-            dispatch,
-            checkpoints,
-            rekey,
-            sweep,
-            master,
-            ops_serve,
-            crls,
-        ],
+        tasks: lease_task
+            .into_iter()
+            .chain([
+                serve,
+                dispatch,
+                checkpoints,
+                rekey,
+                sweep,
+                master,
+                ops_serve,
+                crls,
+            ])
+            .collect(),
     })
 }
 

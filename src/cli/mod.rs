@@ -7,6 +7,7 @@ pub mod clients;
 pub mod inquiries;
 pub mod persons;
 pub mod staff_client;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -95,6 +96,11 @@ enum Command {
     Clients {
         #[command(subcommand)]
         action: crate::cli::clients::ClientsAction,
+    },
+    /// The store: PostgreSQL schema migrations, copying between sled and PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        action: crate::cli::store::StoreAction,
     },
 }
 
@@ -274,6 +280,7 @@ pub fn main() -> ExitCode {
         }
         Command::Schemas { action } => crate::cli::inquiries::run_schemas(action),
         Command::Clients { action } => crate::cli::clients::run(action),
+        Command::Store { action } => crate::cli::store::run(action),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(crate::dev::bench::run(args))),
     };
     match result {

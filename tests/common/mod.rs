@@ -484,7 +484,12 @@ impl Deployment {
         let addr = self.wait_addr(&addr_file, &mut child, "sim").await;
         self.sim = Some(child);
         self.sim_addr = Some(addr);
-        self.set_line("renkei.toml", "url", &format!("\"https://{addr}\""));
+        self.set_in_table(
+            "renkei.toml",
+            "platform",
+            "url",
+            &format!("\"https://{addr}\""),
+        );
         // Serving once the admin endpoint answers.
         let admin = self.sim_admin();
         wait_until(START_TIMEOUT, "the simulator serves", || async {

@@ -314,6 +314,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn observe_commits(&self, observer: CommitObserver) {
         let _ = observer;
     }
+    /// The database server this store writes to and whether it is the primary (for
+    /// readiness: `127.0.0.1:5432 (primary)`); `None` for an embedded store, or when the
+    /// server cannot be reached.
+    fn node(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What one commit group was, told to a [`CommitObserver`] after it is written.

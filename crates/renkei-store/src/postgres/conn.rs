@@ -33,6 +33,9 @@ pub(crate) fn parse(url: &str, options: &PgOptions) -> Result<Config, PgError> {
     // The parser's messages can quote a character of the input; the input may hold a
     // password, so only a fixed message leaves this function.
     let mut config = Config::from_str(url).map_err(|_| PgError::Url)?;
+    if let (None, Some(p)) = (config.get_password(), &options.password) {
+        config.password(p.as_bytes());
+    }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(options.connect_timeout);
     }

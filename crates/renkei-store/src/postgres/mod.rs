@@ -96,6 +96,32 @@ pub struct PgOptions {
     pub max_backoff: Duration,
     pub io_threads: usize,
     pub synchronous_commit: SynchronousCommit,
+    /// The password, when the url carries none (read from a file or the environment by the
+    /// caller, so that it never sits in a configuration file that is shown or logged).
+    pub password: Option<PgPassword>,
+}
+
+/// A database password: never shown by `Debug`, wiped when dropped.
+#[derive(Clone)]
+pub struct PgPassword(zeroize::Zeroizing<String>);
+
+impl PgPassword {
+    /// Wraps `password` (trailing line breaks, as a file's last line has, are removed).
+    pub fn new(password: &str) -> Self {
+        Self(zeroize::Zeroizing::new(
+            password.trim_end_matches(['\r', '\n']).to_string(),
+        ))
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for PgPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgPassword(..)")
+    }
 }
 
 impl Default for PgOptions {
@@ -110,6 +136,7 @@ impl Default for PgOptions {
             max_backoff: DEFAULT_MAX_BACKOFF,
             io_threads: DEFAULT_IO_THREADS,
             synchronous_commit: SynchronousCommit::On,
+            password: None,
         }
     }
 }
@@ -211,7 +238,12 @@ impl PgStore {
     /// transaction; concurrent runs wait for each other). Refuses a database newer than
     /// this build.
     pub fn migrate(url: &str) -> Result<Migrated, PgError> {
-        let config = conn::parse(url, &PgOptions::default())?;
+        Self::migrate_with(url, &PgOptions::default())
+    }
+
+    /// [`PgStore::migrate`] with `options` (the password, the connect timeout).
+    pub fn migrate_with(url: &str, options: &PgOptions) -> Result<Migrated, PgError> {
+        let config = conn::parse(url, options)?;
         let targets = conn::describe(&config);
         run_detached(async move {
             let mut client = conn::connect(&config, &targets, "migrate").await?;
@@ -221,7 +253,12 @@ impl PgStore {
 
     /// The schema version recorded in `url`'s database (`None`: no renkei schema).
     pub fn schema_version(url: &str) -> Result<Option<i32>, PgError> {
-        let config = conn::parse(url, &PgOptions::default())?;
+        Self::schema_version_with(url, &PgOptions::default())
+    }
+
+    /// [`PgStore::schema_version`] with `options`.
+    pub fn schema_version_with(url: &str, options: &PgOptions) -> Result<Option<i32>, PgError> {
+        let config = conn::parse(url, options)?;
         let targets = conn::describe(&config);
         run_detached(async move {
             let client = conn::connect(&config, &targets, "admin").await?;
@@ -386,6 +423,13 @@ impl Store for PgStore {
         self.counters.observer.set(observer);
     }
 
+    fn node(&self) -> Option<String> {
+        match self.read(ReadReq::Node) {
+            Ok(ReadResp::Node(n)) => Some(n),
+            _ => None,
+        }
+    }
+
     fn stats(&self) -> CommitStats {
         CommitStats {
             batches: self.counters.batches.load(Ordering::Relaxed),
@@ -417,12 +461,14 @@ enum ReadReq {
         rev: bool,
     },
     Len(Tree),
+    Node,
 }
 
 enum ReadResp {
     Value(Option<Vec<u8>>),
     Entries(Entries),
     Count(usize),
+    Node(String),
 }
 
 struct ReadStatements {
@@ -590,6 +636,23 @@ async fn query(conn: &ReadConn, req: ReadReq) -> Result<ReadResp, tokio_postgres
         ReadReq::Len(tree) => {
             let n: i64 = c.query_one(&st.len, &[&tree_id(tree)]).await?.try_get(0)?;
             Ok(ReadResp::Count(usize::try_from(n).unwrap_or(usize::MAX)))
+        }
+        ReadReq::Node => {
+            // The server this connection reached (target_session_attrs picks the primary).
+            let row = c
+                .query_one(
+                    "SELECT coalesce(host(inet_server_addr()), 'local') || ':' || \
+                     coalesce(inet_server_port(), 0)::text, pg_is_in_recovery()",
+                    &[],
+                )
+                .await?;
+            let node: String = row.try_get(0)?;
+            let standby: bool = row.try_get(1)?;
+            Ok(ReadResp::Node(if standby {
+                format!("{node} (standby)")
+            } else {
+                format!("{node} (primary)")
+            }))
         }
     }
 }
