@@ -99,6 +99,39 @@ pub enum TlsError {
     Transport(String),
     #[error("request timed out")]
     Timeout,
+    /// Nothing answers at the address (connection refused, host or network unreachable).
+    #[error("cannot connect: {0}")]
+    Unreachable(String),
+}
+
+/// A client error as plain text (each cause's message, outermost first), and whether it is
+/// that nothing answers at the address.
+pub fn client_error(e: &hyper_util::client::legacy::Error) -> TlsError {
+    use std::error::Error as _;
+    use std::io::ErrorKind;
+    let mut parts = vec![e.to_string()];
+    let mut unreachable = false;
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            unreachable |= matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::AddrNotAvailable
+            );
+        }
+        parts.push(c.to_string());
+        cause = c.source();
+    }
+    parts.dedup();
+    let text = parts.join(": ");
+    if e.is_connect() && unreachable {
+        TlsError::Unreachable(text)
+    } else {
+        TlsError::Transport(text)
+    }
 }
 
 /// Who is on the other end of a connection, from its client certificate.
@@ -732,7 +765,7 @@ impl HttpsClient {
                 .inner
                 .request(req)
                 .await
-                .map_err(|e| TlsError::Transport(format!("{e:?}")))?;
+                .map_err(|e| client_error(&e))?;
             let (parts, body) = resp.into_parts();
             let body = Limited::new(body, DEFAULT_MAX_RESPONSE_BYTES)
                 .collect()

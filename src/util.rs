@@ -98,10 +98,15 @@ pub fn new_inquiry_id() -> renkei_ids::InquiryId {
 /// quote a number it could not read): an individual number must never come back in an
 /// error, whatever shape the client sent it in.
 pub fn scrub(s: &str) -> String {
+    scrub_runs(s, 6)
+}
+
+/// `s` with every run of `min_run` or more ASCII digits replaced by `…`.
+pub fn scrub_runs(s: &str, min_run: usize) -> String {
     let mut out = String::with_capacity(s.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= 6 {
+        if run.len() >= min_run {
             out.push('…');
         } else {
             out.push_str(run);

@@ -117,7 +117,7 @@ async fn clients_are_added_signed_from_a_request_listed_and_revoked_while_servin
     let r = tokutei.get("/v1/ops/stats").await;
     assert_eq!(r.status, 200, "the operator role applies: {}", r.body);
 
-    let listed = clients(&d.dir, &["list"]);
+    let listed = clients(&d.dir, &["list", "--output", "table"]);
     let line = |name: &str| {
         listed
             .lines()
@@ -142,7 +142,7 @@ async fn clients_are_added_signed_from_a_request_listed_and_revoked_while_servin
     );
     assert!(served(&kodomo).await, "another client is still served");
     assert!(served(&tokutei).await, "the signed client is still served");
-    assert!(clients(&d.dir, &["list"])
+    assert!(clients(&d.dir, &["list", "--output", "table"])
         .lines()
         .any(|l| l.starts_with("kaigo") && l.contains("revoked")));
 }

@@ -180,6 +180,8 @@ async fn rotating_every_key_under_load_loses_nothing() {
         .args([
             "keys",
             "list",
+            "--output",
+            "table",
             "--dir",
             d.dir.to_str().unwrap(),
             "--gateway",

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
+use super::outcome::{CmdResult, Outcome};
+use super::output::{col, print_listing, Column, OutputArg};
+use super::values::RoleArg;
 use crate::config::{GatewayConfig, Role};
 use crate::keys::pki::{certificate_facts, revoked_serials, DevCa, CRL_FILE};
 
@@ -20,9 +23,9 @@ pub enum ClientsAction {
     Add {
         /// The client's name: its certificate's common name, e.g. `kaigo`.
         name: String,
-        /// business, security, auditor, operator, …
-        #[arg(long)]
-        role: String,
+        /// What the client may do.
+        #[arg(long, value_enum)]
+        role: RoleArg,
         /// The 事務コード a business system's inquiries are made under (JM…).
         #[arg(long)]
         affair: Option<String>,
@@ -45,6 +48,8 @@ pub enum ClientsAction {
     List {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        #[command(flatten)]
+        output: OutputArg,
     },
 }
 
@@ -60,31 +65,31 @@ fn role_name(role: Role) -> String {
 }
 
 /// Runs one `renkei clients` command.
-pub fn run(action: ClientsAction) -> Result<(), String> {
-    match action {
+pub fn run(action: ClientsAction) -> CmdResult {
+    let done = match action {
         ClientsAction::Add {
             name,
             role,
             affair,
             csr,
             dir,
-        } => add(&dir, &name, &role, affair.as_deref(), csr.as_deref()),
+        } => add(&dir, &name, role.into(), affair.as_deref(), csr.as_deref()),
         ClientsAction::Revoke { name, dir } => revoke(&dir, &name),
-        ClientsAction::List { dir } => list(&dir),
-    }
+        ClientsAction::List { dir, output } => list(&dir, output),
+    };
+    done?;
+    Ok(Outcome::Done)
 }
 
 fn add(
     dir: &Path,
     name: &str,
-    role: &str,
+    role: Role,
     affair: Option<&str>,
     csr: Option<&Path>,
 ) -> Result<(), String> {
     renkei_ids::SystemId::parse(name)
         .map_err(|_| "the client name must be lower-case letters, digits and '-'".to_string())?;
-    let role: Role = serde_json::from_value(serde_json::Value::String(role.to_string()))
-        .map_err(|_| "unknown --role".to_string())?;
     let config = dir.join("renkei.toml");
     let text =
         std::fs::read_to_string(&config).map_err(|e| format!("{}: {e}", config.display()))?;
@@ -160,31 +165,42 @@ fn revoke(dir: &Path, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn list(dir: &Path) -> Result<(), String> {
+/// Columns of `clients list`.
+const CLIENT_COLUMNS: &[Column] = &[col("name"), col("role"), col("expires"), col("state")];
+
+fn list(dir: &Path, output: OutputArg) -> Result<(), String> {
     let config = GatewayConfig::load(&dir.join("renkei.toml")).map_err(|e| e.to_string())?;
     let revoked = revoked_serials(&dir.join(CRL_FILE)).map_err(|e| e.to_string())?;
     let now = time::OffsetDateTime::now_utc();
-    println!("{:<24} {:<14} {:<12} state", "name", "role", "expires");
-    for c in &config.clients {
-        let (expires, state) = match certificate_facts(&cert_path(dir, c.name.as_str())) {
-            Ok((serial, not_after)) => (
-                not_after.date().to_string(),
-                if revoked.contains(&serial) {
-                    "revoked"
-                } else if not_after < now {
-                    "expired"
-                } else {
-                    "valid"
-                },
-            ),
-            Err(_) => ("-".to_string(), "no certificate in this folder"),
-        };
-        println!(
-            "{:<24} {:<14} {:<12} {state}",
-            c.name.as_str(),
-            role_name(c.role),
-            expires
-        );
-    }
-    Ok(())
+    let rows: Vec<serde_json::Value> = config
+        .clients
+        .iter()
+        .map(|c| {
+            let (expires, state) = match certificate_facts(&cert_path(dir, c.name.as_str())) {
+                Ok((serial, not_after)) => (
+                    Some(not_after.date().to_string()),
+                    if revoked.contains(&serial) {
+                        "revoked"
+                    } else if not_after < now {
+                        "expired"
+                    } else {
+                        "valid"
+                    },
+                ),
+                Err(_) => (None, "no certificate in this folder"),
+            };
+            serde_json::json!({
+                "name": c.name.as_str(),
+                "role": role_name(c.role),
+                "expires": expires,
+                "state": state,
+            })
+        })
+        .collect();
+    print_listing(
+        output.format(),
+        &serde_json::Value::Array(rows.clone()),
+        &rows,
+        CLIENT_COLUMNS,
+    )
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hyper::Method;
 
-use super::staff_client::{Conn, StaffClient};
+use super::outcome::{CmdResult, Outcome};
+use super::staff_client::{refusal, Conn, StaffClient};
 
 /// How often `submit --wait` asks for progress: often enough to feel live, rare enough that
 /// the gateway's recount of a large batch stays a small share of its work.
@@ -110,17 +111,14 @@ async fn fetch_results(c: &StaffClient, batch_id: &str, out: &Path) -> Result<us
         )
         .await?;
     if status != 200 {
-        return Err(format!(
-            "gateway answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        ));
+        return Err(refusal(status, &body));
     }
     std::fs::write(out, &body).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(body.windows(2).filter(|w| w == b"\r\n").count())
 }
 
 /// Runs a `renkei inquiries` subcommand.
-pub async fn run(action: InquiriesAction) -> Result<(), String> {
+pub async fn run(action: InquiriesAction) -> CmdResult {
     match action {
         InquiriesAction::Submit {
             file,
@@ -147,38 +145,53 @@ pub async fn run(action: InquiriesAction) -> Result<(), String> {
             );
             println!("{id}");
             if !wait {
-                return Ok(());
+                return Ok(Outcome::Done);
             }
             let path = format!("/v1/batches/{id}");
             let mut last = String::new();
             let mut accepted_reported = false;
+            let bar = super::progress::items(0);
             let final_view = loop {
                 let v = get_json(&c, &path).await?;
                 let line = progress_line(&v);
-                if line != last {
-                    eprintln!("{line}");
-                    last = line;
+                if bar.is_hidden() {
+                    if line != last {
+                        eprintln!("{line}");
+                    }
+                } else {
+                    follow(&bar, &v);
                 }
+                last = line;
                 if !accepted_reported && v["state"] == "accepted" {
                     accepted_reported = true;
-                    eprintln!(
-                        "All {} lines read in {:.1} s.",
-                        v["total_lines"],
-                        started.elapsed().as_secs_f64()
-                    );
+                    bar.suspend(|| {
+                        eprintln!(
+                            "All {} lines read in {:.1} s.",
+                            v["total_lines"],
+                            started.elapsed().as_secs_f64()
+                        )
+                    });
                 }
                 if v["state"] == "interrupted" {
+                    bar.abandon();
                     return Err(format!(
                         "batch {id} was interrupted; submit the same file again to resume"
-                    ));
+                    )
+                    .into());
                 }
                 if v["done"].as_bool() == Some(true) {
+                    bar.finish_and_clear();
+                    if !bar.is_hidden() {
+                        eprintln!("{last}");
+                    }
                     break v;
                 }
                 if started.elapsed() > Duration::from_secs(timeout) {
+                    bar.abandon();
                     return Err(format!(
                         "batch {id} not finished after {timeout} s; follow it with `renkei inquiries status {id}`"
-                    ));
+                    )
+                    .into());
                 }
                 tokio::time::sleep(DEFAULT_WAIT_POLL).await;
             };
@@ -193,14 +206,19 @@ pub async fn run(action: InquiriesAction) -> Result<(), String> {
             });
             let n = fetch_results(&c, id, &out).await?;
             eprintln!("Wrote {n} result lines to {}.", out.display());
-            Ok(())
+            let rejected = final_view["rejected_count"].as_u64().unwrap_or(0);
+            let failed = final_view["failed"].as_u64().unwrap_or(0);
+            if failed > 0 {
+                eprintln!("{failed} inquiries failed (see the results file).");
+            }
+            Ok(Outcome::rejecting(rejected + failed))
         }
         InquiriesAction::Status { batch_id, conn } => {
             let c = conn.client(Some(DEFAULT_AS))?;
             let v = get_json(&c, &format!("/v1/batches/{batch_id}")).await?;
             eprintln!("{}", progress_line(&v));
             println!("{}", serde_json::to_string_pretty(&v).map_err(err)?);
-            Ok(())
+            Ok(Outcome::Done)
         }
         InquiriesAction::Results {
             batch_id,
@@ -210,8 +228,28 @@ pub async fn run(action: InquiriesAction) -> Result<(), String> {
             let c = conn.client(Some(DEFAULT_AS))?;
             let n = fetch_results(&c, &batch_id, &out).await?;
             eprintln!("Wrote {n} result lines to {}.", out.display());
-            Ok(())
+            Ok(Outcome::Done)
         }
+    }
+}
+
+/// Moves the bar to the gateway's own counts: lines read while it accepts, then inquiries
+/// answered or failed out of those accepted.
+fn follow(bar: &indicatif::ProgressBar, v: &serde_json::Value) {
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    if v["state"] == "accepting" {
+        bar.set_length(n("total_lines").max(n("accepted") + n("rejected_count")));
+        bar.set_position(n("accepted") + n("rejected_count"));
+        bar.set_message(format!("lines read ({} rejected)", n("rejected_count")));
+    } else {
+        bar.set_length(n("accepted"));
+        bar.set_position(n("answered") + n("failed"));
+        bar.set_message(format!(
+            "inquiries done ({} failed, {} sent, {} queued)",
+            n("failed"),
+            n("sent"),
+            n("queued")
+        ));
     }
 }
 

@@ -5,23 +5,31 @@
 pub mod audit;
 pub mod clients;
 pub mod inquiries;
+pub mod outcome;
+pub mod output;
 pub mod persons;
+pub mod progress;
 pub mod staff_client;
 pub mod store;
+pub mod values;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::{GatewayConfig, SimConfig};
+use outcome::{CliError, CmdResult, Outcome};
+use output::{col, print_listing, rows_of, Column, OutputArg};
+use values::{KindArg, PurposeArg, ResultArg};
 
 #[derive(Parser)]
 #[command(
     name = "renkei",
     version,
-    about = "A municipality's gateway to the My Number information-linkage platform"
+    about = "A municipality's gateway to the My Number information-linkage platform",
+    after_help = outcome::EXIT_CODES_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -102,6 +110,17 @@ enum Command {
         #[command(subcommand)]
         action: crate::cli::store::StoreAction,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (renkei.1, renkei-audit-query.1, …) into a folder.
+    Man {
+        /// The folder to write (made if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 use staff_client::{query, Conn, StaffClient};
@@ -109,15 +128,27 @@ use staff_client::{query, Conn, StaffClient};
 #[derive(Subcommand)]
 enum KeysAction {
     /// Every key by purpose, version, state, creation time and what it protects.
-    List,
+    List {
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Re-encryption progress after an at-rest rotation.
-    Status,
-    /// Make a new version active now (signing, sealing, at-rest, checkpoint).
-    Rotate { purpose: String },
+    Status {
+        /// Follow the re-encryption until nothing is left (a progress bar on a terminal).
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Make a new version active now.
+    Rotate { purpose: PurposeArg },
     /// Destroy an old version (refused while something depends on it).
-    Retire { purpose: String, version: u32 },
+    Retire { purpose: PurposeArg, version: u32 },
     /// Pending rotations and retirements (two-person rule).
-    Requests,
+    Requests {
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Approve another officer's pending request (two-person rule).
     Approve { request_id: String },
 }
@@ -134,23 +165,29 @@ enum AuditAction {
         business_number: Option<String>,
         #[arg(long)]
         system: Option<String>,
-        #[arg(long)]
-        kind: Option<String>,
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
         #[arg(long)]
         procedure: Option<String>,
         #[arg(long)]
         item: Option<String>,
-        #[arg(long)]
-        result: Option<String>,
+        #[arg(long, value_enum)]
+        result: Option<ResultArg>,
         #[arg(long)]
         from: Option<String>,
         #[arg(long)]
         to: Option<String>,
+        /// Records per page (the gateway gives at most 1000).
         #[arg(long)]
         limit: Option<usize>,
-        /// CSV instead of JSON.
+        /// Start after this cursor: the `next_before` of a previous page (older records).
         #[arg(long)]
-        csv: bool,
+        cursor: Option<u64>,
+        /// Follow the cursor page after page to the oldest record.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Write a verifiable bundle of records into a folder.
     Export {
@@ -163,7 +200,7 @@ enum AuditAction {
         /// One person's records only (unified address number), with inclusion proofs.
         #[arg(long)]
         person: Option<String>,
-        /// Folder to write.
+        /// Folder to write: a new or empty one (a folder with files in it is refused).
         #[arg(long)]
         out: PathBuf,
     },
@@ -216,26 +253,32 @@ pub fn main() -> ExitCode {
     // only: files 0600, folders 0700, whatever umask the shell had.
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     crate::tls::install_default_provider();
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let cli = match outcome::parse_or_exit::<Cli>() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let done = |r: Result<(), String>| r.map(|()| Outcome::Done).map_err(CliError::from);
+    let result: CmdResult = match cli.command {
         Command::Init {
             dir,
             listen,
             sim_listen,
-        } => crate::dev::init::init(
-            &crate::dev::init::InitOptions {
-                dir: dir.clone(),
-                listen,
-                sim_listen,
-            },
-            &crate::dev::demo::seeds(),
-        )
-        .map(|_| {
-            println!("Made a deployment in {}.", dir.display());
-            println!("  renkei sim   --config {}/sim.toml", dir.display());
-            println!("  renkei serve --config {}/renkei.toml", dir.display());
-        }),
-        Command::Serve { config } => runtime().and_then(|rt| {
+        } => done(
+            crate::dev::init::init(
+                &crate::dev::init::InitOptions {
+                    dir: dir.clone(),
+                    listen,
+                    sim_listen,
+                },
+                &crate::dev::demo::seeds(),
+            )
+            .map(|_| {
+                println!("Made a deployment in {}.", dir.display());
+                println!("  renkei sim   --config {}/sim.toml", dir.display());
+                println!("  renkei serve --config {}/renkei.toml", dir.display());
+            }),
+        ),
+        Command::Serve { config } => done(runtime().and_then(|rt| {
             rt.block_on(async {
                 let cfg = GatewayConfig::load(&config).map_err(|e| e.to_string())?;
                 crate::app::logging::init(cfg.log_format, None);
@@ -246,8 +289,8 @@ pub fn main() -> ExitCode {
                 running.stop().await;
                 Ok(())
             })
-        }),
-        Command::Sim { config, capture } => runtime().and_then(|rt| {
+        })),
+        Command::Sim { config, capture } => done(runtime().and_then(|rt| {
             rt.block_on(async {
                 let cfg = SimConfig::load(&config).map_err(|e| e.to_string())?;
                 crate::app::logging::init(cfg.log_format, None);
@@ -258,38 +301,59 @@ pub fn main() -> ExitCode {
                 running.stop().await;
                 Ok(())
             })
-        }),
+        })),
         Command::Demo {
             dir,
             exit_after_flow,
-        } => runtime().and_then(|rt| {
+        } => done(runtime().and_then(|rt| {
             rt.block_on(crate::dev::demo::run(crate::dev::demo::DemoOptions {
                 dir,
                 exit_after_flow,
             }))
-        }),
-        Command::Keys { conn, action } => {
-            runtime().and_then(|rt| rt.block_on(keys_cmd(conn, action)))
-        }
-        Command::Audit { action } => runtime().and_then(|rt| rt.block_on(audit_cmd(action))),
+        })),
+        Command::Keys { conn, action } => in_runtime(|rt| rt.block_on(keys_cmd(conn, action))),
+        Command::Audit { action } => in_runtime(|rt| rt.block_on(audit_cmd(action))),
         Command::Persons { action } => {
-            runtime().and_then(|rt| rt.block_on(crate::cli::persons::run(action)))
+            in_runtime(|rt| rt.block_on(crate::cli::persons::run(action)))
         }
         Command::Inquiries { action } => {
-            runtime().and_then(|rt| rt.block_on(crate::cli::inquiries::run(action)))
+            in_runtime(|rt| rt.block_on(crate::cli::inquiries::run(action)))
         }
-        Command::Schemas { action } => crate::cli::inquiries::run_schemas(action),
+        Command::Schemas { action } => done(crate::cli::inquiries::run_schemas(action)),
         Command::Clients { action } => crate::cli::clients::run(action),
-        Command::Store { action } => crate::cli::store::run(action),
-        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(crate::dev::bench::run(args))),
+        Command::Store { action } => done(crate::cli::store::run(action)),
+        Command::Bench(args) => {
+            done(runtime().and_then(|rt| rt.block_on(crate::dev::bench::run(args))))
+        }
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "renkei", &mut std::io::stdout());
+            Ok(Outcome::Done)
+        }
+        Command::Man { out } => done(write_man_pages(&out)),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(outcome) => outcome.exit_code(),
         Err(e) => {
-            eprintln!("renkei: {e}");
-            ExitCode::FAILURE
+            eprintln!("renkei: {}", e.message());
+            e.outcome().exit_code()
         }
     }
+}
+
+fn in_runtime(f: impl FnOnce(tokio::runtime::Runtime) -> CmdResult) -> CmdResult {
+    f(runtime()?)
+}
+
+/// `renkei man --out DIR`: one page per command and subcommand, from the CLI definition.
+fn write_man_pages(out: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot make {}: {e}", out.display()))?;
+    let cmd = Cli::command();
+    clap_mangen::generate_to(cmd, out)
+        .map_err(|e| format!("cannot write man pages into {}: {e}", out.display()))?;
+    let pages = std::fs::read_dir(out).map(|d| d.count()).unwrap_or(0);
+    eprintln!("Wrote {pages} man pages to {}.", out.display());
+    Ok(())
 }
 
 fn staff(conn: &Conn, default_name: &str) -> Result<StaffClient, String> {
@@ -300,38 +364,116 @@ fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-async fn keys_cmd(conn: Conn, action: KeysAction) -> Result<(), String> {
+/// Columns of `keys list`.
+const KEY_COLUMNS: &[Column] = &[
+    col("purpose"),
+    col("version"),
+    col("state"),
+    col("created_at"),
+    col("fingerprint"),
+    col("protects"),
+];
+
+/// Columns of the audit records listing (the gateway's own CSV header, in its order).
+const RECORD_COLUMNS: &[Column] = &[
+    col("seq"),
+    col("kind"),
+    col("requested_at"),
+    col("provided_at"),
+    col("inquirer"),
+    col("provider"),
+    col("procedure"),
+    col("item"),
+    col("person"),
+    col("business_system"),
+    col("serial"),
+    col("result"),
+    col("reason"),
+    col("non_disclosure"),
+    Column {
+        header: "staff_actor",
+        path: "/staff/actor",
+    },
+    Column {
+        header: "staff_action",
+        path: "/staff/action",
+    },
+    Column {
+        header: "staff_terminal",
+        path: "/staff/terminal",
+    },
+    col("reference"),
+];
+
+/// The columns of the audit table for reading (CSV has all of [`RECORD_COLUMNS`]).
+const RECORD_TABLE_COLUMNS: &[Column] = &[
+    col("seq"),
+    col("kind"),
+    col("requested_at"),
+    col("business_system"),
+    col("procedure"),
+    col("item"),
+    col("person"),
+    col("result"),
+    col("reason"),
+];
+
+/// How often `keys status --wait` asks for the re-encryption progress.
+const REENCRYPT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+async fn follow_reencryption(c: &StaffClient) -> Result<serde_json::Value, String> {
+    use hyper::Method;
+    let mut v = c.json(Method::GET, "/v1/keys/status", None).await?;
+    let total = v["remaining"].as_u64().unwrap_or(0);
+    let bar = progress::items(total);
+    bar.set_message("values re-encrypted");
+    let mut last = None;
+    while let Some(left) = v["remaining"].as_u64().filter(|n| *n > 0) {
+        if bar.is_hidden() && last != Some(left) {
+            eprintln!("{left} values still to re-encrypt");
+        }
+        last = Some(left);
+        bar.set_length(total.max(left));
+        bar.set_position(total.max(left) - left);
+        tokio::time::sleep(REENCRYPT_POLL).await;
+        v = c.json(Method::GET, "/v1/keys/status", None).await?;
+    }
+    bar.finish_and_clear();
+    eprintln!("Every stored value is under the active at-rest key.");
+    Ok(v)
+}
+
+async fn keys_cmd(conn: Conn, action: KeysAction) -> CmdResult {
     let c = staff(&conn, "security-officer")?;
     use hyper::Method;
     let v = match action {
-        KeysAction::List => {
+        KeysAction::List { output } => {
             let v = c.json(Method::GET, "/v1/keys", None).await?;
-            println!(
-                "{:<12} {:>7}  {:<12} {:<30} {:<17} protects",
-                "purpose", "version", "state", "created", "fingerprint"
-            );
-            for k in v.as_array().cloned().unwrap_or_default() {
-                println!(
-                    "{:<12} {:>7}  {:<12} {:<30} {:<17} {}",
-                    k["purpose"].as_str().unwrap_or(""),
-                    k["version"],
-                    k["state"].as_str().unwrap_or(""),
-                    k["created_at"].as_str().unwrap_or(""),
-                    k["fingerprint"].as_str().unwrap_or("-"),
-                    k["protects"]
-                        .as_u64()
-                        .map(|n| n.to_string())
-                        .unwrap_or_else(|| "-".into())
-                );
-            }
-            return Ok(());
+            print_listing(output.format(), &v, &rows_of(&v, None), KEY_COLUMNS)?;
+            return Ok(Outcome::Done);
         }
-        KeysAction::Status => c.json(Method::GET, "/v1/keys/status", None).await?,
+        KeysAction::Status { wait, output } => {
+            let v = if wait {
+                follow_reencryption(&c).await?
+            } else {
+                c.json(Method::GET, "/v1/keys/status", None).await?
+            };
+            print_listing(output.format(), &v, &rows_of(&v, None), &[])?;
+            return Ok(Outcome::Done);
+        }
+        KeysAction::Requests { output } => {
+            let v = c.json(Method::GET, "/v1/keys/requests", None).await?;
+            print_listing(output.format(), &v, &rows_of(&v, None), &[])?;
+            return Ok(Outcome::Done);
+        }
         KeysAction::Rotate { purpose } => {
-            c.json(Method::POST, &format!("/v1/keys/{purpose}/rotate"), None)
-                .await?
+            c.json(
+                Method::POST,
+                &format!("/v1/keys/{}/rotate", purpose.api_name()),
+                None,
+            )
+            .await?
         }
-        KeysAction::Requests => c.json(Method::GET, "/v1/keys/requests", None).await?,
         KeysAction::Approve { request_id } => {
             c.json(
                 Method::POST,
@@ -343,17 +485,31 @@ async fn keys_cmd(conn: Conn, action: KeysAction) -> Result<(), String> {
         KeysAction::Retire { purpose, version } => {
             c.json(
                 Method::POST,
-                &format!("/v1/keys/{purpose}/{version}/retire"),
+                &format!("/v1/keys/{}/{version}/retire", purpose.api_name()),
                 None,
             )
             .await?
         }
     };
     print_json(&v);
-    Ok(())
+    Ok(Outcome::Done)
 }
 
-async fn audit_cmd(action: AuditAction) -> Result<(), String> {
+/// The cursor of the next (older) page of records, if there is one.
+fn next_cursor(page: &serde_json::Value) -> Option<u64> {
+    page["next_before"]
+        .as_u64()
+        .or_else(|| page["next_cursor"].as_u64())
+}
+
+/// `true` when `dir` exists and holds anything.
+fn not_empty(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+}
+
+async fn audit_cmd(action: AuditAction) -> CmdResult {
     use hyper::Method;
     match action {
         AuditAction::Query {
@@ -368,45 +524,47 @@ async fn audit_cmd(action: AuditAction) -> Result<(), String> {
             from,
             to,
             limit,
-            csv,
+            cursor,
+            all,
+            output,
         } => {
             let c = staff(&conn, "auditor")?;
             let limit = limit.map(|l| l.to_string());
-            let q = query(&[
-                ("person", person.as_deref()),
-                ("business_number", business_number.as_deref()),
-                ("system", system.as_deref()),
-                ("kind", kind.as_deref()),
-                ("procedure", procedure.as_deref()),
-                ("item", item.as_deref()),
-                ("result", result.as_deref()),
-                ("from", from.as_deref()),
-                ("to", to.as_deref()),
-                ("limit", limit.as_deref()),
-                ("format", csv.then_some("csv")),
-            ]);
-            let (status, body) = c
-                .call(
-                    Method::GET,
-                    &format!("/v1/audit/records{q}"),
-                    &[],
-                    bytes::Bytes::new(),
-                )
-                .await?;
-            if status != 200 {
-                return Err(format!(
-                    "gateway answered {status}: {}",
-                    String::from_utf8_lossy(&body)
-                ));
-            }
-            if csv {
-                print!("{}", String::from_utf8_lossy(&body));
+            let (kind, result) = (kind.map(KindArg::api_name), result.map(ResultArg::api_name));
+            let mut before = cursor;
+            let mut rows = Vec::new();
+            let answer = loop {
+                let before_s = before.map(|b| b.to_string());
+                let q = query(&[
+                    ("person", person.as_deref()),
+                    ("business_number", business_number.as_deref()),
+                    ("system", system.as_deref()),
+                    ("kind", kind.as_deref()),
+                    ("procedure", procedure.as_deref()),
+                    ("item", item.as_deref()),
+                    ("result", result.as_deref()),
+                    ("from", from.as_deref()),
+                    ("to", to.as_deref()),
+                    ("limit", limit.as_deref()),
+                    ("before", before_s.as_deref()),
+                ]);
+                let page = c
+                    .json(Method::GET, &format!("/v1/audit/records{q}"), None)
+                    .await?;
+                rows.extend(rows_of(&page, Some("records")));
+                match next_cursor(&page) {
+                    Some(next) if all && before != Some(next) => before = Some(next),
+                    _ if all => break serde_json::json!({ "records": rows }),
+                    _ => break page,
+                }
+            };
+            let columns = if output.format() == output::Output::Table {
+                RECORD_TABLE_COLUMNS
             } else {
-                let v: serde_json::Value =
-                    serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-                print_json(&v);
-            }
-            Ok(())
+                RECORD_COLUMNS
+            };
+            print_listing(output.format(), &answer, &rows, columns)?;
+            Ok(Outcome::Done)
         }
         AuditAction::Export {
             conn,
@@ -415,6 +573,16 @@ async fn audit_cmd(action: AuditAction) -> Result<(), String> {
             person,
             out,
         } => {
+            // Refused before anything is asked, and no --force: a bundle is verified as a
+            // folder, and one mixed with an older bundle's files would mislead (or fail) its
+            // verification; removing someone's folder is theirs to decide.
+            if not_empty(&out) {
+                return Err(format!(
+                    "{} is not empty: export into a new or empty folder",
+                    out.display()
+                )
+                .into());
+            }
             let c = staff(&conn, "auditor")?;
             let v = c
                 .json(
@@ -427,14 +595,16 @@ async fn audit_cmd(action: AuditAction) -> Result<(), String> {
             let files = v["files"].as_object().cloned().unwrap_or_default();
             for (name, text) in &files {
                 if name.contains('/') || name.starts_with('.') {
-                    return Err(format!("refusing a bundle file name {name:?}"));
+                    return Err(
+                        "the gateway sent a bundle file name that is not a plain file name".into(),
+                    );
                 }
                 std::fs::write(out.join(name), text.as_str().unwrap_or_default())
                     .map_err(|e| format!("{}: {e}", out.display()))?;
             }
             println!(
                 "Wrote {} records in {} files to {}.",
-                v["records"],
+                v["records"].as_u64().unwrap_or(0),
                 files.len(),
                 out.display()
             );
@@ -442,7 +612,7 @@ async fn audit_cmd(action: AuditAction) -> Result<(), String> {
                 "Verify offline: renkei audit verify {} --public-key KEY.pem",
                 out.display()
             );
-            Ok(())
+            Ok(Outcome::Done)
         }
         AuditAction::Verify {
             bundle,
@@ -452,23 +622,26 @@ async fn audit_cmd(action: AuditAction) -> Result<(), String> {
             conn,
         } => {
             if let Some(since) = since {
-                let key_path = public_key
-                    .ok_or("give --public-key (your copy of the gateway's checkpoint keys, PEM)")?;
-                return audit::verify_since(&staff(&conn, "auditor")?, &since, &key_path).await;
+                let key_path = public_key.ok_or(CliError::usage(
+                    "give --public-key (your copy of the gateway's checkpoint keys, PEM)",
+                ))?;
+                audit::verify_since(&staff(&conn, "auditor")?, &since, &key_path).await?;
+                return Ok(Outcome::Done);
             }
             if live {
                 let c = staff(&conn, "auditor")?;
                 let v = c.json(Method::GET, "/v1/audit/verify", None).await?;
                 print_json(&v);
                 return if v["ok"].as_bool() == Some(true) {
-                    Ok(())
+                    Ok(Outcome::Done)
                 } else {
                     Err("the stored log did not verify".into())
                 };
             }
-            let bundle = bundle.ok_or("give the bundle folder, or --live")?;
-            let key_path = public_key
-                .ok_or("give --public-key (the gateway's checkpoint public keys, PEM)")?;
+            let bundle = bundle.ok_or(CliError::usage("give the bundle folder, or --live"))?;
+            let key_path = public_key.ok_or(CliError::usage(
+                "give --public-key (the gateway's checkpoint public keys, PEM)",
+            ))?;
             let key =
                 std::fs::read(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
             match renkei_records::verify_bundle(&bundle, &key) {
@@ -477,16 +650,19 @@ async fn audit_cmd(action: AuditAction) -> Result<(), String> {
                         "OK: {} records ({} swept), seq {}..{}, {} checkpoints verified, chain head {}",
                         r.records, r.swept, r.first_seq, r.end_seq, r.checkpoints_verified, r.chain_head
                     );
-                    Ok(())
+                    Ok(Outcome::Done)
                 }
-                Err(e) => Err(format!("bundle does NOT verify: {e}")),
+                Err(e) => Err(format!("bundle does NOT verify: {e}").into()),
             }
         }
         AuditAction::Checkpoint {
             out,
             public_key,
             conn,
-        } => audit::save_checkpoint(&staff(&conn, "auditor")?, &out, public_key.as_deref()).await,
+        } => {
+            audit::save_checkpoint(&staff(&conn, "auditor")?, &out, public_key.as_deref()).await?;
+            Ok(Outcome::Done)
+        }
         AuditAction::PublicKeys { conn } => {
             let c = staff(&conn, "auditor")?;
             let v = c.json(Method::GET, "/v1/audit/public-keys", None).await?;
@@ -496,7 +672,7 @@ async fn audit_cmd(action: AuditAction) -> Result<(), String> {
                     pem.as_str().unwrap_or("")
                 );
             }
-            Ok(())
+            Ok(Outcome::Done)
         }
     }
 }

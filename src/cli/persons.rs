@@ -9,7 +9,25 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 
-use super::staff_client::{query, Conn};
+use super::outcome::{CliError, CmdResult, Outcome};
+use super::output::{col, print_listing, rows_of, Column, OutputArg};
+use super::staff_client::{query, refusal, Conn};
+
+/// Columns of a person search (what the gateway shows of a person).
+const PERSON_COLUMNS: &[Column] = &[
+    col("unified_address_number"),
+    col("business_number"),
+    col("state"),
+    Column {
+        header: "code_status",
+        path: "/code/status",
+    },
+    Column {
+        header: "code_attempts",
+        path: "/code/attempts",
+    },
+    col("merged_from"),
+];
 
 /// Subcommands of `renkei persons`.
 #[derive(clap::Subcommand)]
@@ -35,6 +53,8 @@ pub enum PersonsAction {
         #[arg(long)]
         unified: Option<String>,
         #[command(flatten)]
+        output: OutputArg,
+        #[command(flatten)]
         conn: Conn,
     },
     /// Find persons by the basic four facts (kana or name, and birth date; sex and address
@@ -50,6 +70,8 @@ pub enum PersonsAction {
         sex: Option<String>,
         #[arg(long)]
         address: Option<String>,
+        #[command(flatten)]
+        output: OutputArg,
         #[command(flatten)]
         conn: Conn,
     },
@@ -74,7 +96,7 @@ fn print_json(v: &serde_json::Value) {
 }
 
 /// Runs a `renkei persons` subcommand.
-pub async fn run(action: PersonsAction) -> Result<(), String> {
+pub async fn run(action: PersonsAction) -> CmdResult {
     use hyper::Method;
     match action {
         PersonsAction::Import {
@@ -91,30 +113,35 @@ pub async fn run(action: PersonsAction) -> Result<(), String> {
             let path = format!("/v1/persons:import{}", query(&[("layout", Some(&layout))]));
             let v = c.upload_file(&path, &file).await?;
             print_json(&v);
-            if v["rejected_count"].as_u64().unwrap_or(0) > 0 {
+            let rejected = v["rejected_count"].as_u64().unwrap_or(0);
+            if rejected > 0 {
                 eprintln!(
-                    "{} line(s) refused; fix them and import the file again (applied lines are skipped).",
-                    v["rejected_count"]
+                    "{rejected} line(s) refused; fix them and import the file again (applied lines are skipped)."
                 );
             }
-            Ok(())
+            Ok(Outcome::rejecting(rejected))
         }
         PersonsAction::Lookup {
             business_number,
             unified,
+            output,
             conn,
         } => {
             let c = conn.client(None)?;
             let q = match (business_number, unified) {
                 (Some(b), None) => query(&[("business_number", Some(&b))]),
                 (None, Some(u)) => query(&[("unified", Some(&u))]),
-                _ => return Err("give exactly one of --business-number or --unified".into()),
+                _ => {
+                    return Err(CliError::usage(
+                        "give exactly one of --business-number or --unified",
+                    ))
+                }
             };
-            print_json(
-                &c.json(Method::GET, &format!("/v1/persons:lookup{q}"), None)
-                    .await?,
-            );
-            Ok(())
+            let v = c
+                .json(Method::GET, &format!("/v1/persons:lookup{q}"), None)
+                .await?;
+            print_listing(output.format(), &v, &rows_of(&v, None), PERSON_COLUMNS)?;
+            Ok(Outcome::Done)
         }
         PersonsAction::Match {
             kana,
@@ -122,17 +149,23 @@ pub async fn run(action: PersonsAction) -> Result<(), String> {
             birth_date,
             sex,
             address,
+            output,
             conn,
         } => {
             let c = conn.client(None)?;
             let body = serde_json::json!({
                 "kana": kana, "name": name, "birth_date": birth_date, "sex": sex, "address": address,
             });
-            print_json(
-                &c.json(Method::POST, "/v1/persons:match", Some(body))
-                    .await?,
-            );
-            Ok(())
+            let v = c
+                .json(Method::POST, "/v1/persons:match", Some(body))
+                .await?;
+            print_listing(
+                output.format(),
+                &v,
+                &rows_of(&v, Some("persons")),
+                PERSON_COLUMNS,
+            )?;
+            Ok(Outcome::Done)
         }
         PersonsAction::ByIndividualNumber { conn } => {
             let c = conn.client(Some("security-officer"))?;
@@ -157,14 +190,10 @@ pub async fn run(action: PersonsAction) -> Result<(), String> {
             let v: serde_json::Value =
                 serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null);
             if status != 200 {
-                return Err(format!(
-                    "gateway answered {status}: {} {}",
-                    v["code"].as_str().unwrap_or(""),
-                    v["detail"].as_str().unwrap_or("")
-                ));
+                return Err(refusal(status, &out).into());
             }
             print_json(&v);
-            Ok(())
+            Ok(Outcome::Done)
         }
         PersonsAction::Merge { from, into, conn } => {
             let c = conn.client(Some("security-officer"))?;
@@ -173,7 +202,7 @@ pub async fn run(action: PersonsAction) -> Result<(), String> {
                 &c.json(Method::POST, "/v1/persons:merge", Some(body))
                     .await?,
             );
-            Ok(())
+            Ok(Outcome::Done)
         }
     }
 }

@@ -3,11 +3,10 @@
 //! and as whom, [`StaffClient`] sends JSON requests and streams files, authenticated with the
 //! client certificate of `clients/NAME/` like any other user.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -28,8 +27,6 @@ pub const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const DEFAULT_UPLOAD_PIECE: usize = 256 * 1024;
 /// Upload pieces in flight between the file reader and the connection.
 const UPLOAD_QUEUE: usize = 4;
-/// How often the upload progress line is redrawn.
-const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 /// Where `renkei init` puts the running gateway's address, under the deployment folder.
 const GATEWAY_ADDR_FILE: &str = "gateway/data/gateway.addr";
 
@@ -62,7 +59,60 @@ impl Conn {
             .as_deref()
             .or(default_as)
             .ok_or("say which client certificate to use: --as NAME")?;
+        check_deployment(&self.dir, name)?;
         StaffClient::new(&self.dir, name, self.gateway.as_deref())
+    }
+}
+
+/// The client names a deployment folder holds certificates for (`clients/NAME/cert.pem`).
+pub fn client_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("clients"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("cert.pem").is_file())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+/// One sentence when `dir` is not a deployment folder or has no client `name`.
+pub fn check_deployment(dir: &Path, name: &str) -> Result<(), String> {
+    let shown = dir.display();
+    if !dir.is_dir() {
+        return Err(format!(
+            "there is no deployment at {shown}: no such folder (give --dir, or set RENKEI_DIR, to the folder `renkei init` made)"
+        ));
+    }
+    if !dir.join("ca.pem").is_file() || !dir.join("clients").is_dir() {
+        return Err(format!(
+            "there is no deployment at {shown}: it has no ca.pem and clients/ folder (give --dir, or set RENKEI_DIR, to the folder `renkei init` made)"
+        ));
+    }
+    let cdir = dir.join("clients").join(name);
+    if !cdir.join("cert.pem").is_file() || !cdir.join("key.pem").is_file() {
+        let names = client_names(dir);
+        return Err(format!(
+            "there is no client \"{name}\" in {shown}/clients/: give --as one of {}",
+            if names.is_empty() {
+                "(none: the folder holds no client certificates)".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+    }
+    Ok(())
+}
+
+/// The sentence for a request that did not reach the gateway at `base`.
+fn transport(base: &str, e: crate::tls::TlsError) -> String {
+    match e {
+        crate::tls::TlsError::Unreachable(_) => {
+            format!("the gateway at {base} is not answering: is `renkei serve` running?")
+        }
+        crate::tls::TlsError::Timeout => format!("the gateway at {base} did not answer in time"),
+        other => format!("the request to the gateway at {base} failed: {other}"),
     }
 }
 
@@ -85,9 +135,9 @@ fn gateway_base(dir: &Path, gateway: Option<&str>) -> Result<String, String> {
         return Ok(g.trim_end_matches('/').to_string());
     }
     let file = dir.join(GATEWAY_ADDR_FILE);
-    let addr = std::fs::read_to_string(&file).map_err(|e| {
+    let addr = std::fs::read_to_string(&file).map_err(|_| {
         format!(
-            "cannot find the running gateway ({}: {e}); start `renkei serve` or pass --gateway",
+            "the gateway is not running: {} is missing (`renkei serve` writes it); start the gateway, or pass --gateway URL",
             file.display()
         )
     })?;
@@ -131,13 +181,17 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// The gateway's `code` and `detail` of a refused request (a problem document), as one line.
-fn refusal(status: u16, body: &[u8]) -> String {
+pub fn refusal(status: u16, body: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
-    format!(
-        "gateway answered {status}: {} {}",
-        v["code"].as_str().unwrap_or(""),
-        v["detail"].as_str().unwrap_or("")
-    )
+    let reason = hyper::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("refused");
+    match (v["code"].as_str(), v["detail"].as_str()) {
+        (Some(code), Some(detail)) => format!("the gateway refused ({status} {code}): {detail}"),
+        (Some(code), None) => format!("the gateway refused ({status} {code})"),
+        _ => format!("the gateway answered {status} {reason}"),
+    }
 }
 
 impl StaffClient {
@@ -177,7 +231,7 @@ impl StaffClient {
             .client
             .send(method, &format!("{}{path}", self.base), headers, body)
             .await
-            .map_err(err)?;
+            .map_err(|e| transport(&self.base, e))?;
         Ok((r.status.as_u16(), r.body))
     }
 
@@ -213,9 +267,10 @@ impl StaffClient {
             .map_err(|e| format!("{}: {e}", file.display()))?
             .len();
         let (tx, rx) = mpsc::channel::<std::io::Result<Bytes>>(UPLOAD_QUEUE);
-        let show = std::io::stderr().is_terminal();
+        let bar = super::progress::bytes(len);
+        let shown = bar.clone();
         let reader = tokio::spawn(async move {
-            let (mut sent, mut last, started) = (0u64, Instant::now(), Instant::now());
+            let mut sent = 0u64;
             loop {
                 let mut buf = vec![0u8; DEFAULT_UPLOAD_PIECE];
                 match f.read(&mut buf).await {
@@ -232,15 +287,9 @@ impl StaffClient {
                         break;
                     }
                 }
-                if show && last.elapsed() >= PROGRESS_EVERY {
-                    last = Instant::now();
-                    progress(sent, len, started.elapsed());
-                }
+                shown.set_position(sent);
             }
-            if show {
-                progress(sent, len, started.elapsed());
-                eprintln!("\nsent; waiting for the gateway to finish…");
-            }
+            shown.set_message("sent; waiting for the gateway to finish…");
         });
         let req = hyper::Request::builder()
             .method(hyper::Method::POST)
@@ -250,7 +299,11 @@ impl StaffClient {
             .body(FileBody { rx, len })
             .map_err(err)?;
         let fut = async {
-            let resp = self.upload.request(req).await.map_err(err)?;
+            let resp = self
+                .upload
+                .request(req)
+                .await
+                .map_err(|e| transport(&self.base, crate::tls::client_error(&e)))?;
             let status = resp.status().as_u16();
             let body = resp.into_body().collect().await.map_err(err)?.to_bytes();
             Ok::<_, String>((status, body))
@@ -259,25 +312,12 @@ impl StaffClient {
             .await
             .map_err(|_| "the gateway did not answer in time".to_string())??;
         let _ = reader.await;
+        bar.finish_and_clear();
         if !(200..300).contains(&status) {
             return Err(refusal(status, &body));
         }
         Ok(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
     }
-}
-
-fn progress(sent: u64, total: u64, elapsed: Duration) {
-    let pct = (sent * 100).checked_div(total).unwrap_or(100);
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    let rate = mib(sent) / elapsed.as_secs_f64().max(0.001);
-    eprint!(
-        "\r[{:<30}] {:>3}%  {:.1}/{:.1} MiB  {:.1} MiB/s ",
-        "#".repeat((pct as usize * 30 / 100).min(30)),
-        pct,
-        mib(sent),
-        mib(total),
-        rate
-    );
 }
 
 #[cfg(test)]
