@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod clients;
 pub mod inquiries;
+pub mod ops;
 pub mod persons;
 pub mod staff_client;
 
@@ -95,6 +96,11 @@ enum Command {
     Clients {
         #[command(subcommand)]
         action: crate::cli::clients::ClientsAction,
+    },
+    /// Operators: business statistics and batch status.
+    Ops {
+        #[command(subcommand)]
+        action: crate::cli::ops::OpsAction,
     },
 }
 
@@ -274,6 +280,9 @@ pub fn main() -> ExitCode {
         }
         Command::Schemas { action } => crate::cli::inquiries::run_schemas(action),
         Command::Clients { action } => crate::cli::clients::run(action),
+        Command::Ops { action } => {
+            runtime().and_then(|rt| rt.block_on(crate::cli::ops::run(action)))
+        }
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(crate::dev::bench::run(args))),
     };
     match result {
