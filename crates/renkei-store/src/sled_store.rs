@@ -134,13 +134,7 @@ pub fn import(dir: &Path, input: &mut dyn io::Read) -> Result<u64, StoreError> {
         return Err(corrupt("not a renkei store dump"));
     }
     // sled itself, without a writer thread: nothing holds the database once this returns.
-    let db = sled::Config::new()
-        .path(dir)
-        .cache_capacity(DEFAULT_CACHE_BYTES)
-        .mode(sled::Mode::HighThroughput)
-        .open()
-        .map_err(io)?;
-    let kv = db.open_tree("kv").map_err(io)?;
+    let (db, kv) = open_sled(dir)?;
     let read_u32 = |input: &mut dyn io::Read| -> Result<u32, StoreError> {
         let mut b = [0u8; 4];
         input.read_exact(&mut b).map_err(|_| corrupt("cut short"))?;
@@ -184,6 +178,18 @@ pub fn import(dir: &Path, input: &mut dyn io::Read) -> Result<u64, StoreError> {
     // Syncs every file the import wrote, the blobs and the folders (see `Syncer::open`).
     Syncer::open(dir).map_err(io)?;
     Ok(entries)
+}
+
+/// sled's database in `dir` with this store's settings, and its one tree.
+fn open_sled(dir: &Path) -> Result<(sled::Db, sled::Tree), StoreError> {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(DEFAULT_CACHE_BYTES)
+        .mode(sled::Mode::HighThroughput)
+        .open()
+        .map_err(io)?;
+    let kv = db.open_tree("kv").map_err(io)?;
+    Ok((db, kv))
 }
 
 /// How hard the writer works to make a commit durable.
@@ -252,13 +258,7 @@ impl SledStore {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
     pub fn open(dir: &Path, durability: Durability) -> Result<Arc<Self>, StoreError> {
         std::fs::create_dir_all(dir).map_err(io)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(DEFAULT_CACHE_BYTES)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(io)?;
-        let kv = db.open_tree("kv").map_err(io)?;
+        let (db, kv) = open_sled(dir)?;
         let syncer = Syncer::open(dir).map_err(io)?;
         let (tx, rx) = mpsc::channel(DEFAULT_QUEUE_DEPTH);
         let chain: Arc<Mutex<Option<Box<dyn LogChain>>>> = Arc::new(Mutex::new(None));
