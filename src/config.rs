@@ -254,16 +254,23 @@ pub struct PlatformConfig {
     /// When the platform takes requests, local time JST, e.g. `08:00-21:00`.
     #[serde(default = "always_open")]
     pub operating_hours: String,
+    /// Most platform requests in flight at once (the platform is shared by every city).
     #[serde(default = "d_max_in_flight")]
     pub max_in_flight: usize,
+    /// Per-request timeout toward the platform, in milliseconds.
     #[serde(default = "d_request_timeout")]
     pub request_timeout_ms: u64,
+    /// Seconds after which an inquiry not yet answered is failed.
     #[serde(default = "d_deadline")]
     pub inquiry_deadline_secs: u64,
+    /// First retry delay after a transient failure, in milliseconds (doubling up to
+    /// `backoff_max_ms`).
     #[serde(default = "d_backoff_base")]
     pub backoff_base_ms: u64,
+    /// Longest retry delay, in milliseconds.
     #[serde(default = "d_backoff_max")]
     pub backoff_max_ms: u64,
+    /// How often a submitted inquiry's result is fetched, in milliseconds.
     #[serde(default = "d_poll")]
     pub poll_interval_ms: u64,
     /// How often to fetch the master information.
@@ -430,8 +437,10 @@ impl Default for StoreConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum LogFormat {
+    /// `key=value` lines (colour codes only on a terminal).
     #[default]
     Text,
+    /// One JSON object a line.
     Json,
 }
 
@@ -457,8 +466,10 @@ pub struct GatewayConfig {
     /// whole at start-up.
     #[serde(default)]
     pub schemas_dir: Option<PathBuf>,
+    /// Largest request body the API takes, in bytes (batch uploads excepted).
     #[serde(default = "d_max_body")]
     pub max_body_bytes: usize,
+    /// Largest batch file accepted in one upload, in bytes.
     #[serde(default = "d_max_batch")]
     pub max_batch_bytes: usize,
     /// Connection limits of the API listener.
@@ -473,8 +484,11 @@ pub struct GatewayConfig {
     /// The store: embedded sled (default) or PostgreSQL.
     #[serde(default)]
     pub store: StoreConfig,
+    /// The API's TLS: the city CA and the gateway's server certificate.
     pub tls: TlsConfig,
+    /// The message keys and the master key that seals them.
     pub keys: KeysConfig,
+    /// How the gateway reaches the platform.
     pub platform: PlatformConfig,
     /// Every client allowed to connect.
     pub clients: Vec<ClientConfig>,

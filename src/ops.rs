@@ -250,3 +250,126 @@ mod tests {
         assert_eq!(authority("https://nps.example:443/base"), "nps.example:443");
     }
 }
+
+/// One cell of the business statistics (業務統計): how many inquiries of one business system,
+/// procedure and item ended with one result on one day (JST, by the request's time). Counts
+/// only, never persons.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct StatRow {
+    /// `YYYY-MM-DD`, JST.
+    pub date: String,
+    pub business_system: String,
+    pub procedure: String,
+    pub item: String,
+    /// `answered`, `not_held`, `refused` or `failed`.
+    pub result: String,
+    pub count: u64,
+}
+
+/// The JST date (`YYYY-MM-DD`) of an RFC 3339 time.
+fn jst_date(rfc3339: &str) -> Option<String> {
+    let ms = parse_rfc3339_ms(rfc3339)?;
+    Some(crate::util::rfc3339_jst(ms).get(..10)?.to_string())
+}
+
+/// Finished inquiries per day × business system × procedure × item × result, for the days
+/// `from..=to` (`YYYY-MM-DD`, JST), read from the linkage records (each inquiry's final
+/// record; the `accepted` record of a submission is not counted).
+pub fn business_stats(
+    store: &dyn Store,
+    from: &str,
+    to: &str,
+) -> Result<Vec<StatRow>, crate::records::Error> {
+    use renkei_records::{RecordKind, RecordResult};
+    let mut cells: std::collections::BTreeMap<(String, String, String, String, String), u64> =
+        Default::default();
+    for entry in crate::records::log::entries(store, 0) {
+        let Some(r) = crate::records::log::decode(&entry?) else {
+            continue;
+        };
+        if r.kind != RecordKind::Inquiry || r.result == RecordResult::Accepted {
+            continue;
+        }
+        let Some(date) = jst_date(&r.requested_at) else {
+            continue;
+        };
+        if date.as_str() < from || date.as_str() > to {
+            continue;
+        }
+        let result = serde_json::to_value(r.result)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let key = (
+            date,
+            r.business_system.map(|s| s.to_string()).unwrap_or_default(),
+            r.procedure.map(|p| p.to_string()).unwrap_or_default(),
+            r.item.map(|i| i.to_string()).unwrap_or_default(),
+            result,
+        );
+        *cells.entry(key).or_default() += 1;
+    }
+    Ok(cells
+        .into_iter()
+        .map(
+            |((date, business_system, procedure, item, result), count)| StatRow {
+                date,
+                business_system,
+                procedure,
+                item,
+                result,
+                count,
+            },
+        )
+        .collect())
+}
+
+/// One batch as operators see it: its counts and state, never its lines.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchRow {
+    pub id: String,
+    pub business_system: String,
+    pub status: crate::batch::BatchState,
+    pub received_at: String,
+    pub lines: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// The inquiries' progress: queued, sent, answered, failed, done.
+    pub progress: crate::batch::Progress,
+}
+
+/// Every batch, newest first, with its current progress.
+pub async fn batches(
+    inquiries: &crate::inquiry::Inquiries,
+) -> Result<Vec<BatchRow>, crate::error::Error> {
+    let store = inquiries.store();
+    let mut rows = Vec::new();
+    let mut start: Vec<u8> = Vec::new();
+    // Keys are `<id>`, `<id>#progress` and `<id>/<line>`: read one metadata entry, then
+    // jump past that batch's keys.
+    while let Some((key, value)) = store
+        .range(Tree::Batches, &start, &[], 1)?
+        .into_iter()
+        .next()
+    {
+        start = renkei_store::prefix_end(&[key.as_slice(), b"/"].concat());
+        if key.iter().any(|b| *b == b'#' || *b == b'/') {
+            continue;
+        }
+        let meta: crate::batch::BatchMeta =
+            serde_json::from_slice(&value).map_err(crate::batch::internal)?;
+        let progress = crate::batch::progress::progress(inquiries, &meta).await?;
+        rows.push(BatchRow {
+            id: meta.id.clone(),
+            business_system: meta.system.to_string(),
+            status: meta.state,
+            received_at: crate::util::rfc3339_jst(meta.received_ms),
+            lines: meta.total_lines,
+            accepted: meta.accepted,
+            rejected: meta.rejected_count,
+            progress,
+        });
+    }
+    rows.sort_by(|a, b| b.received_at.cmp(&a.received_at));
+    Ok(rows)
+}

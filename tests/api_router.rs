@@ -316,6 +316,13 @@ fn routes() -> Vec<Route> {
         ),
         // ops::routes
         r(Method::GET, "/v1/ops/stats", "/v1/ops/stats", OPERATOR),
+        r(
+            Method::GET,
+            "/v1/ops/business-stats",
+            "/v1/ops/business-stats?from=2026-01-01&to=2026-01-31",
+            OPERATOR,
+        ),
+        r(Method::GET, "/v1/ops/batches", "/v1/ops/batches", OPERATOR),
         // api::app
         r(Method::GET, "/healthz", "/healthz", EVERYONE),
     ]

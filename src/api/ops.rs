@@ -2,7 +2,7 @@
 //! API, for the operator role); and the operations listener's own small router ([`probes`]):
 //! `/healthz`, `/readyz` and `/metrics` in plain HTTP, no client certificate.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,7 +17,64 @@ use crate::ops::{self, OpsStats, Readiness};
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/ops/stats", get(stats))
+    Router::new()
+        .route("/v1/ops/stats", get(stats))
+        .route("/v1/ops/business-stats", get(business_stats))
+        .route("/v1/ops/batches", get(batches))
+}
+
+/// `?from=YYYY-MM-DD&to=YYYY-MM-DD` of the business statistics.
+#[derive(Debug, serde::Deserialize)]
+struct DateRange {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// A `YYYY-MM-DD` date (checked as a calendar date), or a fixed-text refusal naming `field`.
+fn date(v: Option<String>, field: &'static str) -> Result<String, ApiError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    match v {
+        Some(d) if time::Date::parse(&d, &format).is_ok() => Ok(d),
+        _ => Err(ApiError::invalid(
+            "invalid_date",
+            field,
+            "expected a date YYYY-MM-DD",
+        )),
+    }
+}
+
+/// Finished inquiries per day × business system × procedure × item × result.
+async fn business_stats(
+    State(s): State<AppState>,
+    q: Result<Query<DateRange>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = q.map_err(|_| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            "unknown or malformed query parameters",
+        )
+    })?;
+    let (from, to) = (date(q.from, "from")?, date(q.to, "to")?);
+    if from > to {
+        return Err(ApiError::invalid(
+            "invalid_date",
+            "to",
+            "the range ends before it starts",
+        ));
+    }
+    let store = s.store.clone();
+    let (f, t) = (from.clone(), to.clone());
+    let rows = tokio::task::spawn_blocking(move || ops::business_stats(store.as_ref(), &f, &t))
+        .await
+        .map_err(|e| Error::internal("ops", e.to_string()))?
+        .map_err(Error::from)?;
+    Ok(Json(json!({"from": from, "to": to, "rows": rows})))
+}
+
+/// Every batch with its state and progress (counts only).
+async fn batches(State(s): State<AppState>) -> Result<Json<Vec<ops::BatchRow>>, ApiError> {
+    Ok(Json(ops::batches(&s.inquiries).await?))
 }
 
 async fn stats(State(s): State<AppState>) -> Result<Json<OpsStats>, ApiError> {

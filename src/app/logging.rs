@@ -5,7 +5,8 @@
 //!
 //! The filter is `RENKEI_LOG` when set, else `RUST_LOG`, else [`DEFAULT_FILTER`] (the usual
 //! `EnvFilter` syntax, e.g. `RENKEI_LOG=debug` or `RUST_LOG=warn,renkei=info`). Text lines
-//! carry colour codes only when stderr is a terminal.
+//! carry colour codes only when stderr is a terminal. `RENKEI_LOG_FORMAT=json` (or `text`)
+//! overrides the config's `log_format`, e.g. for JSON lines to the journal under systemd.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -20,6 +21,18 @@ pub const DEFAULT_FILTER: &str = "warn,renkei=info";
 /// The project's own filter variable; it wins over `RUST_LOG`.
 pub const LOG_ENV: &str = "RENKEI_LOG";
 
+/// The variable that overrides the config's `log_format` (`json` or `text`).
+pub const LOG_FORMAT_ENV: &str = "RENKEI_LOG_FORMAT";
+
+/// The format in force: `RENKEI_LOG_FORMAT` when it names one, else `configured`.
+pub fn format(configured: LogFormat) -> LogFormat {
+    match std::env::var(LOG_FORMAT_ENV).as_deref() {
+        Ok("json") => LogFormat::Json,
+        Ok("text") => LogFormat::Text,
+        _ => configured,
+    }
+}
+
 /// The filter: `RENKEI_LOG`, else `RUST_LOG`, else [`DEFAULT_FILTER`].
 pub fn filter() -> EnvFilter {
     EnvFilter::try_from_env(LOG_ENV)
@@ -28,7 +41,8 @@ pub fn filter() -> EnvFilter {
 }
 
 /// Installs the global subscriber writing to stderr, or to `file` when given.
-pub fn init(format: LogFormat, file: Option<&Path>) {
+pub fn init(configured: LogFormat, file: Option<&Path>) {
+    let format = format(configured);
     let filter = filter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -7,6 +7,7 @@ pub mod clients;
 pub mod inquiries;
 pub mod outcome;
 pub mod output;
+pub mod ops;
 pub mod persons;
 pub mod progress;
 pub mod staff_client;
@@ -120,6 +121,11 @@ enum Command {
         /// The folder to write (made if missing).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Operators: business statistics and batch status.
+    Ops {
+        #[command(subcommand)]
+        action: crate::cli::ops::OpsAction,
     },
 }
 
@@ -331,6 +337,9 @@ pub fn main() -> ExitCode {
             Ok(Outcome::Done)
         }
         Command::Man { out } => done(write_man_pages(&out)),
+        Command::Ops { action } => {
+            done(runtime().and_then(|rt| rt.block_on(crate::cli::ops::run(action))))
+        }
     };
     match result {
         Ok(outcome) => outcome.exit_code(),

@@ -91,6 +91,107 @@ const BLOB_DIR: &str = "blobs";
 /// sled's log file (fixed by sled 0.34: `Config::db_path`).
 const LOG_FILE: &str = "db";
 
+/// The first bytes of a store dump ([`SledStore::export`]).
+pub const DUMP_MAGIC: &[u8] = b"RENKEI-STORE-DUMP-1\n";
+/// The length that ends a dump's entries (followed by the entry count, u64 big-endian).
+const DUMP_END: u32 = u32::MAX;
+/// Entries applied per sled batch when importing a dump.
+const IMPORT_CHUNK: usize = 10_000;
+
+/// What [`SledStore::export`] did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExportReport {
+    /// Entries copied (every tree).
+    pub entries: u64,
+    /// Their bytes (keys, values and length prefixes).
+    pub bytes: u64,
+    /// How long commits were held (the copy under the commit lock).
+    pub pause: std::time::Duration,
+    /// How long it waited for the group being written to finish.
+    pub waited: std::time::Duration,
+}
+
+/// Makes a new store in `dir` (which must not exist or be empty) from a dump made by
+/// [`SledStore::export`], and makes it durable: the entries are applied in chunks, flushed, and
+/// every file of the store is `fsync`ed. Refuses a dump that is cut short,
+/// does not start with [`DUMP_MAGIC`] or whose entry count does not match.
+pub fn import(dir: &Path, input: &mut dyn io::Read) -> Result<u64, StoreError> {
+    if std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+    {
+        return Err(StoreError::Io(format!("{} is not empty", dir.display())));
+    }
+    let corrupt = |detail: &str| StoreError::Corrupt {
+        tree: "dump",
+        detail: detail.to_string(),
+    };
+    let mut magic = vec![0u8; DUMP_MAGIC.len()];
+    input
+        .read_exact(&mut magic)
+        .map_err(|_| corrupt("too short"))?;
+    if magic != DUMP_MAGIC {
+        return Err(corrupt("not a renkei store dump"));
+    }
+    // sled itself, without a writer thread: nothing holds the database once this returns.
+    let (db, kv) = open_sled(dir)?;
+    let read_u32 = |input: &mut dyn io::Read| -> Result<u32, StoreError> {
+        let mut b = [0u8; 4];
+        input.read_exact(&mut b).map_err(|_| corrupt("cut short"))?;
+        Ok(u32::from_be_bytes(b))
+    };
+    let read_part = |input: &mut dyn io::Read, len: u32| -> Result<Vec<u8>, StoreError> {
+        let mut v = vec![0u8; len as usize];
+        input.read_exact(&mut v).map_err(|_| corrupt("cut short"))?;
+        Ok(v)
+    };
+    let mut entries = 0u64;
+    let mut chunk = sled::Batch::default();
+    let mut in_chunk = 0usize;
+    loop {
+        let len = read_u32(input)?;
+        if len == DUMP_END {
+            break;
+        }
+        let key = read_part(input, len)?;
+        let len = read_u32(input)?;
+        let value = read_part(input, len)?;
+        chunk.insert(key, value);
+        entries += 1;
+        in_chunk += 1;
+        if in_chunk == IMPORT_CHUNK {
+            kv.apply_batch(std::mem::take(&mut chunk)).map_err(io)?;
+            in_chunk = 0;
+        }
+    }
+    let mut count = [0u8; 8];
+    input
+        .read_exact(&mut count)
+        .map_err(|_| corrupt("cut short"))?;
+    if u64::from_be_bytes(count) != entries {
+        return Err(corrupt("entry count differs"));
+    }
+    kv.apply_batch(chunk).map_err(io)?;
+    db.flush().map_err(io)?;
+    drop(kv);
+    drop(db);
+    // Syncs every file the import wrote, the blobs and the folders (see `Syncer::open`).
+    Syncer::open(dir).map_err(io)?;
+    Ok(entries)
+}
+
+/// sled's database in `dir` with this store's settings, and its one tree.
+fn open_sled(dir: &Path) -> Result<(sled::Db, sled::Tree), StoreError> {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(DEFAULT_CACHE_BYTES)
+        .mode(sled::Mode::HighThroughput)
+        .open()
+        .map_err(io)?;
+    let kv = db.open_tree("kv").map_err(io)?;
+    Ok((db, kv))
+}
+
 /// How hard the writer works to make a commit durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -157,13 +258,7 @@ impl SledStore {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
     pub fn open(dir: &Path, durability: Durability) -> Result<Arc<Self>, StoreError> {
         std::fs::create_dir_all(dir).map_err(io)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(DEFAULT_CACHE_BYTES)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(io)?;
-        let kv = db.open_tree("kv").map_err(io)?;
+        let (db, kv) = open_sled(dir)?;
         let syncer = Syncer::open(dir).map_err(io)?;
         let (tx, rx) = mpsc::channel(DEFAULT_QUEUE_DEPTH);
         let chain: Arc<Mutex<Option<Box<dyn LogChain>>>> = Arc::new(Mutex::new(None));
@@ -197,6 +292,43 @@ impl SledStore {
             path: dir.to_path_buf(),
             observer,
         }))
+    }
+
+    /// Writes a consistent copy of every tree to `out` (the dump format of [`import`]) while
+    /// the gateway keeps serving: the group-commit writer holds the chain lock for the whole of
+    /// each group (apply, flush, every `fsync`), so holding it here pauses commits between two
+    /// groups — every group applied so far is durable and no later one is visible — for as long
+    /// as the copy takes. Commits queue meanwhile and are answered once it is released. Refused
+    /// once the store has failed (its memory may hold a failed group).
+    pub fn export(&self, out: &mut dyn io::Write) -> Result<ExportReport, StoreError> {
+        let waited = std::time::Instant::now();
+        let guard = self
+            .chain
+            .lock()
+            .map_err(|_| StoreError::Io("chain lock poisoned".into()))?;
+        let paused = std::time::Instant::now();
+        if let Some(refused) = self.shared.refusal() {
+            return Err(refused);
+        }
+        let mut report = ExportReport::default();
+        out.write_all(DUMP_MAGIC).map_err(io)?;
+        for item in self.kv.iter() {
+            let (k, v) = item.map_err(io)?;
+            for part in [&k[..], &v[..]] {
+                let len = u32::try_from(part.len()).map_err(io)?;
+                out.write_all(&len.to_be_bytes()).map_err(io)?;
+                out.write_all(part).map_err(io)?;
+            }
+            report.entries += 1;
+            report.bytes += (k.len() + v.len() + 8) as u64;
+        }
+        out.write_all(&DUMP_END.to_be_bytes()).map_err(io)?;
+        out.write_all(&report.entries.to_be_bytes()).map_err(io)?;
+        out.flush().map_err(io)?;
+        drop(guard);
+        report.pause = paused.elapsed();
+        report.waited = paused.duration_since(waited);
+        Ok(report)
     }
 
     /// Bytes on disk used by the database (for reports).
