@@ -79,7 +79,7 @@ enum Command {
         #[command(subcommand)]
         action: crate::cli::inquiries::InquiriesAction,
     },
-    /// Check the layouts, code tables and era table under schemas/.
+    /// Check the layouts, code tables, era table and permission table under schemas/.
     Schemas {
         #[command(subcommand)]
         action: crate::cli::inquiries::SchemasAction,
@@ -96,6 +96,20 @@ enum Command {
         #[command(subcommand)]
         action: crate::cli::clients::ClientsAction,
     },
+    /// Administrators: apply a changed renkei.toml and permission table without a restart.
+    Config {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Re-read renkei.toml and the permission table and put them in force, all or nothing
+    /// (as SIGHUP does); on any problem nothing changes and every problem is printed.
+    Reload,
 }
 
 use staff_client::{query, Conn, StaffClient};
@@ -233,7 +247,8 @@ pub fn main() -> ExitCode {
             rt.block_on(async {
                 let cfg = GatewayConfig::load(&config).map_err(|e| e.to_string())?;
                 crate::app::logging::init(cfg.log_format, None);
-                let gw = crate::app::build(cfg).map_err(|e| e.to_string())?;
+                let mut gw = crate::app::build(cfg).map_err(|e| e.to_string())?;
+                gw.config_path = Some(config.clone());
                 let running = crate::app::start(&gw).await.map_err(|e| e.to_string())?;
                 crate::app::wait_for_signal().await;
                 tracing::info!(message = "Shutting down.");
@@ -274,6 +289,9 @@ pub fn main() -> ExitCode {
         }
         Command::Schemas { action } => crate::cli::inquiries::run_schemas(action),
         Command::Clients { action } => crate::cli::clients::run(action),
+        Command::Config { conn, action } => {
+            runtime().and_then(|rt| rt.block_on(config_cmd(conn, action)))
+        }
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(crate::dev::bench::run(args))),
     };
     match result {
@@ -281,6 +299,45 @@ pub fn main() -> ExitCode {
         Err(e) => {
             eprintln!("renkei: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+async fn config_cmd(conn: Conn, action: ConfigAction) -> Result<(), String> {
+    match action {
+        ConfigAction::Reload => {
+            let c = staff(&conn, crate::dev::init::CLIENT_ADMIN)?;
+            let (status, body) = c
+                .call(
+                    hyper::Method::POST,
+                    "/v1/admin/config/reload",
+                    &[],
+                    bytes::Bytes::new(),
+                )
+                .await?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            match status {
+                200 => {
+                    print_json(&v["reloaded"]);
+                    Ok(())
+                }
+                422 => {
+                    let problems = v["problems"].as_array().cloned().unwrap_or_default();
+                    for p in &problems {
+                        println!("{}", p.as_str().unwrap_or_default());
+                    }
+                    Err(format!(
+                        "configuration not reloaded ({} problem{}); the one in force stays",
+                        problems.len(),
+                        if problems.len() == 1 { "" } else { "s" }
+                    ))
+                }
+                _ => Err(format!(
+                    "configuration not reloaded: HTTP {status} {}",
+                    v["code"].as_str().unwrap_or_default()
+                )),
+            }
         }
     }
 }

@@ -94,13 +94,7 @@ const BUILTIN: &[(&str, &str)] = &[
 ];
 
 const FILE_FIELDS: &[&str] = &["affair", "title", "rows"];
-const ROW_FIELDS: &[&str] = &[
-    "procedure",
-    "item",
-    "direction",
-    "legal_basis",
-    "manual",
-];
+const ROW_FIELDS: &[&str] = &["procedure", "item", "direction", "legal_basis", "manual"];
 
 /// Collects the problems of one file.
 struct FileCheck<'a> {
@@ -171,7 +165,12 @@ impl FileCheck<'_> {
         match parse(s) {
             Ok(v) => Some(v),
             Err(_) => {
-                self.push(row, Some(field), "bad_code", &format!("expected {expected}"));
+                self.push(
+                    row,
+                    Some(field),
+                    "bad_code",
+                    &format!("expected {expected}"),
+                );
                 None
             }
         }
@@ -203,12 +202,7 @@ impl PermissionTable {
                             format!("line {line}: ")
                         })
                         .unwrap_or_default();
-                    c.push(
-                        None,
-                        None,
-                        "not_toml",
-                        &format!("{at}{}", e.message()),
-                    );
+                    c.push(None, None, "not_toml", &format!("{at}{}", e.message()));
                     continue;
                 }
             };
@@ -227,7 +221,12 @@ impl PermissionTable {
                     &[]
                 }
                 Some(_) => {
-                    c.push(None, Some("rows"), "not_a_table", "expected [[rows]] tables");
+                    c.push(
+                        None,
+                        Some("rows"),
+                        "not_a_table",
+                        "expected [[rows]] tables",
+                    );
                     &[]
                 }
             };
@@ -282,7 +281,12 @@ impl PermissionTable {
                     None => Some(false),
                     Some(toml::Value::Boolean(b)) => Some(*b),
                     Some(_) => {
-                        c.push(Some(i), Some("manual"), "not_a_boolean", "expected true or false");
+                        c.push(
+                            Some(i),
+                            Some("manual"),
+                            "not_a_boolean",
+                            "expected true or false",
+                        );
                         None
                     }
                 };
@@ -312,20 +316,13 @@ impl PermissionTable {
                 else {
                     continue;
                 };
-                let key = (
-                    affair.clone(),
-                    procedure.clone(),
-                    item.clone(),
-                    direction,
-                );
+                let key = (affair.clone(), procedure.clone(), item.clone(), direction);
                 if let Some((f, r)) = origin.get(&key) {
                     c.push(
                         Some(i),
                         None,
                         "duplicate_row",
-                        &format!(
-                            "the same affair, procedure, item and direction as {f} rows[{r}]"
-                        ),
+                        &format!("the same affair, procedure, item and direction as {f} rows[{r}]"),
                     );
                     continue;
                 }
@@ -411,12 +408,8 @@ impl PermissionTable {
         item: &ItemCode,
         direction: Direction,
     ) -> bool {
-        self.index.contains(&(
-            affair.clone(),
-            procedure.clone(),
-            item.clone(),
-            direction,
-        ))
+        self.index
+            .contains(&(affair.clone(), procedure.clone(), item.clone(), direction))
     }
 
     /// True when the table has at least one row for `affair`.
@@ -526,7 +519,10 @@ manual = true
         let got = codes(PermissionTable::from_files([
             ("a.toml", GOOD),
             ("c.toml", GOOD),
-            ("d.toml", "affair = \"JM01000000121000\"\n[[rows]]\nitem = \"TM00000000000002\"\n"),
+            (
+                "d.toml",
+                "affair = \"JM01000000121000\"\n[[rows]]\nitem = \"TM00000000000002\"\n",
+            ),
             ("e.toml", "affair = \"JM01000000121000\"\nrows = []\n"),
             ("f.toml", "affair = ["),
         ]));
