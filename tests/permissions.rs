@@ -171,6 +171,13 @@ async fn outside_the_table_is_refused_recorded_and_never_sent() {
     assert_eq!(b["rejected"][0]["line"], 2, "{b}");
     assert_eq!(b["rejected"][0]["code"], "not_permitted", "{b}");
     assert_eq!(b["rejected"][0]["field"], "item_code", "{b}");
+    // The two accepted lines reach the platform; the refused one never does.
+    wait_until(
+        WAIT,
+        "the two accepted lines reach the platform",
+        || async { d.sim_stats().await["inquiries_accepted"].as_u64() >= Some(2) },
+    )
+    .await;
     let after_batch = d.sim_stats().await;
     assert_eq!(after_batch["inquiries_accepted"], 2, "{after_batch}");
 
