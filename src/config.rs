@@ -74,6 +74,8 @@ pub enum Role {
     Auditor,
     /// An operator: health, statistics, batch status.
     Operator,
+    /// An administrator: staff users, client certificates, configuration reload.
+    Admin,
     /// The resident-record feed (住民基本台帳): the only client that imports persons and
     /// changes them (move-out, death, fact changes), in its own numbers.
     ResidentFeed,
@@ -97,12 +99,18 @@ pub struct ClientConfig {
     pub name: SystemId,
     /// What it may do.
     pub role: Role,
-    /// For business systems: the 事務コード its inquiries are made under.
-    #[serde(default)]
+    /// For business systems: the affairs (事務コード) it works under, e.g.
+    /// `affairs = ["JM01000000121000"]`. What it may inquire is the permission table's rows
+    /// for these affairs (`schemas/permissions/`), not a list kept here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub affairs: Vec<AffairCode>,
+    /// The earlier single affair, `affair_code = "JM…"`: read as `affairs = ["JM…"]`.
+    #[serde(default, skip_serializing)]
     pub affair_code: Option<AffairCode>,
-    /// For business systems: the (procedure, item) pairs it may inquire.
-    #[serde(default)]
-    pub permissions: Vec<Permission>,
+    /// The earlier per-client list of (procedure, item) pairs: refused when present, with a
+    /// pointer to the permission table that replaced it.
+    #[serde(default, skip_serializing)]
+    pub permissions: Option<serde::de::IgnoredAny>,
     /// This client's own request limits, where they differ from `[limits]`, e.g.
     /// `limits = { rate_per_sec = 50, max_in_flight = 8 }`.
     #[serde(default, skip_serializing_if = "ClientLimits::is_empty")]
@@ -655,6 +663,13 @@ impl GatewayConfig {
             problems.push("platform.url: must be an https:// URL".into());
         }
         let mut seen = std::collections::HashSet::new();
+        for cl in &mut c.clients {
+            if let Some(a) = cl.affair_code.take() {
+                if !cl.affairs.contains(&a) {
+                    cl.affairs.insert(0, a);
+                }
+            }
+        }
         for (i, cl) in c.clients.iter().enumerate() {
             if !seen.insert(cl.name.clone()) {
                 problems.push(format!("clients[{i}].name: duplicate {}", cl.name));
@@ -670,9 +685,19 @@ impl GatewayConfig {
                     "clients[{i}].pin: expected sha256: and 64 hex digits"
                 ));
             }
-            if cl.role == Role::Business && cl.affair_code.is_none() {
+            if cl.permissions.is_some() {
                 problems.push(format!(
-                    "clients[{i}].affair_code: required for a business system"
+                    "clients[{i}].permissions: no longer read; the permission table by law is schemas/permissions/, and a client names its affairs: affairs = [\"JM…\"]"
+                ));
+            }
+            if cl.role == Role::Business && cl.affairs.is_empty() {
+                problems.push(format!(
+                    "clients[{i}].affairs: a business system names at least one affair (事務コード)"
+                ));
+            }
+            if cl.role != Role::Business && !cl.affairs.is_empty() {
+                problems.push(format!(
+                    "clients[{i}].affairs: only a business system has affairs"
                 ));
             }
         }

@@ -31,6 +31,8 @@ pub enum Error {
     #[error("{message}")]
     Forbidden {
         code: &'static str,
+        /// The field the refusal concerns, when there is one (e.g. `item_code`).
+        field: Option<Cow<'static, str>>,
         message: Cow<'static, str>,
     },
     /// The request conflicts with the state it would change (409).
@@ -68,6 +70,20 @@ impl Error {
     pub fn forbidden(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
         Error::Forbidden {
             code,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// A refusal by permission that names the field it concerns.
+    pub fn forbidden_field(
+        code: &'static str,
+        field: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Error::Forbidden {
+            code,
+            field: Some(field.into()),
             message: message.into(),
         }
     }

@@ -53,6 +53,7 @@ pub mod records;
 pub mod registry;
 pub mod schedule;
 pub mod schemas;
+pub mod settings;
 pub mod sim;
 pub mod tls;
 pub mod util;

@@ -16,6 +16,9 @@ use crate::metrics::{PurposeLabel, StatusLabel};
 use crate::platform::Policy;
 use crate::util::{now_ms, parse_rfc3339_ms};
 
+/// Readiness warns this many days before a certificate it can read expires.
+pub const CERT_EXPIRY_WARNING_DAYS: i64 = 30;
+
 /// How long the readiness probe waits for a TCP connection to the platform.
 pub const DEFAULT_PLATFORM_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -73,6 +76,13 @@ pub struct Readiness {
     /// Whether this gateway runs the dispatcher (always, alone on sled; under the lease on
     /// PostgreSQL).
     pub leadership: crate::lease::Leadership,
+    /// The gateway's own certificates, by name (`server`, `platform-client`).
+    pub own_certificates: Vec<(&'static str, std::path::PathBuf)>,
+    /// Where client certificates issued by `renkei clients add` / `renkei init` lie
+    /// (`clients/NAME/cert.pem` beside `renkei.toml`), when known.
+    pub clients_dir: Option<std::path::PathBuf>,
+    /// The settings in force (which clients are configured now).
+    pub settings: crate::settings::Live,
 }
 
 /// Where the state is and who dispatches, for `/readyz`.
@@ -86,6 +96,29 @@ pub struct StoreInfo {
     pub dispatching: bool,
 }
 
+/// A readiness warning: something to act on soon that does not make the gateway unready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// `certificate_expiry`.
+    pub check: &'static str,
+    /// The configured client whose certificate it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// One of the gateway's own certificates (`server`, `platform-client`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<&'static str>,
+    /// Whole days until it expires (0 or less: expired).
+    pub days_left: i64,
+}
+
+/// Days left before `pem_file`'s certificate expires, when fewer than
+/// [`CERT_EXPIRY_WARNING_DAYS`].
+fn expiring(pem_file: &Path, now_secs: i64) -> Option<i64> {
+    let left = certificate_expiry(pem_file)? - now_secs;
+    let days = left.div_euclid(86_400);
+    (days < CERT_EXPIRY_WARNING_DAYS).then_some(days)
+}
+
 /// `host:port` of an `https://` URL.
 fn authority(url: &str) -> &str {
     let rest = url.strip_prefix("https://").unwrap_or(url);
@@ -93,6 +126,38 @@ fn authority(url: &str) -> &str {
 }
 
 impl Readiness {
+    /// Certificates expiring within [`CERT_EXPIRY_WARNING_DAYS`]: the gateway's own and each
+    /// configured client's whose certificate file it can read.
+    pub fn warnings(&self) -> Vec<Warning> {
+        let now = (now_ms() / 1000) as i64;
+        let mut out: Vec<Warning> = self
+            .own_certificates
+            .iter()
+            .filter_map(|(name, file)| {
+                expiring(file, now).map(|days_left| Warning {
+                    check: "certificate_expiry",
+                    client: None,
+                    certificate: Some(name),
+                    days_left,
+                })
+            })
+            .collect();
+        if let Some(dir) = &self.clients_dir {
+            for c in &self.settings.current().config.clients {
+                let file = dir.join(c.name.as_str()).join("cert.pem");
+                if let Some(days_left) = expiring(&file, now) {
+                    out.push(Warning {
+                        check: "certificate_expiry",
+                        client: Some(c.name.to_string()),
+                        certificate: None,
+                        days_left,
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Runs every check: store writable, keys loaded, master information fresh, platform
     /// reachable (or inside its closed hours, when nothing is sent anyway).
     pub async fn checks(&self) -> Vec<Check> {

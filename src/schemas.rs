@@ -1,11 +1,17 @@
 //! Where the gateway takes its layouts, code tables and era table from: the copies built
 //! into the binary, or — when `schemas_dir` is set in `renkei.toml` — a folder an operator
 //! edits (checked as a whole at start-up with the same rules as `renkei schemas check`).
+//! The permission table by law ([`permissions`]) comes from the same place: the folder's
+//! `permissions/`, or the built-in copy of the repository's `schemas/permissions/`.
+
+pub mod permissions;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use renkei_convert::layout::Layout;
+
+use permissions::PermissionTable;
 
 static SCHEMAS_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
 
@@ -32,14 +38,37 @@ pub fn valid_layout_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// The permission table of a schemas folder (`dir/permissions/`), or the built-in one; every
+/// problem is listed as text naming the file, the row and the field.
+pub fn permission_table(dir: Option<&Path>) -> Result<PermissionTable, Vec<String>> {
+    let t = match dir {
+        Some(d) => PermissionTable::load_dir(&d.join("permissions")),
+        None => PermissionTable::builtin(),
+    };
+    t.map_err(|ps| ps.iter().map(|p| p.to_string()).collect())
+}
+
+/// Every problem of a schemas folder: layouts, code tables, the era table and the
+/// permission table (what `renkei schemas check` prints).
+pub fn check_dir(dir: &Path) -> Vec<String> {
+    let mut problems: Vec<String> = renkei_convert::check_schemas(dir)
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    if let Err(ps) = permission_table(Some(dir)) {
+        problems.extend(ps);
+    }
+    problems
+}
+
 /// Sets the schemas folder for this process (once, at start-up) after checking it.
 pub fn use_dir(dir: Option<&Path>) -> Result<(), SchemaError> {
     if let Some(d) = dir {
-        let problems = renkei_convert::check_schemas(d);
+        let problems = check_dir(d);
         if !problems.is_empty() {
             return Err(SchemaError::Folder {
                 dir: d.display().to_string(),
-                problems: problems.iter().map(|p| p.to_string()).collect(),
+                problems,
             });
         }
     }

@@ -230,9 +230,16 @@ pub struct ClientTrust {
     hints: Vec<rustls::DistinguishedName>,
     provider: Arc<CryptoProvider>,
     crl_files: Vec<std::path::PathBuf>,
-    clients: Option<std::collections::HashMap<String, Option<String>>>,
+    clients: std::sync::RwLock<Option<Arc<KnownClients>>>,
     webpki: std::sync::RwLock<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
     generation: std::sync::atomic::AtomicU64,
+}
+
+/// Configured client names and their pins.
+type KnownClients = std::collections::HashMap<String, Option<String>>;
+
+fn known(cs: &[KnownClient]) -> Arc<KnownClients> {
+    Arc::new(cs.iter().map(|c| (c.name.clone(), c.pin.clone())).collect())
 }
 
 fn refused() -> rustls::Error {
@@ -317,7 +324,7 @@ impl ClientTrust {
             ca_certs,
             provider,
             crl_files: crl_files.to_vec(),
-            clients: clients.map(|cs| cs.iter().map(|c| (c.name.clone(), c.pin.clone())).collect()),
+            clients: std::sync::RwLock::new(clients.map(known)),
             webpki: std::sync::RwLock::new(webpki),
             generation: std::sync::atomic::AtomicU64::new(0),
         })
@@ -337,7 +344,19 @@ impl ClientTrust {
         Ok(())
     }
 
-    /// Moves each time the revocation lists are reloaded.
+    /// Replaces the configured clients (a configuration reload): handshakes from now on admit
+    /// only these, and connections already open re-check on their next request.
+    pub fn set_clients(&self, clients: &[KnownClient]) {
+        let new = Some(known(clients));
+        match self.clients.write() {
+            Ok(mut g) => *g = new,
+            Err(p) => *p.into_inner() = new,
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Moves each time the revocation lists or the clients are reloaded.
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
@@ -363,7 +382,11 @@ impl ClientTrust {
         let Some(name) = client_identity(end_entity) else {
             return false;
         };
-        match &self.clients {
+        let clients = match self.clients.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        match clients {
             None => true,
             Some(clients) => match clients.get(&name) {
                 None => false,

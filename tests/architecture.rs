@@ -25,6 +25,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("records", 2),
     ("schedule", 2),
     ("lease", 2),
+    // The settings in force (config and permission table), swapped whole by a reload.
+    ("settings", 2),
     ("sim", 2),
     // Capabilities, each above what it builds on.
     ("registry", 3),

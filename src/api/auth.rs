@@ -56,7 +56,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         )
         .into_response();
     };
-    let Some(client) = state.config.client(&peer.name).cloned() else {
+    let Some(client) = state.settings.current().config.client(&peer.name).cloned() else {
         return ApiError::new(
             StatusCode::FORBIDDEN,
             "unknown_client",

@@ -58,7 +58,7 @@ async fn submit_inquiry(
         .to_string();
     let accepted = s
         .inquiries
-        .submit(&caller.client.name, &key, req, None)
+        .submit(&caller.client.name, &key, req, None, None)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }

@@ -184,8 +184,14 @@ impl From<Error> for ApiError {
                 a
             }
             Error::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "not found"),
-            Error::Forbidden { code, message } => {
-                ApiError::new(StatusCode::FORBIDDEN, code, message)
+            Error::Forbidden {
+                code,
+                field,
+                message,
+            } => {
+                let mut a = ApiError::new(StatusCode::FORBIDDEN, code, message);
+                a.body.field = field;
+                a
             }
             Error::Conflict { code, message } => ApiError::new(StatusCode::CONFLICT, code, message),
             Error::Store(e) => {

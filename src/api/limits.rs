@@ -89,6 +89,9 @@ impl ClientLimiter {
 #[derive(Debug, Clone)]
 pub struct Limiters {
     by_client: Arc<HashMap<String, ClientLimiter>>,
+    /// Shared by clients added by a configuration reload (limits are read at start): the
+    /// `[limits]` defaults, so a new client is never unlimited before the next restart.
+    added: Arc<ClientLimiter>,
 }
 
 impl Limiters {
@@ -104,8 +107,14 @@ impl Limiters {
                 )
             })
             .collect();
+        let defaults = EffectiveLimits {
+            rate_per_sec: config.limits.rate_per_sec,
+            burst: config.limits.burst,
+            max_in_flight: config.limits.max_in_flight,
+        };
         Self {
             by_client: Arc::new(by_client),
+            added: Arc::new(ClientLimiter::new(defaults)),
         }
     }
 }
@@ -113,11 +122,12 @@ impl Limiters {
 /// Layer: lets the caller's request through if its client has a token and a free slot.
 pub async fn fair_share(State(limits): State<Limiters>, req: Request, next: Next) -> Response {
     // `authenticate` runs first and answers a request without a configured caller itself.
-    let Some(limiter) = req
-        .extensions()
-        .get::<Caller>()
-        .and_then(|c| limits.by_client.get(c.client.name.as_str()))
-    else {
+    let Some(limiter) = req.extensions().get::<Caller>().map(|c| {
+        limits
+            .by_client
+            .get(c.client.name.as_str())
+            .unwrap_or(limits.added.as_ref())
+    }) else {
         return next.run(req).await;
     };
     let Ok(slot) = limiter.in_flight.clone().try_acquire_owned() else {

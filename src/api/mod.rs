@@ -12,6 +12,7 @@
 //! 4. role — [`auth::require`] per group of routes: a group names the roles it serves;
 //! 5. the handler.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod batch;
@@ -55,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .merge(only(&[Role::Security], security::routes()))
         .merge(only(&[Role::Auditor], audit::routes()))
         .merge(only(&[Role::Operator], ops::routes()))
+        .merge(only(&[Role::Admin], admin::routes()))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(|| async { ApiError::no_such_endpoint() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })

@@ -96,9 +96,11 @@ pub fn probes(r: Readiness) -> Router {
         .with_state(r)
 }
 
-/// 200 when every check passes, else 503 naming the failing ones.
+/// 200 when every check passes, else 503 naming the failing ones; `warnings` lists what to
+/// act on soon (certificates expiring within 30 days) without failing readiness.
 async fn readyz(State(r): State<Readiness>) -> Response {
     let (checks, store) = r.checks_and_store().await;
+    let warnings = r.warnings();
     let failing: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
     let status = if failing.is_empty() {
         StatusCode::OK
@@ -110,6 +112,7 @@ async fn readyz(State(r): State<Readiness>) -> Response {
         "failing": failing,
         "checks": checks,
         "store": store,
+        "warnings": warnings,
     });
     (status, Json(body)).into_response()
 }

@@ -10,12 +10,18 @@ use crate::inquiry::Inquiries;
 use crate::keys::master::SharedMaster;
 use crate::keys::Keys;
 use crate::registry::Registry;
+use crate::settings::{Live, Reloader};
 
 /// The API's state.
 #[derive(Clone)]
 pub struct AppState {
-    /// The configuration (clients and their roles, limits, the data folder).
+    /// The configuration as started (limits, the data folder); the client list and the
+    /// permission table in force are in `settings`.
     pub config: Arc<GatewayConfig>,
+    /// The settings in force, swapped whole by a reload.
+    pub settings: Live,
+    /// Reloads `renkei.toml` (none when the gateway was started without a file).
+    pub reloader: Option<Arc<Reloader>>,
     /// Read access for audit, batch progress and statistics; writes go through capabilities.
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,

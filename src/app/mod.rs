@@ -31,6 +31,7 @@ use crate::platform::{Policy, Uplink};
 use crate::registry::codes::CodeAcquisition;
 use crate::registry::{Registry, RegistryError};
 use crate::schedule::Wake;
+use crate::settings::{Live, Reloader, Settings};
 use crate::sim::{Sim, SimError};
 use crate::tls::{self, HttpsClient, TlsError};
 
@@ -39,6 +40,8 @@ use crate::tls::{self, HttpsClient, TlsError};
 pub enum StartError {
     #[error("schemas: {0}")]
     Schemas(#[from] crate::schemas::SchemaError),
+    #[error("configuration:\n  - {}", .0.join("\n  - "))]
+    Settings(Vec<String>),
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("store: {0}")]
@@ -87,7 +90,12 @@ impl Running {
 
 /// The gateway, wired: every capability and the handles that connect them.
 pub struct Gateway {
+    /// The configuration as started.
     pub config: Arc<GatewayConfig>,
+    /// The settings in force (client list and permission table), swapped by a reload.
+    pub settings: Live,
+    /// The `renkei.toml` a reload re-reads (set by `renkei serve`).
+    pub config_path: Option<PathBuf>,
     pub store: Arc<dyn Store>,
     pub keyring: Arc<KeyState>,
     pub registry: Arc<Registry>,
@@ -136,9 +144,10 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
         keyring.clone(),
         config.platform.agency_code.clone(),
     );
-    let config = Arc::new(config);
+    let settings = Live::new(Settings::new(config).map_err(StartError::Settings)?);
+    let config = settings.current().config.clone();
     let inquiries = Arc::new(Inquiries::new(
-        config.clone(),
+        settings.clone(),
         store.clone(),
         registry.clone(),
         wake.clone(),
@@ -153,6 +162,8 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
     Ok(Gateway {
         policy: Arc::new(Policy::new(&config.platform)),
         config,
+        settings,
+        config_path: None,
         store,
         keyring,
         registry,
@@ -239,22 +250,26 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
             l
         }
     };
-    let clients: Vec<tls::KnownClient> = cfg
-        .clients
-        .iter()
-        .map(|c| tls::KnownClient {
-            name: c.name.to_string(),
-            pin: c.pin_hex(),
-        })
-        .collect();
+    let clients = crate::settings::known_clients(&gw.settings.current().config);
     let trust = Arc::new(tls::ClientTrust::new(
         &cfg.tls.ca,
         &cfg.tls.crl,
         Some(&clients),
     )?);
     let tls_cfg = tls::server_config_with(trust.clone(), &cfg.tls.cert, &cfg.tls.key)?;
+    let reloader = gw
+        .config_path
+        .clone()
+        .map(|path| Arc::new(Reloader::new(path, gw.settings.clone(), trust.clone())));
+    let hangup = tokio::spawn(reload_on_hangup(
+        reloader.clone(),
+        gw.store.clone(),
+        rx.clone(),
+    ));
     let app = crate::api::app(AppState {
         config: cfg.clone(),
+        settings: gw.settings.clone(),
+        reloader,
         store: gw.store.clone(),
         registry: gw.registry.clone(),
         inquiries: gw.inquiries.clone(),
@@ -287,6 +302,16 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         platform_url: cfg.platform.url.clone(),
         backend: cfg.store.backend,
         leadership: leadership.clone(),
+        own_certificates: vec![
+            ("server", cfg.tls.cert.clone()),
+            ("platform-client", cfg.platform.client_cert.clone()),
+        ],
+        clients_dir: gw
+            .config_path
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(|d| d.join("clients")),
+        settings: gw.settings.clone(),
     });
     let mut ops_rx = rx.clone();
     let ops_serve = tokio::spawn(async move {
@@ -372,9 +397,68 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
                 master,
                 ops_serve,
                 crls,
+                hangup,
             ])
             .collect(),
     })
+}
+
+/// On SIGHUP, reloads the configuration as `renkei config reload` does, records it as a
+/// staff action of the host (`signal:SIGHUP`) and logs the outcome with every problem.
+async fn reload_on_hangup(
+    reloader: Option<Arc<Reloader>>,
+    store: Arc<dyn Store>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Some(reloader) = reloader else {
+        return;
+    };
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::warn!(message = "SIGHUP reload unavailable.", %error);
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            got = hup.recv() => if got.is_none() { return },
+            _ = shutdown.changed() => return,
+        }
+        let r = reloader.clone();
+        let outcome = match tokio::task::spawn_blocking(move || r.reload()).await {
+            Ok(o) => o,
+            Err(error) => {
+                tracing::error!(message = "Configuration reload failed.", %error);
+                continue;
+            }
+        };
+        match &outcome {
+            Ok(done) => tracing::info!(
+                message = "Configuration reloaded (SIGHUP).",
+                clients = done.clients,
+                permission_rows = done.permission_rows,
+                restart_needed = ?done.restart_needed
+            ),
+            Err(problems) => tracing::warn!(
+                message = "Configuration not reloaded (SIGHUP); the one in force stays.",
+                problems = ?problems
+            ),
+        }
+        let staff = renkei_records::StaffDetail {
+            actor: "signal:SIGHUP".into(),
+            terminal: "localhost".into(),
+            certificate_fingerprint: None,
+            action: "config.reload".into(),
+            target: None,
+            touched_individual_number: false,
+        };
+        if let Err(error) = crate::api::admin::record_reload(store.as_ref(), staff, &outcome).await
+        {
+            tracing::error!(message = "Reload record not written.", %error);
+        }
+    }
 }
 
 /// Starts the simulator.

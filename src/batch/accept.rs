@@ -95,7 +95,7 @@ pub async fn upload(
     body: Spooled,
     slot: BatchSlot,
 ) -> Result<Uploaded, Error> {
-    business_client(gw.config(), system)?;
+    business_client(&gw.config(), system)?;
     batch_layout()?;
     let sha = body.sha256.clone();
     let id = batch_id(system, &sha);
@@ -230,7 +230,11 @@ fn gateway_rejection(line: u64, e: Error) -> Option<Rejection> {
             field,
             message,
         } => (code, field, message),
-        Error::Forbidden { code, message } => (code, None, message),
+        Error::Forbidden {
+            code,
+            field,
+            message,
+        } => (code, field, message),
         Error::Conflict { code, message } => (code, None, message),
         Error::NotFound => ("not_found", None, "not found".into()),
         Error::Store(_) | Error::Internal { .. } => return None,
@@ -253,12 +257,12 @@ fn fiscal_year_of(date: &str) -> Option<u16> {
 /// The inquiry a typed line asks for, or why it is refused before reaching the gateway's
 /// checks (agency and affair must be this city's and this system's).
 fn to_request(
-    gw: &Inquiries,
-    affair: Option<&renkei_ids::AffairCode>,
+    config: &crate::config::GatewayConfig,
+    affairs: &[renkei_ids::AffairCode],
     line: u64,
     l: BatchInquiryLine,
-) -> Result<InquiryRequest, Rejection> {
-    if l.inquirer != gw.config().agency_code {
+) -> Result<(renkei_ids::AffairCode, InquiryRequest), Rejection> {
+    if l.inquirer != config.agency_code {
         return Err(reject(
             line,
             "inquirer_agency",
@@ -266,12 +270,12 @@ fn to_request(
             "情報照会者機関コード is not this city's agency code",
         ));
     }
-    if affair != Some(&l.affair) {
+    if !affairs.contains(&l.affair) {
         return Err(reject(
             line,
             "affair_code",
             "affair_mismatch",
-            "事務コード is not the affair this system inquires under",
+            "事務コード is not one of the affairs this system inquires under",
         ));
     }
     let conditions = match l.fiscal_year_kind {
@@ -319,13 +323,16 @@ fn to_request(
             ))
         }
     };
-    Ok(InquiryRequest {
-        business_number: l.business_number,
-        procedure_code: l.procedure,
-        item_code: l.item,
-        conditions,
-        non_disclosure: l.non_disclosure,
-    })
+    Ok((
+        l.affair,
+        InquiryRequest {
+            business_number: l.business_number,
+            procedure_code: l.procedure,
+            item_code: l.item,
+            conditions,
+            non_disclosure: l.non_disclosure,
+        },
+    ))
 }
 
 /// Per-line results waiting to be saved with the batch's counts.
@@ -384,8 +391,8 @@ pub async fn accept_lines(
     body: impl std::io::BufRead,
 ) -> Result<BatchMeta, Error> {
     let layout = batch_layout()?;
-    let client = business_client(gw.config(), &meta.system)?;
-    let affair = client.affair_code.clone();
+    let config = gw.config();
+    let affairs = business_client(&config, &meta.system)?.affairs.clone();
     // Counts start over on a resume: every line is read again and answers the same way.
     meta.state = BatchState::Accepting;
     meta.total_lines = 0;
@@ -439,17 +446,19 @@ pub async fn accept_lines(
         let line = rec.line();
         let req = parse_batch_line(&rec)
             .map_err(|e| rejection(&e))
-            .and_then(|l| to_request(gw, affair.as_ref(), line, l));
+            .and_then(|l| to_request(&config, &affairs, line, l));
         drop(rec);
         match req {
             Err(r) => pending.lines.push((line, Outcome::Rejected(r))),
-            Ok(req) => {
+            Ok((affair, req)) => {
                 let gw2 = gw.clone();
                 let system = meta.system.clone();
                 let key = format!("batch:{}:{line}", meta.file_sha256);
                 let id = meta.id.clone();
                 set.spawn(async move {
-                    let r = gw2.submit(&system, &key, req, Some(id)).await;
+                    let r = gw2
+                        .submit(&system, &key, req, Some(&affair), Some(id))
+                        .await;
                     (line, r)
                 });
             }
@@ -499,6 +508,7 @@ mod tests {
             7,
             Error::Forbidden {
                 code: "not_permitted",
+                field: None,
                 message: "no".into(),
             },
         )

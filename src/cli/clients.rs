@@ -114,7 +114,9 @@ fn add(
     entry.insert("name", toml_edit::value(name));
     entry.insert("role", toml_edit::value(role_name(role)));
     if let Some(a) = affair {
-        entry.insert("affair_code", toml_edit::value(a));
+        let mut affairs = toml_edit::Array::new();
+        affairs.push(a);
+        entry.insert("affairs", toml_edit::value(affairs));
     }
     clients.push(entry);
     // The new config must load as a whole before anything is issued or replaced.

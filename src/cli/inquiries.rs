@@ -256,10 +256,11 @@ fn follow(bar: &indicatif::ProgressBar, v: &serde_json::Value) {
 /// Subcommands of `renkei schemas`.
 #[derive(clap::Subcommand)]
 pub enum SchemasAction {
-    /// Validate every layout, code table and the era table; lists every problem.
+    /// Validate every layout, code table, the era table and the permission table
+    /// (`permissions/`); lists every problem.
     Check {
         /// The schemas folder.
-        #[arg(long, default_value = "schemas")]
+        #[arg(long, visible_alias = "schemas", default_value = "schemas")]
         dir: PathBuf,
     },
 }
@@ -271,7 +272,7 @@ pub fn run_schemas(action: SchemasAction) -> Result<(), String> {
             if !dir.is_dir() {
                 return Err(format!("{}: not a folder", dir.display()));
             }
-            let problems = renkei_convert::check_schemas(&dir);
+            let problems = crate::schemas::check_dir(&dir);
             for p in &problems {
                 println!("{p}");
             }

@@ -89,7 +89,7 @@ enum Command {
         #[command(subcommand)]
         action: crate::cli::inquiries::InquiriesAction,
     },
-    /// Check the layouts, code tables and era table under schemas/.
+    /// Check the layouts, code tables, era table and permission table under schemas/.
     Schemas {
         #[command(subcommand)]
         action: crate::cli::inquiries::SchemasAction,
@@ -127,6 +127,20 @@ enum Command {
         #[command(subcommand)]
         action: crate::cli::ops::OpsAction,
     },
+    /// Administrators: apply a changed renkei.toml and permission table without a restart.
+    Config {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Re-read renkei.toml and the permission table and put them in force, all or nothing
+    /// (as SIGHUP does); on any problem nothing changes and every problem is printed.
+    Reload,
 }
 
 use staff_client::{query, Conn, StaffClient};
@@ -288,7 +302,8 @@ pub fn main() -> ExitCode {
             rt.block_on(async {
                 let cfg = GatewayConfig::load(&config).map_err(|e| e.to_string())?;
                 crate::app::logging::init(cfg.log_format, None);
-                let gw = crate::app::build(cfg).map_err(|e| e.to_string())?;
+                let mut gw = crate::app::build(cfg).map_err(|e| e.to_string())?;
+                gw.config_path = Some(config.clone());
                 let running = crate::app::start(&gw).await.map_err(|e| e.to_string())?;
                 crate::app::wait_for_signal().await;
                 tracing::info!(message = "Shutting down.");
@@ -340,6 +355,9 @@ pub fn main() -> ExitCode {
         Command::Ops { action } => {
             done(runtime().and_then(|rt| rt.block_on(crate::cli::ops::run(action))))
         }
+        Command::Config { conn, action } => {
+            done(runtime().and_then(|rt| rt.block_on(config_cmd(conn, action))))
+        }
     };
     match result {
         Ok(outcome) => outcome.exit_code(),
@@ -363,6 +381,45 @@ fn write_man_pages(out: &std::path::Path) -> Result<(), String> {
     let pages = std::fs::read_dir(out).map(|d| d.count()).unwrap_or(0);
     eprintln!("Wrote {pages} man pages to {}.", out.display());
     Ok(())
+}
+
+async fn config_cmd(conn: Conn, action: ConfigAction) -> Result<(), String> {
+    match action {
+        ConfigAction::Reload => {
+            let c = staff(&conn, crate::dev::init::CLIENT_ADMIN)?;
+            let (status, body) = c
+                .call(
+                    hyper::Method::POST,
+                    "/v1/admin/config/reload",
+                    &[],
+                    bytes::Bytes::new(),
+                )
+                .await?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            match status {
+                200 => {
+                    print_json(&v["reloaded"]);
+                    Ok(())
+                }
+                422 => {
+                    let problems = v["problems"].as_array().cloned().unwrap_or_default();
+                    for p in &problems {
+                        println!("{}", p.as_str().unwrap_or_default());
+                    }
+                    Err(format!(
+                        "configuration not reloaded ({} problem{}); the one in force stays",
+                        problems.len(),
+                        if problems.len() == 1 { "" } else { "s" }
+                    ))
+                }
+                _ => Err(format!(
+                    "configuration not reloaded: HTTP {status} {}",
+                    v["code"].as_str().unwrap_or_default()
+                )),
+            }
+        }
+    }
 }
 
 fn staff(conn: &Conn, default_name: &str) -> Result<StaffClient, String> {

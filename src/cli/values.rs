@@ -62,7 +62,7 @@ closed_set! {
 closed_set! {
     /// A client certificate holder's role (`clients add --role`).
     RoleArg => crate::config::Role {
-        Business, Security, Auditor, Operator, ResidentFeed,
+        Business, Security, Auditor, Operator, Admin, ResidentFeed,
     }
 }
 

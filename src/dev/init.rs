@@ -27,6 +27,9 @@ pub const DEV_PLATFORM_AGENCY: &str = "9900000000000001";
 pub const DEV_PROVIDER_AGENCY: &str = "0110020000000099";
 /// 事務コード of the child medical subsidy (子ども医療費助成).
 pub const AFFAIR_CHILD_MEDICAL: &str = "JM01000000121000";
+/// 事務コード of the second business system's affair (national health insurance, 国民健康保険),
+/// as the development permission table (`schemas/permissions/kokuho.toml`) names it.
+pub const AFFAIR_NHI: &str = "JM01000000030000";
 /// Local-tax information under the income screening procedure.
 pub const PROC_LOCAL_TAX: &str = "JT01010000000214";
 pub const ITEM_LOCAL_TAX: &str = "TM00000000000002";
@@ -39,6 +42,8 @@ pub const CLIENT_SUBSIDY: &str = "kodomo-iryo";
 pub const CLIENT_SECOND: &str = "kokuho";
 /// The resident-record feed (住基): the only client that imports and changes persons.
 pub const CLIENT_FEED: &str = "jukiban";
+/// The gateway's administrator client (configuration reload; role `admin`).
+pub const CLIENT_ADMIN: &str = "admin";
 /// The simulator's admin client.
 pub const CLIENT_SIM_ADMIN: &str = "sim-admin";
 /// The certificate the gateway presents to the platform.
@@ -140,6 +145,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         "security-officer-2",
         "auditor",
         "operator",
+        CLIENT_ADMIN,
     ];
     for name in clients {
         ca.issue_client(&d.join("clients").join(name), name, "cert.pem", "key.pem")
@@ -185,26 +191,21 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             item: i.parse().map_err(err)?,
         })
     };
-    let business = |name: &str, perms: Vec<Permission>| -> Result<ClientConfig, String> {
-        Ok(ClientConfig {
-            name: name.parse().map_err(err)?,
-            role: Role::Business,
-            affair_code: Some(AFFAIR_CHILD_MEDICAL.parse().map_err(err)?),
-            permissions: perms,
-            limits: Default::default(),
-            pin: None,
-        })
-    };
-    let staff = |name: &str, role: Role| -> Result<ClientConfig, String> {
+    let client = |name: &str, role: Role, affairs: &[&str]| -> Result<ClientConfig, String> {
         Ok(ClientConfig {
             name: name.parse().map_err(err)?,
             role,
+            affairs: affairs
+                .iter()
+                .map(|a| a.parse().map_err(err))
+                .collect::<Result<_, _>>()?,
             affair_code: None,
-            permissions: Vec::new(),
+            permissions: None,
             limits: Default::default(),
             pin: None,
         })
     };
+    let staff = |name: &str, role: Role| client(name, role, &[]);
     let gw = GatewayConfig {
         listen: opts.listen,
         data_dir: "gateway/data".into(),
@@ -255,19 +256,14 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             master_key_overlap_secs: crate::config::DEFAULT_MASTER_KEY_OVERLAP_SECS,
         },
         clients: vec![
-            business(
-                CLIENT_SUBSIDY,
-                vec![
-                    perm(PROC_LOCAL_TAX, ITEM_LOCAL_TAX)?,
-                    perm(PROC_PUBLIC_FUND, ITEM_PUBLIC_FUND)?,
-                ],
-            )?,
-            business(CLIENT_SECOND, vec![perm(PROC_LOCAL_TAX, ITEM_LOCAL_TAX)?])?,
+            client(CLIENT_SUBSIDY, Role::Business, &[AFFAIR_CHILD_MEDICAL])?,
+            client(CLIENT_SECOND, Role::Business, &[AFFAIR_NHI])?,
             staff(CLIENT_FEED, Role::ResidentFeed)?,
             staff("security-officer", Role::Security)?,
             staff("security-officer-2", Role::Security)?,
             staff("auditor", Role::Auditor)?,
             staff("operator", Role::Operator)?,
+            staff(CLIENT_ADMIN, Role::Admin)?,
         ],
     };
     write_toml(

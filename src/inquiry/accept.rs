@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use renkei_ids::{BusinessNumber, InquiryId, ItemCode, ProcedureCode, SystemId};
+use renkei_ids::{AffairCode, BusinessNumber, InquiryId, ItemCode, ProcedureCode, SystemId};
 use renkei_records::{RecordKind, RecordResult};
 use renkei_store::{Batch, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use crate::config::{ClientConfig, GatewayConfig, Role};
 use crate::error::{check_date, Bug, Error};
 use crate::registry::Registry;
 use crate::schedule::{self, Job, Wake};
+use crate::settings::Live;
 use crate::util::{new_inquiry_id, now_ms, sha256_hex};
 
 /// Longest `Idempotency-Key` accepted (a UUID is 36; 128 leaves room for a prefix).
@@ -49,7 +50,7 @@ pub struct Accepted {
 
 /// Accepts and reads inquiries on behalf of business systems.
 pub struct Inquiries {
-    config: Arc<GatewayConfig>,
+    settings: Live,
     store: Arc<dyn Store>,
     repo: InquiryRepo,
     registry: Arc<Registry>,
@@ -112,15 +113,10 @@ fn check_conditions(c: &Conditions) -> Result<(), Error> {
 
 impl Inquiries {
     /// The service over the store and the registry.
-    pub fn new(
-        config: Arc<GatewayConfig>,
-        store: Arc<dyn Store>,
-        registry: Arc<Registry>,
-        wake: Wake,
-    ) -> Self {
+    pub fn new(settings: Live, store: Arc<dyn Store>, registry: Arc<Registry>, wake: Wake) -> Self {
         Self {
             repo: InquiryRepo::new(store.clone(), registry.keys().clone()),
-            config,
+            settings,
             store,
             registry,
             wake,
@@ -137,20 +133,25 @@ impl Inquiries {
         &self.repo
     }
 
-    /// The gateway's configuration.
-    pub fn config(&self) -> &GatewayConfig {
-        &self.config
+    /// The gateway's configuration now in force.
+    pub fn config(&self) -> Arc<GatewayConfig> {
+        self.settings.current().config.clone()
     }
 
-    /// Accepts an inquiry: returns only once it is durable.
+    /// Accepts an inquiry: returns only once it is durable. `affair` is the 事務コード the
+    /// inquiry names (a batch line does); without one, the first of the client's affairs
+    /// under which the permission table allows it.
     pub async fn submit(
         &self,
         system: &SystemId,
         idempotency_key: &str,
         req: InquiryRequest,
+        affair: Option<&AffairCode>,
         batch: Option<String>,
     ) -> Result<Accepted, Error> {
-        let client = business_client(&self.config, system)?;
+        let settings = self.settings.current();
+        let config = &settings.config;
+        let client = business_client(config, system)?;
         check_idempotency_key(idempotency_key)?;
         check_conditions(&req.conditions)?;
         let request_sha256 = sha256_hex(&serde_json::to_vec(&req)?);
@@ -160,23 +161,22 @@ impl Inquiries {
         {
             return Ok(found);
         }
-        let permitted = client
-            .permissions
-            .iter()
-            .any(|p| p.procedure == req.procedure_code && p.item == req.item_code);
-        if !permitted {
+        let permitted =
+            settings.inquiry_affair(client, affair, &req.procedure_code, &req.item_code);
+        let Some(affair) = permitted else {
             let mut r = crate::records::base(RecordKind::DeniedRequest, RecordResult::Refused);
             r.procedure = Some(req.procedure_code.clone());
             r.item = Some(req.item_code.clone());
             r.business_system = Some(system.clone());
-            r.inquirer = Some(self.config.agency_code.clone());
+            r.inquirer = Some(config.agency_code.clone());
             r.reason = Some("not_permitted".into());
             crate::records::record_now(self.store.as_ref(), &r).await?;
-            return Err(Error::forbidden(
+            return Err(Error::forbidden_field(
                 "not_permitted",
-                "this system may not inquire this item under this procedure",
+                "item_code",
+                "the permission table allows none of this system's affairs to inquire this item under this procedure",
             ));
-        }
+        };
         let unified = self
             .registry
             .resolve(system, &req.business_number)?
@@ -188,12 +188,6 @@ impl Inquiries {
                 )
             })?;
         self.registry.check_active(&unified)?;
-        let affair = client.affair_code.clone().ok_or_else(|| {
-            Error::internal(
-                "accepting an inquiry",
-                Bug("business client without affair code"),
-            )
-        })?;
         let now = now_ms();
         let id = new_inquiry_id();
         let mut b = Batch::new();
@@ -217,7 +211,7 @@ impl Inquiries {
             accepted_ms: now,
             sent_ms: None,
             finished_ms: None,
-            deadline_ms: now + self.config.platform.inquiry_deadline_secs * 1000,
+            deadline_ms: now + config.platform.inquiry_deadline_secs * 1000,
             due_key: Some(due),
         };
         self.repo.stage_idempotency(
@@ -231,7 +225,7 @@ impl Inquiries {
         )?;
         self.repo.stage_put(&mut b, &inquiry)?;
         let mut r = inquiry_record(&inquiry, RecordResult::Accepted);
-        r.inquirer = Some(self.config.agency_code.clone());
+        r.inquirer = Some(config.agency_code.clone());
         r.reason = Some("queued".into());
         crate::records::append(&mut b, &r);
         match self.store.commit(b).await {
