@@ -53,5 +53,6 @@ pub mod registry;
 pub mod schedule;
 pub mod schemas;
 pub mod sim;
+pub mod staff;
 pub mod tls;
 pub mod util;

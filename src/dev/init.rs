@@ -216,6 +216,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         max_batch_bytes: crate::config::DEFAULT_MAX_BATCH_BYTES,
         server: Default::default(),
         limits: Default::default(),
+        staff: Default::default(),
         // Ephemeral API port, ephemeral ops port (tests run many deployments at once).
         ops: crate::config::OpsConfig {
             listen: if opts.listen.port() == 0 {
