@@ -10,6 +10,7 @@ use crate::inquiry::Inquiries;
 use crate::keys::master::SharedMaster;
 use crate::keys::Keys;
 use crate::registry::Registry;
+use crate::staff::Staff;
 
 /// The API's state.
 #[derive(Clone)]
@@ -23,4 +24,6 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// The platform's master information as last verified.
     pub master: SharedMaster,
+    /// Staff users and sessions.
+    pub staff: Arc<Staff>,
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod clients;
 pub mod inquiries;
 pub mod persons;
+pub mod session;
 pub mod staff_client;
 
 use std::net::SocketAddr;
@@ -95,6 +96,25 @@ enum Command {
     Clients {
         #[command(subcommand)]
         action: crate::cli::clients::ClientsAction,
+    },
+    /// Signs a staff client in: asks the password and TOTP code (two lines on standard input
+    /// when it is not a terminal) and keeps the session in clients/NAME/session.
+    Login {
+        #[command(flatten)]
+        conn: Conn,
+        /// The staff user, when not the certificate's name (several staff may share one).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Ends a staff client's session and forgets its token.
+    Logout {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Staff users (admin): add, list, disable, enable, reset; passwd for your own password.
+    Users {
+        #[command(subcommand)]
+        action: crate::cli::session::UsersAction,
     },
 }
 
@@ -228,6 +248,8 @@ pub fn main() -> ExitCode {
             println!("Made a deployment in {}.", dir.display());
             println!("  renkei sim   --config {}/sim.toml", dir.display());
             println!("  renkei serve --config {}/renkei.toml", dir.display());
+            println!("Staff users (scan each URI into an authenticator app, once):");
+            crate::cli::session::print_first_logins(&dir);
         }),
         Command::Serve { config } => runtime().and_then(|rt| {
             rt.block_on(async {
@@ -274,6 +296,15 @@ pub fn main() -> ExitCode {
         }
         Command::Schemas { action } => crate::cli::inquiries::run_schemas(action),
         Command::Clients { action } => crate::cli::clients::run(action),
+        Command::Login { conn, user } => {
+            runtime().and_then(|rt| rt.block_on(crate::cli::session::login(conn, user)))
+        }
+        Command::Logout { conn } => {
+            runtime().and_then(|rt| rt.block_on(crate::cli::session::logout(conn)))
+        }
+        Command::Users { action } => {
+            runtime().and_then(|rt| rt.block_on(crate::cli::session::users(action)))
+        }
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(crate::dev::bench::run(args))),
     };
     match result {
