@@ -516,8 +516,7 @@ impl Staff {
         u: &mut UserRecord,
         old: &[u8],
         who: &StaffDetail,
-        action: &str,
-        reason: &'static str,
+        (action, reason): (&str, &'static str),
         now: u64,
     ) -> Result<bool, StaffError> {
         u.failures += 1;
@@ -577,7 +576,8 @@ impl Staff {
         let step = match Self::check_factors(&u, a.password, a.totp, now).await? {
             Ok(step) => step,
             Err(reason) => {
-                let locked = self.stage_failure(&mut b, &mut u, &old, who, ACTION, reason, now)?;
+                let locked =
+                    self.stage_failure(&mut b, &mut u, &old, who, (ACTION, reason), now)?;
                 self.store.commit(b).await?;
                 return Err(if locked {
                     StaffError::Locked
@@ -704,7 +704,8 @@ impl Staff {
                 Ok(())
             }
             Err(reason) => {
-                let locked = self.stage_failure(&mut b, &mut u, &old, who, ACTION, reason, now)?;
+                let locked =
+                    self.stage_failure(&mut b, &mut u, &old, who, (ACTION, reason), now)?;
                 self.store.commit(b).await?;
                 Err(if locked {
                     StaffError::Locked
