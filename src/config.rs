@@ -441,6 +441,71 @@ impl Default for StoreConfig {
     }
 }
 
+/// A session unused this long ends: 15 minutes, the resident-record standard's screen lock.
+pub const DEFAULT_STAFF_IDLE_SECS: u64 = 15 * 60;
+/// A session ends this long after sign-in whatever its use: one working day.
+pub const DEFAULT_STAFF_ABSOLUTE_SECS: u64 = 8 * 3600;
+/// Failed sign-ins in a row that lock a staff user.
+pub const DEFAULT_STAFF_MAX_FAILURES: u32 = 5;
+/// How long a locked staff user stays locked.
+pub const DEFAULT_STAFF_LOCKOUT_SECS: u64 = 15 * 60;
+
+/// Staff sign-in (`[staff]`): staff clients (security, auditor, operator, admin) sign in
+/// with a password and a TOTP code (`POST /v1/session`) and send the session's token with
+/// every request; these settings bound the session and the guessing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaffConfig {
+    /// A session not used for this many seconds ends (default 900, 15 minutes).
+    #[serde(default = "d_staff_idle")]
+    pub idle_timeout_secs: u64,
+    /// A session ends this many seconds after sign-in, used or not (default 28800, 8 hours).
+    #[serde(default = "d_staff_absolute")]
+    pub absolute_timeout_secs: u64,
+    /// Failed sign-ins in a row that lock the user (default 5).
+    #[serde(default = "d_staff_failures")]
+    pub max_failures: u32,
+    /// How long a locked user stays locked, in seconds (default 900, 15 minutes); while
+    /// locked even the right password and code answer 423 `account_locked`.
+    #[serde(default = "d_staff_lockout")]
+    pub lockout_secs: u64,
+}
+
+fn d_staff_idle() -> u64 {
+    DEFAULT_STAFF_IDLE_SECS
+}
+fn d_staff_absolute() -> u64 {
+    DEFAULT_STAFF_ABSOLUTE_SECS
+}
+fn d_staff_failures() -> u32 {
+    DEFAULT_STAFF_MAX_FAILURES
+}
+fn d_staff_lockout() -> u64 {
+    DEFAULT_STAFF_LOCKOUT_SECS
+}
+
+impl Default for StaffConfig {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: DEFAULT_STAFF_IDLE_SECS,
+            absolute_timeout_secs: DEFAULT_STAFF_ABSOLUTE_SECS,
+            max_failures: DEFAULT_STAFF_MAX_FAILURES,
+            lockout_secs: DEFAULT_STAFF_LOCKOUT_SECS,
+        }
+    }
+}
+
+impl Role {
+    /// True for the staff roles, whose people sign in (`POST /v1/session`) on top of their
+    /// certificate.
+    pub fn is_staff(self) -> bool {
+        matches!(
+            self,
+            Role::Security | Role::Auditor | Role::Operator | Role::Admin
+        )
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -492,6 +557,9 @@ pub struct GatewayConfig {
     /// The store: embedded sled (default) or PostgreSQL.
     #[serde(default)]
     pub store: StoreConfig,
+    /// Staff sign-in: session timeouts and lockout.
+    #[serde(default)]
+    pub staff: StaffConfig,
     /// The API's TLS: the city CA and the gateway's server certificate.
     pub tls: TlsConfig,
     /// The message keys and the master key that seals them.
@@ -650,6 +718,16 @@ impl GatewayConfig {
         if c.platform.backoff_base_ms == 0 || c.platform.backoff_base_ms > c.platform.backoff_max_ms
         {
             problems.push("platform.backoff_base_ms: must be >0 and <= backoff_max_ms".into());
+        }
+        let st = &c.staff;
+        if st.idle_timeout_secs == 0 || st.idle_timeout_secs > st.absolute_timeout_secs {
+            problems.push(
+                "staff.idle_timeout_secs: must be at least 1 and at most absolute_timeout_secs"
+                    .into(),
+            );
+        }
+        if st.max_failures == 0 || st.lockout_secs == 0 {
+            problems.push("staff.max_failures, staff.lockout_secs: must be at least 1".into());
         }
         if c.limits.max_batches_per_system == 0 {
             problems.push("limits.max_batches_per_system: must be at least 1".into());

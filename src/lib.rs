@@ -55,5 +55,6 @@ pub mod schedule;
 pub mod schemas;
 pub mod settings;
 pub mod sim;
+pub mod staff;
 pub mod tls;
 pub mod util;

@@ -26,6 +26,10 @@ use tower::ServiceExt;
 struct Gw {
     router: Router,
     config: std::sync::Arc<GatewayConfig>,
+    /// The deployment folder (first-login secrets under `staff/`).
+    dir: std::path::PathBuf,
+    /// Each staff user's token, signed in on first use (once: a code is refused twice).
+    tokens: tokio::sync::Mutex<std::collections::HashMap<String, String>>,
     _gateway: renkei::app::Gateway,
     _tmp: tempfile::TempDir,
 }
@@ -75,18 +79,65 @@ fn gateway() -> Gw {
         master: gw.master.clone(),
         settings: gw.settings.clone(),
         reloader: None,
+        staff: gw.staff.clone(),
     };
     Gw {
         router: app(state),
         config: gw.config.clone(),
+        dir,
+        tokens: Default::default(),
         _gateway: gw,
         _tmp: tmp,
     }
 }
 
 impl Gw {
-    /// Sends one request as `who` (`None`: no client certificate).
+    /// `name`'s session token (staff users sign in on first use).
+    async fn token(&self, name: &str) -> String {
+        let mut tokens = self.tokens.lock().await;
+        if let Some(t) = tokens.get(name) {
+            return t.clone();
+        }
+        let (password, secret) = common::first_login(&self.dir, name);
+        let body = json!({"user": name, "password": password, "totp": common::totp_now(&secret)});
+        let r = self
+            .raw(
+                Some(name),
+                Method::POST,
+                "/v1/session",
+                &[("content-type", "application/json")],
+                body.to_string(),
+            )
+            .await;
+        assert_eq!(r.status, 201, "sign in {name}: {}", r.text());
+        let t = r.body["token"].as_str().expect("token").to_string();
+        tokens.insert(name.to_string(), t.clone());
+        t
+    }
+
+    /// Sends one request as `who` (`None`: no client certificate); a staff client sends its
+    /// session token unless `headers` carry an `authorization` of their own.
     async fn call(
+        &self,
+        who: Option<&str>,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        let mut h = headers.to_vec();
+        let bearer;
+        if let Some(name) = who.filter(|n| common::STAFF.contains(n)) {
+            if !headers.iter().any(|(k, _)| *k == "authorization") {
+                bearer = format!("Bearer {}", self.token(name).await);
+                h.push(("authorization", bearer.as_str()));
+            }
+        }
+        self.raw(who, method, path, &h, body).await
+    }
+
+    /// Sends one request exactly as given.
+    async fn raw(
         &self,
         who: Option<&str>,
         method: Method,
@@ -170,11 +221,13 @@ const SECURITY: &[Role] = &[Role::Security];
 const AUDITOR: &[Role] = &[Role::Auditor];
 const OPERATOR: &[Role] = &[Role::Operator];
 const ADMIN: &[Role] = &[Role::Admin];
+const STAFF_ROLES: &[Role] = &[Role::Security, Role::Auditor, Role::Operator, Role::Admin];
 const EVERYONE: &[Role] = &[
     Role::Business,
     Role::Security,
     Role::Auditor,
     Role::Operator,
+    Role::Admin,
     Role::ResidentFeed,
     Role::Admin,
 ];
@@ -334,8 +387,39 @@ fn routes() -> Vec<Route> {
             "/v1/admin/config/reload",
             ADMIN,
         ),
+        // session::admin_routes (a user that does not exist: nothing changes)
+        r(Method::GET, "/v1/staff/users", "/v1/staff/users", ADMIN),
+        r(Method::POST, "/v1/staff/users", "/v1/staff/users", ADMIN),
+        r(
+            Method::POST,
+            "/v1/staff/users/{name}/disable",
+            "/v1/staff/users/nobody/disable",
+            ADMIN,
+        ),
+        r(
+            Method::POST,
+            "/v1/staff/users/{name}/enable",
+            "/v1/staff/users/nobody/enable",
+            ADMIN,
+        ),
+        r(
+            Method::POST,
+            "/v1/staff/users/{name}/reset",
+            "/v1/staff/users/nobody/reset",
+            ADMIN,
+        ),
+        // session::routes (an empty body: nothing is signed in or changed)
+        r(Method::POST, "/v1/session", "/v1/session", STAFF_ROLES),
+        r(
+            Method::POST,
+            "/v1/session/password",
+            "/v1/session/password",
+            STAFF_ROLES,
+        ),
         // api::app
         r(Method::GET, "/healthz", "/healthz", EVERYONE),
+        // Last: signing out ends each staff user's session.
+        r(Method::DELETE, "/v1/session", "/v1/session", STAFF_ROLES),
     ]
 }
 
@@ -793,4 +877,109 @@ async fn inquiry_refusals_map_to_stable_codes() {
         "business_number",
         "another system's person",
     );
+}
+
+/// Every route a staff role may use, except signing in itself (and `/healthz`).
+fn staff_routes() -> Vec<Route> {
+    routes()
+        .into_iter()
+        .filter(|r| r.roles.iter().any(|role| STAFF_ROLES.contains(role)))
+        .filter(|r| {
+            r.template != "/healthz" && !(r.template == "/v1/session" && r.method == Method::POST)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_staff_route_needs_a_session_of_the_same_certificate() {
+    let gw = gateway();
+    // Sign every staff user in first (each once), then take each route as each staff client
+    // with the role: no token, a garbage token, and another user's token (that user is bound
+    // to another certificate, so it is also a token presented with another certificate).
+    let mut tokens = std::collections::HashMap::new();
+    for name in common::STAFF {
+        tokens.insert(name, gw.token(name).await);
+    }
+    for route in staff_routes() {
+        for (name, role) in CLIENTS {
+            if !role.is_staff() || !route.roles.contains(role) {
+                continue;
+            }
+            let what = format!("{} {} as {name}", route.method, route.path);
+            let none = gw
+                .raw(
+                    Some(name),
+                    route.method.clone(),
+                    route.path,
+                    &[],
+                    Bytes::new(),
+                )
+                .await;
+            assert_eq!(
+                (none.status, none.code()),
+                (401, "session_required"),
+                "{what}"
+            );
+            let garbage = gw
+                .raw(
+                    Some(name),
+                    route.method.clone(),
+                    route.path,
+                    &[("authorization", "Bearer rks_not-a-session")],
+                    Bytes::new(),
+                )
+                .await;
+            assert_eq!(
+                (garbage.status, garbage.code()),
+                (401, "session_expired"),
+                "{what}"
+            );
+            let other = if *name == "auditor" {
+                "operator"
+            } else {
+                "auditor"
+            };
+            let bearer = format!("Bearer {}", tokens[other]);
+            let theirs = gw
+                .raw(
+                    Some(name),
+                    route.method.clone(),
+                    route.path,
+                    &[("authorization", bearer.as_str())],
+                    Bytes::new(),
+                )
+                .await;
+            assert_eq!(
+                (theirs.status, theirs.code()),
+                (401, "session_mismatch"),
+                "{what} with {other}'s token"
+            );
+        }
+    }
+    // Business systems and the feed stay certificate-only: no token, still served.
+    let r = gw
+        .raw(
+            Some(CLIENT_FEED),
+            Method::GET,
+            "/v1/persons:lookup",
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert!(!r.code().starts_with("session"), "{}", r.text());
+    // The sessions still work after all that, and sign-out ends one at once.
+    let ops = gw.get("operator", "/v1/ops/stats").await;
+    assert_eq!(ops.status, 200, "{}", ops.text());
+    let out = gw
+        .call(
+            Some("operator"),
+            Method::DELETE,
+            "/v1/session",
+            &[],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(out.status, 204, "{}", out.text());
+    let after = gw.get("operator", "/v1/ops/stats").await;
+    assert_eq!((after.status, after.code()), (401, "session_expired"));
 }

@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("sim", 2),
     // Capabilities, each above what it builds on.
     ("registry", 3),
+    ("staff", 3),
     ("inquiry", 4),
     ("batch", 5),
     ("dispatch", 5),

@@ -15,11 +15,13 @@ use super::state::AppState;
 use crate::config::{ClientConfig, Role};
 use crate::tls::Peer;
 
-/// The caller: its certificate and its configured entry.
+/// The caller: its certificate and its configured entry, and for staff the signed-in user
+/// (set by `session::require_session`).
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub peer: Peer,
     pub client: ClientConfig,
+    pub user: Option<String>,
 }
 
 impl Caller {
@@ -31,7 +33,10 @@ impl Caller {
         touched_individual_number: bool,
     ) -> StaffDetail {
         StaffDetail {
-            actor: self.client.name.to_string(),
+            actor: self
+                .user
+                .clone()
+                .unwrap_or_else(|| self.client.name.to_string()),
             terminal: self.peer.addr.to_string(),
             certificate_fingerprint: Some(self.peer.fingerprint.clone()),
             action: action.to_string(),
@@ -64,7 +69,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         )
         .into_response();
     };
-    req.extensions_mut().insert(Caller { peer, client });
+    req.extensions_mut().insert(Caller {
+        peer,
+        client,
+        user: None,
+    });
     next.run(req).await
 }
 

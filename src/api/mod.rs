@@ -9,8 +9,13 @@
 //!    client, which gives the caller's role;
 //! 3. fair share — [`limits::fair_share`]: the caller's token bucket and requests in flight
 //!    (429 with `Retry-After` beyond them);
-//! 4. role — [`auth::require`] per group of routes: a group names the roles it serves;
-//! 5. the handler.
+//! 4. staff session — [`session::require_session`]: a staff caller (security, auditor,
+//!    operator, admin) must also send `Authorization: Bearer` of a live session signed in with
+//!    the same certificate (401 `session_required` / `session_expired` / `session_mismatch`);
+//!    only `POST /v1/session` and `/healthz` go without; business systems and the
+//!    resident-record feed stay certificate-only;
+//! 5. role — [`auth::require`] per group of routes: a group names the roles it serves;
+//! 6. the handler.
 
 pub mod admin;
 pub mod audit;
@@ -23,6 +28,7 @@ pub mod observe;
 pub mod ops;
 pub mod registry;
 pub mod security;
+pub mod session;
 pub mod state;
 
 use axum::extract::DefaultBodyLimit;
@@ -57,9 +63,15 @@ pub fn app(state: AppState) -> Router {
         .merge(only(&[Role::Auditor], audit::routes()))
         .merge(only(&[Role::Operator], ops::routes()))
         .merge(only(&[Role::Admin], admin::routes()))
+        .merge(only(
+            &[Role::Security, Role::Auditor, Role::Operator, Role::Admin],
+            session::routes(),
+        ))
+        .merge(only(&[Role::Admin], session::admin_routes()))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(|| async { ApiError::no_such_endpoint() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(from_fn_with_state(state.clone(), session::require_session))
         .layer(from_fn_with_state(fair, limits::fair_share))
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(limit))

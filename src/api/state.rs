@@ -11,6 +11,7 @@ use crate::keys::master::SharedMaster;
 use crate::keys::Keys;
 use crate::registry::Registry;
 use crate::settings::{Live, Reloader};
+use crate::staff::Staff;
 
 /// The API's state.
 #[derive(Clone)]
@@ -29,4 +30,6 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// The platform's master information as last verified.
     pub master: SharedMaster,
+    /// Staff users and sessions.
+    pub staff: Arc<Staff>,
 }

@@ -105,6 +105,7 @@ pub struct Gateway {
     pub policy: Arc<Policy>,
     pub wake: Wake,
     pub master: SharedMaster,
+    pub staff: Arc<crate::staff::Staff>,
 }
 
 /// Opens the store (`[store]`: sled under `data_dir`, or PostgreSQL) and loads keys.
@@ -159,7 +160,14 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
         config.agency_code.clone(),
         config.keys.two_person_rule,
     ));
+    let staff = Arc::new(crate::staff::Staff::new(
+        store.clone(),
+        keyring.clone(),
+        config.staff,
+        Arc::new(crate::staff::SystemClock),
+    ));
     Ok(Gateway {
+        staff,
         policy: Arc::new(Policy::new(&config.platform)),
         config,
         settings,
@@ -275,6 +283,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         inquiries: gw.inquiries.clone(),
         keys: gw.keys.clone(),
         master: gw.master.clone(),
+        staff: gw.staff.clone(),
     });
     let serve = tokio::spawn(tls::serve(
         listener,

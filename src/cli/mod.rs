@@ -10,6 +10,7 @@ pub mod output;
 pub mod ops;
 pub mod persons;
 pub mod progress;
+pub mod session;
 pub mod staff_client;
 pub mod store;
 pub mod values;
@@ -133,6 +134,25 @@ enum Command {
         conn: Conn,
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// Signs a staff client in: asks the password and TOTP code (two lines on standard input
+    /// when it is not a terminal) and keeps the session in clients/NAME/session.
+    Login {
+        #[command(flatten)]
+        conn: Conn,
+        /// The staff user, when not the certificate's name (several staff may share one).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Ends a staff client's session and forgets its token.
+    Logout {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Staff users (admin): add, list, disable, enable, reset; passwd for your own password.
+    Users {
+        #[command(subcommand)]
+        action: crate::cli::session::UsersAction,
     },
 }
 
@@ -296,6 +316,8 @@ pub fn main() -> ExitCode {
                 println!("Made a deployment in {}.", dir.display());
                 println!("  renkei sim   --config {}/sim.toml", dir.display());
                 println!("  renkei serve --config {}/renkei.toml", dir.display());
+                println!("Staff users (scan each URI into an authenticator app, once):");
+                crate::cli::session::print_first_logins(&dir);
             }),
         ),
         Command::Serve { config } => done(runtime().and_then(|rt| {
@@ -357,6 +379,15 @@ pub fn main() -> ExitCode {
         }
         Command::Config { conn, action } => {
             done(runtime().and_then(|rt| rt.block_on(config_cmd(conn, action))))
+        }
+        Command::Login { conn, user } => {
+            done(runtime().and_then(|rt| rt.block_on(crate::cli::session::login(conn, user))))
+        }
+        Command::Logout { conn } => {
+            done(runtime().and_then(|rt| rt.block_on(crate::cli::session::logout(conn))))
+        }
+        Command::Users { action } => {
+            done(runtime().and_then(|rt| rt.block_on(crate::cli::session::users(action))))
         }
     };
     match result {

@@ -1,7 +1,8 @@
 //! The one HTTPS client every command-line client of the running gateway uses (`renkei
 //! keys …`, `audit …`, `persons …`, `inquiries …`): [`Conn`] says how to reach the gateway
 //! and as whom, [`StaffClient`] sends JSON requests and streams files, authenticated with the
-//! client certificate of `clients/NAME/` like any other user.
+//! client certificate of `clients/NAME/` like any other user, and — for staff — with the
+//! bearer token `renkei login` keeps in `clients/NAME/session`.
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -174,6 +175,27 @@ pub struct StaffClient {
     client: HttpsClient,
     upload: UploadClient,
     base: String,
+    /// The client certificate name (for the "sign in first" sentence).
+    name: String,
+    /// `Bearer <token>` from `clients/NAME/session`, when signed in.
+    bearer: Option<zeroize::Zeroizing<String>>,
+}
+
+/// Where `renkei login` keeps a staff client's session token.
+pub fn session_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join("clients").join(name).join("session")
+}
+
+/// True for the gateway's answers that mean "no live session".
+fn is_session_refusal(status: u16, body: &[u8]) -> bool {
+    if status != 401 {
+        return false;
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+    matches!(
+        v["code"].as_str(),
+        Some("session_required" | "session_expired" | "session_mismatch")
+    )
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -212,11 +234,21 @@ impl StaffClient {
             .build();
         let upload = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .build::<_, FileBody>(connector);
+        let bearer = std::fs::read_to_string(session_file(dir, name))
+            .ok()
+            .map(|t| zeroize::Zeroizing::new(format!("Bearer {}", t.trim())));
         Ok(Self {
             client,
             upload,
             base: gateway_base(dir, gateway)?,
+            name: name.to_string(),
+            bearer,
         })
+    }
+
+    /// The sentence for a staff command without a live session.
+    fn sign_in_first(&self) -> String {
+        format!("sign in first: renkei login --as {}", self.name)
     }
 
     /// Sends a request; returns status and body.
@@ -227,12 +259,20 @@ impl StaffClient {
         headers: &[(&str, &str)],
         body: Bytes,
     ) -> Result<(u16, Bytes), String> {
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(b) = &self.bearer {
+            all.push(("authorization", b.as_str()));
+        }
         let r = self
             .client
-            .send(method, &format!("{}{path}", self.base), headers, body)
+            .send(method, &format!("{}{path}", self.base), &all, body)
             .await
             .map_err(|e| transport(&self.base, e))?;
-        Ok((r.status.as_u16(), r.body))
+        let status = r.status.as_u16();
+        if is_session_refusal(status, &r.body) {
+            return Err(self.sign_in_first());
+        }
+        Ok((status, r.body))
     }
 
     /// Sends JSON, expects JSON; a non-2xx answer becomes an error with the gateway's message.
@@ -291,13 +331,15 @@ impl StaffClient {
             }
             shown.set_message("sent; waiting for the gateway to finish…");
         });
-        let req = hyper::Request::builder()
+        let mut req = hyper::Request::builder()
             .method(hyper::Method::POST)
             .uri(format!("{}{path}", self.base))
             .header("content-type", "application/octet-stream")
-            .header("content-length", len)
-            .body(FileBody { rx, len })
-            .map_err(err)?;
+            .header("content-length", len);
+        if let Some(b) = &self.bearer {
+            req = req.header("authorization", b.as_str());
+        }
+        let req = req.body(FileBody { rx, len }).map_err(err)?;
         let fut = async {
             let resp = self
                 .upload
@@ -313,6 +355,9 @@ impl StaffClient {
             .map_err(|_| "the gateway did not answer in time".to_string())??;
         let _ = reader.await;
         bar.finish_and_clear();
+        if is_session_refusal(status, &body) {
+            return Err(self.sign_in_first());
+        }
         if !(200..300).contains(&status) {
             return Err(refusal(status, &body));
         }

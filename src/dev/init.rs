@@ -42,10 +42,22 @@ pub const CLIENT_SUBSIDY: &str = "kodomo-iryo";
 pub const CLIENT_SECOND: &str = "kokuho";
 /// The resident-record feed (住基): the only client that imports and changes persons.
 pub const CLIENT_FEED: &str = "jukiban";
-/// The gateway's administrator client (configuration reload; role `admin`).
-pub const CLIENT_ADMIN: &str = "admin";
 /// The simulator's admin client.
 pub const CLIENT_SIM_ADMIN: &str = "sim-admin";
+/// The administrator's client (staff users, client certificates, configuration reload).
+pub const CLIENT_ADMIN: &str = "admin";
+/// The staff clients `renkei init` makes, each with one staff user of the same name.
+pub const STAFF_CLIENTS: [(&str, Role); 5] = [
+    ("security-officer", Role::Security),
+    ("security-officer-2", Role::Security),
+    ("auditor", Role::Auditor),
+    ("operator", Role::Operator),
+    (CLIENT_ADMIN, Role::Admin),
+];
+/// A staff user's first-login secrets, under the deployment folder.
+pub fn first_login_file(dir: &Path, user: &str) -> PathBuf {
+    dir.join("staff").join(user).join("first-login.json")
+}
 /// The certificate the gateway presents to the platform.
 pub const CLIENT_GATEWAY: &str = "renkei-gateway";
 
@@ -137,16 +149,9 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             "key.pem",
         )
         .map_err(err)?;
-    let clients = [
-        CLIENT_SUBSIDY,
-        CLIENT_SECOND,
-        CLIENT_FEED,
-        "security-officer",
-        "security-officer-2",
-        "auditor",
-        "operator",
-        CLIENT_ADMIN,
-    ];
+    let clients = [CLIENT_SUBSIDY, CLIENT_SECOND, CLIENT_FEED]
+        .into_iter()
+        .chain(STAFF_CLIENTS.iter().map(|(n, _)| *n));
     for name in clients {
         ca.issue_client(&d.join("clients").join(name), name, "cert.pem", "key.pem")
             .map_err(err)?;
@@ -155,6 +160,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
     let city = agency(DEV_CITY_AGENCY)?;
     let platform = agency(DEV_PLATFORM_AGENCY)?;
     let gw_keys = make_keys(&d.join("gateway"), city.clone())?;
+    let gw_keys = make_staff_users(d, gw_keys)?;
     let sim_keys = make_keys(&d.join("sim"), platform.clone())?;
     gw_keys
         .own_public()
@@ -218,6 +224,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         server: Default::default(),
         limits: Default::default(),
         store: Default::default(),
+        staff: Default::default(),
         // Ephemeral API port, ephemeral ops port (tests run many deployments at once).
         ops: crate::config::OpsConfig {
             listen: if opts.listen.port() == 0 {
@@ -259,12 +266,15 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             client(CLIENT_SUBSIDY, Role::Business, &[AFFAIR_CHILD_MEDICAL])?,
             client(CLIENT_SECOND, Role::Business, &[AFFAIR_NHI])?,
             staff(CLIENT_FEED, Role::ResidentFeed)?,
-            staff("security-officer", Role::Security)?,
-            staff("security-officer-2", Role::Security)?,
-            staff("auditor", Role::Auditor)?,
-            staff("operator", Role::Operator)?,
-            staff(CLIENT_ADMIN, Role::Admin)?,
-        ],
+        ]
+        .into_iter()
+        .chain(
+            STAFF_CLIENTS
+                .iter()
+                .map(|(n, r)| staff(n, *r))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+        .collect(),
     };
     write_toml(
         &d.join("renkei.toml"),
@@ -310,6 +320,73 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         "# National platform simulator configuration (made by `renkei init`).",
     )?;
     Ok(())
+}
+
+/// Creates one staff user per staff client straight in the gateway's store (the gateway is
+/// not running yet) and writes each one's first-login secrets to
+/// `staff/NAME/first-login.json` (0600). Runs on a thread of its own, with its own runtime,
+/// so that it works whether or not the caller is inside one.
+fn make_staff_users(d: &Path, keys: KeyState) -> Result<KeyState, String> {
+    let d = d.to_path_buf();
+    std::thread::spawn(move || -> Result<KeyState, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(err)?;
+        let store_dir = d.join("gateway/data/store");
+        let keys = std::sync::Arc::new(keys);
+        rt.block_on(async {
+            let store: std::sync::Arc<dyn renkei_store::Store> =
+                renkei_store::sled_store::SledStore::open(&store_dir, Default::default())
+                    .map_err(err)?;
+            let staff = crate::staff::Staff::new(
+                store,
+                keys.clone(),
+                Default::default(),
+                std::sync::Arc::new(crate::staff::SystemClock),
+            );
+            for (name, _) in STAFF_CLIENTS {
+                let first = staff.create_initial(name, name).await.map_err(err)?;
+                let file = first_login_file(&d, name);
+                if let Some(parent) = file.parent() {
+                    use std::os::unix::fs::DirBuilderExt;
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(parent)
+                        .map_err(err)?;
+                }
+                let text = zeroize::Zeroizing::new(
+                    serde_json::to_vec_pretty(&first.to_json()).map_err(err)?,
+                );
+                crate::fsutil::write_private(&file, &text).map_err(err)?;
+            }
+            Ok::<_, String>(())
+        })?;
+        wait_store_released(&store_dir)?;
+        std::sync::Arc::try_unwrap(keys).map_err(|_| "key state still shared".to_string())
+    })
+    .join()
+    .map_err(|_| "creating the staff users failed".to_string())?
+}
+
+/// Waits until the store's writer thread has let go of the store's lock (so that a gateway
+/// started right after, in this process or another, can open it).
+fn wait_store_released(store_dir: &Path) -> Result<(), String> {
+    use rustix::fs::{flock, FlockOperation};
+    let db = store_dir.join("db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let f = std::fs::File::open(&db).map_err(err)?;
+        if flock(&f, FlockOperation::NonBlockingLockExclusive).is_ok() {
+            let _ = flock(&f, FlockOperation::Unlock);
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err("the new store stayed locked".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// Loads a peer's keys into a key state (used by serve).

@@ -19,6 +19,7 @@
 //! | `due`, `awaiting_code` | schedule: times, inquiry ids, unified numbers | plain: no personal value |
 //! | `batches` | batch counts, per-line inquiry ids, rejected lines (line, field, code, scrubbed message) | plain: no personal value (the results file is rendered from the sealed inquiries) |
 //! | `records`, `checkpoints` | linkage records (who asked what about which unified number, when) and signed checkpoints | plain: hash-chained audit evidence with codes and numbers, no values or facts |
+//! | `staff` | staff users (password hash, TOTP secret, lockout state) and sessions (by the SHA-256 of their token) | the whole value sealed (`staff/<key>`) |
 //! | `meta` | counters, chain state, merge redirects (unified → unified) | plain: no personal value |
 //!
 //! A store written by an older build (inquiries and codes in plaintext) is refused at start
@@ -37,6 +38,7 @@ use super::Error;
 use crate::inquiry::repo::inquiry_location;
 use crate::keyring::KeyState;
 use crate::registry::{fugo_location, PersonRecord};
+use crate::staff::staff_location;
 
 /// Values re-encrypted per store batch.
 const REKEY_PAGE: usize = 256;
@@ -53,7 +55,10 @@ const FULL_PASS_EVERY: u32 = 30;
 type Location = fn(&[u8]) -> String;
 
 /// Trees whose every value is one at-rest envelope, with the location of a key.
-const SEALED_TREES: [(Tree, Location); 1] = [(Tree::Inquiries, inquiry_location)];
+const SEALED_TREES: [(Tree, Location); 2] = [
+    (Tree::Inquiries, inquiry_location),
+    (Tree::Staff, staff_location),
+];
 
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD

@@ -1,6 +1,9 @@
 //! Test harness for the end-to-end tests: a deployment folder made by `renkei init`, the
 //! release binary's `sim` and `serve` run as child processes (output captured under the
 //! deployment's `logs/`), mutual-TLS JSON clients per client certificate, and polling helpers.
+//! Staff clients sign in once per deployment ([`Deployment::sign_in_staff`], with a TOTP
+//! computed here by [`totp_now`], independent of `src/`) and send the token kept in
+//! `clients/NAME/session`, the file `renkei login` writes, so the CLI uses it too.
 //!
 //! Each test file includes this module with `mod common;`; not every file uses every helper.
 #![allow(dead_code)]
@@ -65,23 +68,96 @@ pub struct Reply {
     pub raw: Bytes,
 }
 
+/// The staff clients `renkei init` makes, each with a staff user of the same name.
+pub const STAFF: [&str; 5] = [
+    "security-officer",
+    "security-officer-2",
+    "auditor",
+    "operator",
+    "admin",
+];
+
+/// The RFC 6238 code (HMAC-SHA-1, 30 s, 6 digits) of a base32 secret for Unix time `secs`.
+pub fn totp_at(secret_b32: &str, secs: u64) -> String {
+    let key = data_encoding::BASE32_NOPAD
+        .decode(secret_b32.trim_end_matches('=').as_bytes())
+        .expect("base32 TOTP secret");
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &key);
+    let mac = ring::hmac::sign(&key, &(secs / 30).to_be_bytes());
+    let m = mac.as_ref();
+    let o = (m[19] & 0x0f) as usize;
+    let n = u32::from_be_bytes([m[o] & 0x7f, m[o + 1], m[o + 2], m[o + 3]]) % 1_000_000;
+    format!("{n:06}")
+}
+
+/// The current TOTP code of a base32 secret.
+pub fn totp_now(secret_b32: &str) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    totp_at(secret_b32, secs)
+}
+
+/// A staff user's first-login secrets as `renkei init` wrote them: (password, TOTP secret).
+pub fn first_login(dir: &Path, user: &str) -> (String, String) {
+    let f = dir.join("staff").join(user).join("first-login.json");
+    let v: Value = serde_json::from_slice(&std::fs::read(&f).expect("first-login.json"))
+        .expect("first-login JSON");
+    (
+        v["password"].as_str().expect("password").to_string(),
+        v["totp_secret"].as_str().expect("totp_secret").to_string(),
+    )
+}
+
+/// The session token file of a staff client.
+pub fn session_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join("clients").join(name).join("session")
+}
+
 /// A mutual-TLS JSON client for one client certificate against one server.
 #[derive(Clone)]
 pub struct Api {
     pub client: HttpsClient,
     pub base: String,
+    /// `Bearer <token>` sent with every request, for a signed-in staff client.
+    pub bearer: Option<String>,
 }
 
 impl Api {
     /// A client presenting `clients/<name>` of deployment `dir` to `addr`.
+    /// A staff client sends the session token in `clients/<name>/session` when there is one.
     pub fn new(dir: &Path, name: &str, addr: SocketAddr) -> Api {
         let c = dir.join("clients").join(name);
-        Api::with_files(
+        let mut api = Api::with_files(
             &dir.join("ca.pem"),
             &c.join("cert.pem"),
             &c.join("key.pem"),
             addr,
-        )
+        );
+        api.bearer = std::fs::read_to_string(session_file(dir, name))
+            .ok()
+            .map(|t| format!("Bearer {}", t.trim()));
+        api
+    }
+
+    /// The same client sending `token` (or no token at all).
+    pub fn with_token(&self, token: Option<&str>) -> Api {
+        Api {
+            bearer: token.map(|t| format!("Bearer {t}")),
+            ..self.clone()
+        }
+    }
+
+    /// `POST /v1/session` as `user` with a code computed now.
+    pub async fn sign_in(&self, user: &str, password: &str, totp_secret: &str) -> Reply {
+        self.with_token(None)
+            .post_json(
+                "/v1/session",
+                &[],
+                &json!({"user": user, "password": password, "totp": totp_now(totp_secret)}),
+            )
+            .await
     }
 
     /// A client with explicit trust anchor and certificate files.
@@ -92,6 +168,7 @@ impl Api {
         Api {
             client,
             base: format!("https://{addr}"),
+            bearer: None,
         }
     }
 
@@ -104,7 +181,16 @@ impl Api {
         body: Bytes,
     ) -> Result<Reply, TlsError> {
         let url = format!("{}{path}", self.base);
-        let r = self.client.send(method, &url, headers, body).await?;
+        let mut all = headers.to_vec();
+        if let Some(b) = &self.bearer {
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            {
+                all.push(("authorization", b.as_str()));
+            }
+        }
+        let r = self.client.send(method, &url, &all, body).await?;
         Ok(Reply {
             status: r.status.as_u16(),
             body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
@@ -523,7 +609,24 @@ impl Deployment {
                 .unwrap_or(false)
         })
         .await;
+        self.sign_in_staff().await;
         addr
+    }
+
+    /// Signs each staff user in once per deployment (a TOTP code is refused a second time
+    /// in its step) and keeps the token where `renkei login` would.
+    pub async fn sign_in_staff(&self) {
+        for name in STAFF {
+            let file = session_file(&self.dir, name);
+            if file.exists() {
+                continue;
+            }
+            let (password, secret) = first_login(&self.dir, name);
+            let r = self.client(name).sign_in(name, &password, &secret).await;
+            assert_eq!(r.status, 201, "sign in {name}: {}", r.body);
+            let token = r.body["token"].as_str().expect("token");
+            std::fs::write(&file, token).expect("write the session file");
+        }
     }
 
     /// Starts the simulator then the gateway.

@@ -62,11 +62,13 @@ pub enum Tree {
     Checkpoints,
     /// Batches of inquiries submitted as files.
     Batches,
+    /// Staff users and their sign-in sessions (values sealed at rest).
+    Staff,
 }
 
 impl Tree {
     /// Every tree, for scans that cover the whole store (privacy checks, backups).
-    pub const ALL: [Tree; 12] = [
+    pub const ALL: [Tree; 13] = [
         Tree::Meta,
         Tree::Persons,
         Tree::BlindIndex,
@@ -79,6 +81,7 @@ impl Tree {
         Tree::Records,
         Tree::Checkpoints,
         Tree::Batches,
+        Tree::Staff,
     ];
 
     /// The tree's one-byte number: the key prefix inside sled's tree and the `tree` column on
@@ -97,6 +100,7 @@ impl Tree {
             Tree::Records => 10,
             Tree::Checkpoints => 11,
             Tree::Batches => 12,
+            Tree::Staff => 13,
         }
     }
 
@@ -115,6 +119,7 @@ impl Tree {
             Tree::Records => "records",
             Tree::Checkpoints => "checkpoints",
             Tree::Batches => "batches",
+            Tree::Staff => "staff",
         }
     }
 }
