@@ -191,6 +191,7 @@ fn routes() -> Vec<Route> {
             BUSINESS,
         ),
         r(Method::POST, "/v1/inquiries", "/v1/inquiries", BUSINESS),
+        r(Method::GET, "/v1/inquiries", "/v1/inquiries", BUSINESS),
         r(
             Method::GET,
             "/v1/inquiries/{id}",
@@ -318,6 +319,8 @@ fn routes() -> Vec<Route> {
         r(Method::GET, "/v1/ops/stats", "/v1/ops/stats", OPERATOR),
         // api::app
         r(Method::GET, "/healthz", "/healthz", EVERYONE),
+        // openapi::routes
+        r(Method::GET, "/openapi.json", "/openapi.json", EVERYONE),
     ]
 }
 
@@ -510,7 +513,7 @@ async fn bad_bodies_map_to_stable_codes_naming_the_field() {
     assert_invalid(&r, "unknown_field", "nickname", "unknown field in a link");
 
     // Missing field.
-    for missing in ["business_number", "item_code", "conditions"] {
+    for missing in ["business_number", "item", "conditions"] {
         let mut body = local_tax(bn);
         body.as_object_mut().expect("object").remove(missing);
         let r = gw.submit(CLIENT_SUBSIDY, "m-1", &body).await;
@@ -575,7 +578,7 @@ async fn bad_bodies_map_to_stable_codes_naming_the_field() {
     for raw in [
         &b"{\"business_number\": "[..],
         &b"not json"[..],
-        &b"{\"item_code\" 1}"[..],
+        &b"{\"item\" 1}"[..],
         &b""[..],
     ] {
         let r = gw
@@ -749,7 +752,7 @@ async fn inquiry_refusals_map_to_stable_codes() {
         !kokuho
             .permissions
             .iter()
-            .any(|p| p.item.as_str() == fund["item_code"].as_str().unwrap_or_default()),
+            .any(|p| p.item.as_str() == fund["item"].as_str().unwrap_or_default()),
         "renkei init gave kokuho the public-fund item; pick another refused item"
     );
     let r = gw.submit(CLIENT_SECOND, "np-1", &fund).await;

@@ -19,6 +19,7 @@ pub mod business;
 pub mod error;
 pub mod limits;
 pub mod observe;
+pub mod openapi;
 pub mod ops;
 pub mod registry;
 pub mod security;
@@ -56,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .merge(only(&[Role::Auditor], audit::routes()))
         .merge(only(&[Role::Operator], ops::routes()))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(openapi::routes())
         .fallback(|| async { ApiError::no_such_endpoint() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(fair, limits::fair_share))

@@ -67,7 +67,7 @@ fn progress_line(v: &serde_json::Value) -> String {
     format!(
         "{} {}: lines {} accepted {} rejected {} | queued {} sent {} answered {} failed {}{}",
         v["id"].as_str().unwrap_or("?"),
-        v["state"].as_str().unwrap_or("?"),
+        v["status"].as_str().unwrap_or("?"),
         v["total_lines"],
         v["accepted"],
         v["rejected_count"],
@@ -135,7 +135,7 @@ pub async fn run(action: InquiriesAction) -> Result<(), String> {
                 .len();
             let started = Instant::now();
             let v = c.upload_file("/v1/inquiries:batch", &file).await?;
-            let id = v["batch_id"].as_str().ok_or("no batch id in the answer")?;
+            let id = v["id"].as_str().ok_or("no batch id in the answer")?;
             eprintln!(
                 "Uploaded {} ({size} bytes): batch {id}{}",
                 file.display(),
@@ -159,7 +159,7 @@ pub async fn run(action: InquiriesAction) -> Result<(), String> {
                     eprintln!("{line}");
                     last = line;
                 }
-                if !accepted_reported && v["state"] == "accepted" {
+                if !accepted_reported && v["status"] == "accepted" {
                     accepted_reported = true;
                     eprintln!(
                         "All {} lines read in {:.1} s.",
@@ -167,7 +167,7 @@ pub async fn run(action: InquiriesAction) -> Result<(), String> {
                         started.elapsed().as_secs_f64()
                     );
                 }
-                if v["state"] == "interrupted" {
+                if v["status"] == "interrupted" {
                     return Err(format!(
                         "batch {id} was interrupted; submit the same file again to resume"
                     ));

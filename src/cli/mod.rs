@@ -308,7 +308,7 @@ async fn keys_cmd(conn: Conn, action: KeysAction) -> Result<(), String> {
                     "{:<12} {:>7}  {:<12} {:<30} {:<17} {}",
                     k["purpose"].as_str().unwrap_or(""),
                     k["version"],
-                    k["state"].as_str().unwrap_or(""),
+                    k["status"].as_str().unwrap_or(""),
                     k["created_at"].as_str().unwrap_or(""),
                     k["fingerprint"].as_str().unwrap_or("-"),
                     k["protects"]

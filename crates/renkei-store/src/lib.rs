@@ -62,11 +62,14 @@ pub enum Tree {
     Checkpoints,
     /// Batches of inquiries submitted as files.
     Batches,
+    /// A business system's inquiries, newest last: `system \0 inquiry id` → empty (ids are
+    /// time-ordered, so a reverse range lists them newest first).
+    InquiriesBySystem,
 }
 
 impl Tree {
     /// Every tree, for scans that cover the whole store (privacy checks, backups).
-    pub const ALL: [Tree; 12] = [
+    pub const ALL: [Tree; 13] = [
         Tree::Meta,
         Tree::Persons,
         Tree::BlindIndex,
@@ -79,6 +82,7 @@ impl Tree {
         Tree::Records,
         Tree::Checkpoints,
         Tree::Batches,
+        Tree::InquiriesBySystem,
     ];
 
     /// The tree's one-byte number: the key prefix inside sled's tree and the `tree` column on
@@ -97,6 +101,7 @@ impl Tree {
             Tree::Records => 10,
             Tree::Checkpoints => 11,
             Tree::Batches => 12,
+            Tree::InquiriesBySystem => 13,
         }
     }
 
@@ -115,6 +120,7 @@ impl Tree {
             Tree::Records => "records",
             Tree::Checkpoints => "checkpoints",
             Tree::Batches => "batches",
+            Tree::InquiriesBySystem => "inquiries_by_system",
         }
     }
 }
