@@ -265,7 +265,11 @@ mod tests {
 
     fn render_one(i: &Inquiry) -> (Vec<u8>, renkei_convert::Record) {
         let layout = result_layout().unwrap();
-        let rec = result_line_record(layout, &result_line(layout, i)).unwrap();
+        let rec = reconcile(
+            result_line_record(layout, &result_line(layout, i)).unwrap(),
+            1,
+            Some(i),
+        );
         let mut w = LayoutWriter::new(layout, Vec::new());
         w.write(&rec).unwrap();
         let raw = w.into_inner();
