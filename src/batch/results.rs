@@ -93,7 +93,7 @@ pub const REJECTED_STATUS_DETAIL: &str = "98";
 
 /// The extra columns of every result record: the input line, the inquiry id, the reason.
 fn reconcile(mut rec: Record, line: u64, inquiry: Option<&Inquiry>) -> Record {
-    rec.set("line", &line.to_string());
+    rec.set("line", line.to_string());
     if let Some(i) = inquiry {
         rec.set("inquiry_id", i.id.as_str());
         if let Some(e) = &i.error {
