@@ -23,6 +23,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 python3 -c 'import cryptography' 2>/dev/null || python3 -m pip install -q cryptography
+# schemathesis drives the OpenAPI document against a live gateway (tests/openapi.rs); offline,
+# that test says so and skips.
+command -v schemathesis >/dev/null || python3 -m pip install -q schemathesis || true
 
 # The PostgreSQL backend is compiled and tested too (it is optional in the embedded build).
 features=(--features renkei-store/postgres)

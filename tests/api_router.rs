@@ -248,6 +248,7 @@ fn routes() -> Vec<Route> {
             BUSINESS,
         ),
         r(Method::POST, "/v1/inquiries", "/v1/inquiries", BUSINESS),
+        r(Method::GET, "/v1/inquiries", "/v1/inquiries", BUSINESS),
         r(
             Method::GET,
             "/v1/inquiries/{id}",
@@ -418,6 +419,8 @@ fn routes() -> Vec<Route> {
         ),
         // api::app
         r(Method::GET, "/healthz", "/healthz", EVERYONE),
+        // openapi::routes
+        r(Method::GET, "/openapi.json", "/openapi.json", EVERYONE),
         // Last: signing out ends each staff user's session.
         r(Method::DELETE, "/v1/session", "/v1/session", STAFF_ROLES),
     ]
@@ -613,7 +616,7 @@ async fn bad_bodies_map_to_stable_codes_naming_the_field() {
     assert_invalid(&r, "unknown_field", "nickname", "unknown field in a link");
 
     // Missing field.
-    for missing in ["business_number", "item_code", "conditions"] {
+    for missing in ["business_number", "item", "conditions"] {
         let mut body = local_tax(bn);
         body.as_object_mut().expect("object").remove(missing);
         let r = gw.submit(CLIENT_SUBSIDY, "m-1", &body).await;
@@ -678,7 +681,7 @@ async fn bad_bodies_map_to_stable_codes_naming_the_field() {
     for raw in [
         &b"{\"business_number\": "[..],
         &b"not json"[..],
-        &b"{\"item_code\" 1}"[..],
+        &b"{\"item\" 1}"[..],
         &b""[..],
     ] {
         let r = gw
@@ -853,12 +856,12 @@ async fn inquiry_refusals_map_to_stable_codes() {
     assert!(
         kokuho.affairs.iter().all(|a| !settings.table.permits(
             a,
-            &fund["procedure_code"]
+            &fund["procedure"]
                 .as_str()
                 .unwrap_or_default()
                 .parse()
                 .expect("JT"),
-            &fund["item_code"]
+            &fund["item"]
                 .as_str()
                 .unwrap_or_default()
                 .parse()

@@ -75,12 +75,12 @@ async fn mixed_batch_results_reupload_and_isolation() {
 
     let r = upload(&api, &file).await;
     assert_eq!(r.status, 202, "{}", r.body);
-    let id = r.body["batch_id"].as_str().expect("batch id").to_string();
+    let id = r.body["id"].as_str().expect("batch id").to_string();
     assert_eq!(r.body["new"], true);
 
     let v = wait_done(&api, &id).await;
     assert_eq!(v["id"], id.as_str());
-    assert_eq!(v["state"], "accepted", "{v}");
+    assert_eq!(v["status"], "accepted", "{v}");
     assert_eq!(v["total_lines"], 12, "{v}");
     assert_eq!(v["accepted"], 3, "{v}");
     assert_eq!(v["rejected_count"], 9, "{v}");
@@ -123,21 +123,38 @@ async fn mixed_batch_results_reupload_and_isolation() {
     .collect();
     assert_eq!(rejected, want, "{v}");
 
-    // The results file: CP932 CSV in the inquiry-result layout, answered lines in line order.
+    // The results file: CP932 CSV in the inquiry-result layout, one line per input line in
+    // line order — answered lines with their inquiry id, refused lines with their reason code.
     let r = api.get(&format!("/v1/batches/{id}/results")).await;
     assert_eq!(r.status, 200);
     let recs = read_results(&r.raw);
-    let bns: Vec<&str> = recs
+    let lines: Vec<u64> = recs
         .iter()
-        .map(|r| r.get("business_number").unwrap_or(""))
+        .map(|r| r.get("line").and_then(|l| l.parse().ok()).expect("line"))
         .collect();
-    assert_eq!(bns, [bn(0), bn(1), bn(2)]);
-    for rec in &recs {
+    assert_eq!(lines, (1..=12).collect::<Vec<u64>>());
+    let by_line = |n: usize| &recs[n - 1];
+    for (n, b) in [(1, bn(0)), (3, bn(1)), (8, bn(2))] {
+        let rec = by_line(n);
+        assert_eq!(rec.get("business_number"), Some(b), "{rec:?}");
         assert_eq!(rec.get("status_detail"), Some("09"), "{rec:?}");
+        let iq = rec.get("inquiry_id").expect("inquiry id");
+        let got = api.get(&format!("/v1/inquiries/{iq}")).await;
+        assert_eq!(
+            (got.status, got.body["business_number"].as_str()),
+            (200, Some(b)),
+            "the line's inquiry id names its inquiry"
+        );
     }
-    assert_eq!(recs[0].get("municipal_tax_income_levy"), Some("123400"));
-    assert_eq!(recs[0].get("municipal_tax_per_capita"), Some("3500"));
-    assert_ne!(recs[1].get("municipal_tax_income_levy"), Some("123400"));
+    for (line, _, code) in &want {
+        let rec = by_line(*line as usize);
+        assert_eq!(rec.get("status_detail"), Some("98"), "{rec:?}");
+        assert_eq!(rec.get("reason_code"), Some(code.as_str()), "{rec:?}");
+        assert_eq!(rec.get("inquiry_id").unwrap_or_default(), "", "{rec:?}");
+    }
+    assert_eq!(by_line(1).get("municipal_tax_income_levy"), Some("123400"));
+    assert_eq!(by_line(1).get("municipal_tax_per_capita"), Some("3500"));
+    assert_ne!(by_line(3).get("municipal_tax_income_levy"), Some("123400"));
     assert!(r.raw.ends_with(b"\r\n"));
 
     // Re-uploading the same file: same batch, nothing new.
@@ -145,7 +162,7 @@ async fn mixed_batch_results_reupload_and_isolation() {
     assert_eq!(before, 3);
     let again = upload(&api, &file).await;
     assert_eq!(again.status, 202, "{}", again.body);
-    assert_eq!(again.body["batch_id"], id.as_str());
+    assert_eq!(again.body["id"], id.as_str());
     assert_eq!(again.body["new"], false);
     assert_eq!(d.ops_stats().await["inquiries"].as_u64(), Some(before));
 
@@ -166,7 +183,7 @@ async fn mixed_batch_results_reupload_and_isolation() {
     assert_eq!(r.status, 201, "{}", r.body);
     let k = upload(&second, &line(&line_values(kokuho_bn))).await;
     assert_eq!(k.status, 202, "{}", k.body);
-    let kid = k.body["batch_id"].as_str().expect("batch id").to_string();
+    let kid = k.body["id"].as_str().expect("batch id").to_string();
     assert_ne!(kid, id);
     let kv = wait_done(&second, &kid).await;
     assert_eq!(
@@ -179,7 +196,7 @@ async fn mixed_batch_results_reupload_and_isolation() {
     // The same file from kokuho is kokuho's batch, and its lines are not kodomo-iryo's persons.
     let k2 = upload(&second, &file).await;
     assert_eq!(k2.status, 202, "{}", k2.body);
-    assert_ne!(k2.body["batch_id"], id.as_str());
+    assert_ne!(k2.body["id"], id.as_str());
     // Staff may not use batches; an unknown id is not found.
     let r = d.client("operator").get(&format!("/v1/batches/{id}")).await;
     assert_eq!(r.status, 403, "{}", r.body);

@@ -57,7 +57,7 @@ async fn batch_of_300k_lines_is_accepted_within_30s() {
         .await;
     let uploaded = start.elapsed();
     assert_eq!(r.status, 202, "{}", r.body);
-    let id = r.body["batch_id"].as_str().expect("batch id").to_string();
+    let id = r.body["id"].as_str().expect("batch id").to_string();
     let path = format!("/v1/batches/{id}");
     let v = common::wait_for(
         Duration::from_secs(600),
@@ -65,7 +65,7 @@ async fn batch_of_300k_lines_is_accepted_within_30s() {
         || async {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let r = api.get(&path).await;
-            (r.body["state"] == "accepted").then_some(r.body)
+            (r.body["status"] == "accepted").then_some(r.body)
         },
     )
     .await;

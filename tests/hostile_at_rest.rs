@@ -224,7 +224,7 @@ async fn no_result_code_or_personal_text_in_plaintext_under_data_dir() {
     let dead = |feed: Api| async move {
         feed.get("/v1/persons:lookup?business_number=J0002")
             .await
-            .body["state"]
+            .body["status"]
             .clone()
     };
     assert_eq!(dead(feed.clone()).await, "deceased");
@@ -251,7 +251,7 @@ async fn no_result_code_or_personal_text_in_plaintext_under_data_dir() {
     file.extend(fixed_line(&line_values("000000000099999")));
     let r = api.upload_batch(&file).await;
     assert_eq!(r.status, 202, "{}", r.body);
-    let batch = r.body["batch_id"].as_str().expect("batch id").to_string();
+    let batch = r.body["id"].as_str().expect("batch id").to_string();
     let status = common::wait_for(FINAL_TIMEOUT, "the batch is done", || async {
         let r = api.get(&format!("/v1/batches/{batch}")).await;
         (r.body["done"] == true).then_some(r.body)

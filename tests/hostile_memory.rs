@@ -85,7 +85,7 @@ async fn concurrent_large_uploads_stay_within_memory_and_the_per_system_cap() {
     for u in uploads {
         let (status, body, _) = u.await.expect("upload task");
         assert_eq!(status, 202, "upload: {body}");
-        ids.push(body["batch_id"].as_str().expect("batch id").to_string());
+        ids.push(body["id"].as_str().expect("batch id").to_string());
     }
 
     // kokuho's two batches are being accepted: a third waits.
@@ -102,7 +102,7 @@ async fn concurrent_large_uploads_stay_within_memory_and_the_per_system_cap() {
             &format!("batch {i} is accepted"),
             || async {
                 let r = api.get(&format!("/v1/batches/{id}")).await;
-                r.body["state"] == "accepted"
+                r.body["status"] == "accepted"
             },
         )
         .await;

@@ -155,7 +155,7 @@ async fn listed(officer: &common::Api, purpose: &str) -> Vec<(u64, String, Strin
         .map(|r| {
             (
                 r["version"].as_u64().unwrap_or(0),
-                r["state"].as_str().unwrap_or("").to_string(),
+                r["status"].as_str().unwrap_or("").to_string(),
                 r["fingerprint"].as_str().unwrap_or("").to_string(),
             )
         })

@@ -103,7 +103,7 @@ async fn rotating_every_key_under_load_loses_nothing() {
     let state = |p: &str, v: u64| -> String {
         rows.iter()
             .find(|r| r["purpose"] == p && r["version"] == v)
-            .map(|r| r["state"].as_str().unwrap_or_default().to_string())
+            .map(|r| r["status"].as_str().unwrap_or_default().to_string())
             .unwrap_or_default()
     };
     assert_eq!(state("signing", 2), "active");
@@ -134,7 +134,7 @@ async fn rotating_every_key_under_load_loses_nothing() {
         .filter(|r| r["version"] == 1 && retired.iter().any(|p| r["purpose"] == *p))
         .collect();
     assert_eq!(v1.len(), 3, "{rows:?}");
-    assert!(v1.iter().all(|r| r["state"] == "retired"), "{v1:?}");
+    assert!(v1.iter().all(|r| r["status"] == "retired"), "{v1:?}");
 
     // Only business systems' persons on at-rest v2 now: a restart (keys loaded from disk)
     // still reads them — a new link of a known person resolves through the blind index and

@@ -25,8 +25,8 @@ async fn a_second_officer_must_approve() {
 
     let asked = post(&first, "/v1/keys/signing/rotate").await;
     assert_eq!(asked.status, 200, "{}", asked.body);
-    assert_eq!(asked.body["state"], "pending_approval");
-    let id = asked.body["request_id"].as_str().unwrap().to_string();
+    assert_eq!(asked.body["status"], "pending_approval");
+    let id = asked.body["id"].as_str().unwrap().to_string();
     // Nothing happened yet.
     let keys = first.get("/v1/keys").await.body;
     let signing: Vec<_> = keys

@@ -52,7 +52,7 @@ async fn records_are_complete_exportable_verifiable_and_tamper_evident() {
         .submit(
             "denied",
             &serde_json::json!({"business_number": renkei::dev::demo::SAMPLES[0].business_number,
-                "procedure_code": "JT09999999999999", "item_code": "TM09999999999999",
+                "procedure": "JT09999999999999", "item": "TM09999999999999",
                 "conditions": {"fiscal_year": 2026}}),
         )
         .await;

@@ -158,9 +158,9 @@ async fn fixed_width_import_changes_replay_isolation_and_privacy() {
     assert_eq!(line(12)["code"], "person_not_linked", "{s}");
 
     // States and facts after the change records.
-    assert_eq!(lookup(&feed, "R00001").await.body["state"], "active");
-    assert_eq!(lookup(&feed, "R00004").await.body["state"], "moved_out");
-    assert_eq!(lookup(&feed, "R00005").await.body["state"], "deceased");
+    assert_eq!(lookup(&feed, "R00001").await.body["status"], "active");
+    assert_eq!(lookup(&feed, "R00004").await.body["status"], "moved_out");
+    assert_eq!(lookup(&feed, "R00005").await.body["status"], "deceased");
     let renamed = feed
         .post_json(
             "/v1/persons:match",
@@ -208,7 +208,7 @@ async fn fixed_width_import_changes_replay_isolation_and_privacy() {
     assert_eq!(again.body["unchanged"], 9, "{}", again.body);
     assert_eq!(again.body["persons_created"], 0, "{}", again.body);
     assert_eq!(again.body["rejected_count"], 3, "{}", again.body);
-    assert_eq!(lookup(&feed, "R00004").await.body["state"], "moved_out");
+    assert_eq!(lookup(&feed, "R00004").await.body["status"], "moved_out");
 
     // Code acquisition runs (paced) for the imported persons and shows in searches.
     wait_until(START_TIMEOUT, "imported persons have codes", || async {
@@ -369,7 +369,7 @@ async fn a_business_system_cannot_import_or_change_a_person() {
     let bn0 = SAMPLES[0].business_number;
     let before = lookup(&subsidy, bn0).await;
     assert_eq!(before.status, 200, "{}", before.body);
-    assert_eq!(before.body["state"], "active");
+    assert_eq!(before.body["status"], "active");
     let persons_before = d.ops_stats().await["persons"].clone();
     let facts = json!({"kana": SAMPLES[0].kana, "birth_date": SAMPLES[0].birth_date});
 
@@ -407,7 +407,7 @@ async fn a_business_system_cannot_import_or_change_a_person() {
     // new, and kodomo-iryo's next inquiry for the resident is answered.
     let after = lookup(&subsidy, bn0).await;
     assert_eq!(after.body, before.body, "the person is unchanged");
-    assert_eq!(lookup(&kokuho, "K0001").await.body["state"], "active");
+    assert_eq!(lookup(&kokuho, "K0001").await.body["status"], "active");
     let m = subsidy.post_json("/v1/persons:match", &[], &facts).await;
     assert_eq!(m.status, 200, "{}", m.body);
     assert_eq!(m.body["persons"][0]["business_number"], bn0, "{}", m.body);
@@ -432,7 +432,7 @@ async fn a_business_system_cannot_import_or_change_a_person() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["applied_changes"], 2, "{}", r.body);
     let now = lookup(&subsidy, bn0).await;
-    assert_eq!(now.body["state"], "deceased", "{}", now.body);
+    assert_eq!(now.body["status"], "deceased", "{}", now.body);
     assert_eq!(
         now.body["unified_address_number"],
         before.body["unified_address_number"]

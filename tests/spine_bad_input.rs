@@ -140,27 +140,24 @@ async fn bad_requests_are_refused_and_store_nothing() {
 
     // Malformed item code (and procedure code).
     let mut body = local_tax(SAMPLES[0].business_number);
-    body["item_code"] = json!("TM12");
+    body["item"] = json!("TM12");
     let r = api.submit("b-3", &body).await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(
-        r.body["detail"]
-            .as_str()
-            .unwrap_or("")
-            .contains("item_code"),
-        "the answer names item_code: {}",
+        r.body["detail"].as_str().unwrap_or("").contains("item"),
+        "the answer names item: {}",
         r.body
     );
     let mut body = local_tax(SAMPLES[0].business_number);
-    body["procedure_code"] = json!("XX01010000000214");
+    body["procedure"] = json!("XX01010000000214");
     let r = api.submit("b-4", &body).await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(
         r.body["detail"]
             .as_str()
             .unwrap_or("")
-            .contains("procedure_code"),
-        "the answer names procedure_code: {}",
+            .contains("procedure"),
+        "the answer names procedure: {}",
         r.body
     );
     // Malformed business number in the path.
@@ -243,8 +240,8 @@ async fn bad_requests_are_refused_and_store_nothing() {
     assert_eq!(r.status, 201, "{}", r.body);
     let body = json!({
         "business_number": SAMPLES[0].business_number,
-        "procedure_code": PROC_LOCAL_TAX,
-        "item_code": ITEM_LOCAL_TAX,
+        "procedure": PROC_LOCAL_TAX,
+        "item": ITEM_LOCAL_TAX,
         "conditions": {"from": "2026-04-01", "to": "2027-03-31"},
     });
     let id = api.submit_ok("b-good", &body).await;
@@ -280,16 +277,14 @@ async fn field_errors_name_the_field() {
     ));
 
     let mut body = local_tax(SAMPLES[0].business_number);
-    body["item_code"] = json!("TM12");
+    body["item"] = json!("TM12");
     let r = api.submit("f-1", &body).await;
-    found.push(("malformed item code", "item_code", r.status, r.body));
+    found.push(("malformed item code", "item", r.status, r.body));
 
     let mut body = local_tax(SAMPLES[0].business_number);
-    body.as_object_mut()
-        .expect("object")
-        .remove("procedure_code");
+    body.as_object_mut().expect("object").remove("procedure");
     let r = api.submit("f-2", &body).await;
-    found.push(("missing procedure code", "procedure_code", r.status, r.body));
+    found.push(("missing procedure code", "procedure", r.status, r.body));
 
     let wrong: Vec<String> = found
         .iter()

@@ -191,7 +191,7 @@ async fn crash_scenario() -> Vec<String> {
                 "answered" => {
                     // A crash never garbles an answer: sample 0's local tax is its seeded figure.
                     if r.body["business_number"] == SAMPLES[0].business_number
-                        && r.body["item_code"] == renkei::dev::init::ITEM_LOCAL_TAX
+                        && r.body["item"] == renkei::dev::init::ITEM_LOCAL_TAX
                     {
                         assert_eq!(
                             common::result_field(&r.body, "市町村民税所得割額").as_deref(),

@@ -44,7 +44,7 @@ async fn inquiries_are_answered_with_converted_results() {
     let a0 = &answers[0];
     assert_eq!(a0["business_number"], SAMPLES[0].business_number);
     assert_eq!(a0["result"]["detail_status"], "09");
-    assert_eq!(a0["result"]["items"][0]["item_code"], ITEM_LOCAL_TAX);
+    assert_eq!(a0["result"]["items"][0]["item"], ITEM_LOCAL_TAX);
     assert_eq!(
         result_field(a0, "市町村民税所得割額").as_deref(),
         Some("123400")
@@ -55,16 +55,13 @@ async fn inquiries_are_answered_with_converted_results() {
     );
     // Sample 1 has no seeded figures: still an answer, for the same item, and not sample 0's.
     let a1 = &answers[1];
-    assert_eq!(a1["result"]["items"][0]["item_code"], ITEM_LOCAL_TAX);
+    assert_eq!(a1["result"]["items"][0]["item"], ITEM_LOCAL_TAX);
     assert_ne!(
         result_field(a1, "市町村民税所得割額").as_deref(),
         Some("123400")
     );
     // Sample 2: the public-fund account.
-    assert_eq!(
-        answers[2]["result"]["items"][0]["item_code"],
-        ITEM_PUBLIC_FUND
-    );
+    assert_eq!(answers[2]["result"]["items"][0]["item"], ITEM_PUBLIC_FUND);
 
     // The platform saw each inquiry take effect once, keyed by the inquiry id.
     let stats = d.sim_stats().await;

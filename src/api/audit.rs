@@ -88,7 +88,10 @@ fn snake(v: &impl Serialize) -> String {
         .unwrap_or_default()
 }
 
-fn time_bound(field: &'static str, s: &Option<String>) -> Result<Option<String>, ApiError> {
+pub(super) fn time_bound(
+    field: &'static str,
+    s: &Option<String>,
+) -> Result<Option<String>, ApiError> {
     match s {
         None => Ok(None),
         Some(v) if v.len() == 10 => {

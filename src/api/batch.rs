@@ -102,7 +102,8 @@ async fn submit_batch(
     }
     let spooled = spool.finish().await.map_err(spool_failed)?;
     let up = upload(&gw.inquiries, &system, spooled, slot).await?;
-    Ok((StatusCode::ACCEPTED, Json(up)))
+    let at = super::business::location(&format!("/v1/batches/{}", up.id))?;
+    Ok((StatusCode::ACCEPTED, at, Json(up)))
 }
 
 /// A results file as it is rendered: the pieces [`results::stream`] hands over.
@@ -126,7 +127,7 @@ impl hyper::body::Body for Chunks {
 #[derive(Debug, Serialize)]
 struct BatchView {
     id: String,
-    state: BatchState,
+    status: BatchState,
     total_lines: u64,
     accepted: u64,
     rejected_count: u64,
@@ -155,7 +156,7 @@ async fn batch_status(
     };
     Ok(Json(BatchView {
         id: meta.id,
-        state,
+        status: state,
         total_lines: meta.total_lines,
         accepted: meta.accepted,
         rejected_count: meta.rejected_count,

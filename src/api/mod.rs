@@ -25,6 +25,7 @@ pub mod business;
 pub mod error;
 pub mod limits;
 pub mod observe;
+pub mod openapi;
 pub mod ops;
 pub mod registry;
 pub mod security;
@@ -69,6 +70,7 @@ pub fn app(state: AppState) -> Router {
         ))
         .merge(only(&[Role::Admin], session::admin_routes()))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(openapi::routes())
         .fallback(|| async { ApiError::no_such_endpoint() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(state.clone(), session::require_session))

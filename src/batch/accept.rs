@@ -81,8 +81,8 @@ pub fn batch_layout() -> Result<&'static Layout, Error> {
 /// What an upload answers.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Uploaded {
-    pub batch_id: String,
-    pub state: BatchState,
+    pub id: String,
+    pub status: BatchState,
     /// False when the same file was uploaded before by this system (nothing new is created).
     pub new: bool,
 }
@@ -103,8 +103,8 @@ pub async fn upload(
         Some(m) => {
             if m.state == BatchState::Accepted || is_running(&id) {
                 return Ok(Uploaded {
-                    batch_id: id,
-                    state: m.state,
+                    id,
+                    status: m.state,
                     new: false,
                 });
             }
@@ -137,8 +137,8 @@ pub async fn upload(
                 // The same file raced in twice: the other upload owns it.
                 Err(StoreError::Conflict { .. }) => {
                     return Ok(Uploaded {
-                        batch_id: id,
-                        state: BatchState::Accepting,
+                        id,
+                        status: BatchState::Accepting,
                         new: false,
                     })
                 }
@@ -148,8 +148,8 @@ pub async fn upload(
     };
     if !claim(&id) {
         return Ok(Uploaded {
-            batch_id: id,
-            state: BatchState::Accepting,
+            id,
+            status: BatchState::Accepting,
             new: false,
         });
     }
@@ -178,8 +178,8 @@ pub async fn upload(
         }
     });
     Ok(Uploaded {
-        batch_id: id,
-        state: BatchState::Accepting,
+        id,
+        status: BatchState::Accepting,
         new: true,
     })
 }
@@ -327,8 +327,8 @@ fn to_request(
         l.affair,
         InquiryRequest {
             business_number: l.business_number,
-            procedure_code: l.procedure,
-            item_code: l.item,
+            procedure: l.procedure,
+            item: l.item,
             conditions,
             non_disclosure: l.non_disclosure,
         },
@@ -350,8 +350,9 @@ impl Pending {
                 Outcome::Accepted(inquiry) => {
                     meta.accepted += 1;
                     let entry = LineEntry {
-                        inquiry,
+                        inquiry: Some(inquiry),
                         final_status: None,
+                        rejected: None,
                     };
                     b.put(
                         Tree::Batches,
@@ -361,6 +362,16 @@ impl Pending {
                 }
                 Outcome::Rejected(r) => {
                     meta.rejected_count += 1;
+                    let entry = LineEntry {
+                        inquiry: None,
+                        final_status: None,
+                        rejected: Some(r.code.clone()),
+                    };
+                    b.put(
+                        Tree::Batches,
+                        line_key(&meta.id, line),
+                        serde_json::to_vec(&entry).map_err(internal)?,
+                    );
                     rejected.push(r);
                 }
             }

@@ -9,8 +9,8 @@
 //!   progress;
 //!
 //! Storage, all in [`Tree::Batches`]: `<id>` holds the [`BatchMeta`] (counts and a bounded
-//! list of rejected lines), `<id>/<line, 10 digits>` one [`LineEntry`] per accepted line (the
-//! inquiry id, and its final status once seen), `<id>#progress` the last [`Progress`]. Nothing
+//! list of rejected lines), `<id>/<line, 10 digits>` one [`LineEntry`] per line (an accepted
+//! line's inquiry id and its final status once seen; a refused line's reason code), `<id>#progress` the last [`Progress`]. Nothing
 //! per line is kept in memory, so a 300,000-line batch costs the same RAM as a small one.
 //!
 //! Re-uploading the same file is harmless: the batch id is derived from the system and the
@@ -83,15 +83,19 @@ pub struct BatchMeta {
     pub accepted_ms: Option<u64>,
 }
 
-/// Per accepted line, stored under `<id>/<line>`.
+/// Per line, stored under `<id>/<line>`: the inquiry an accepted line became, or the reason
+/// code of a refused one (so the results file can answer for every line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineEntry {
-    /// The inquiry id.
-    #[serde(rename = "i")]
-    pub inquiry: String,
+    /// The inquiry id (accepted lines).
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    pub inquiry: Option<String>,
     /// `answered` or `failed` once the inquiry was seen final (it will not change again).
     #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     pub final_status: Option<Status>,
+    /// The stable code a refused line was rejected with (refused lines).
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
 }
 
 /// Counts of a batch's inquiries by status, stored under `<id>#progress`.

@@ -97,10 +97,14 @@ pub async fn recount(gw: &Inquiries, meta: &BatchMeta) -> Result<Progress, Error
         let mut b = Batch::new();
         for (key, value) in page {
             let mut entry: LineEntry = serde_json::from_slice(&value).map_err(internal)?;
+            let Some(inquiry) = entry.inquiry.as_deref() else {
+                // A refused line: counted in the batch's metadata, not here.
+                continue;
+            };
             let status = match entry.final_status {
                 Some(s) => s,
                 None => {
-                    let id = renkei_ids::InquiryId::parse(&entry.inquiry).ok();
+                    let id = renkei_ids::InquiryId::parse(inquiry).ok();
                     let found = match id {
                         Some(id) => gw.repo().get(&id)?,
                         None => None,

@@ -1,5 +1,6 @@
 //! The results file of a batch (情報照会結果ファイル, `inquiry-result` layout): one line per
-//! answered or failed line, in line order, written by the layout's own writer (encoding,
+//! input line that is final — answered, failed, or refused at acceptance — in line order, each
+//! with its input line number, its inquiry id (none for a refused line) and its reason code, written by the layout's own writer (encoding,
 //! quoting, code tables). Answered lines carry the platform's statuses and the item fields
 //! the layout has columns for; failed lines carry the error code and the platform's own
 //! Japanese message in 照会処理結果メッセージ.
@@ -9,11 +10,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::mpsc;
 
 use renkei_convert::inquiry::{result_line_record, InquiryResultLine};
-use renkei_convert::{Layout, LayoutWriter};
+use renkei_convert::{Layout, LayoutWriter, Record};
 use renkei_ids::AgencyCode;
 
 use super::internal;
-use super::{line_prefix, BatchMeta, LineEntry};
+use super::{line_of_key, line_prefix, BatchMeta, LineEntry};
 use crate::error::Error;
 use crate::inquiry::Inquiries;
 use crate::inquiry::{Inquiry, Status};
@@ -84,6 +85,30 @@ pub fn result_line(layout: &Layout, inquiry: &Inquiry) -> InquiryResultLine {
             }
         }
     }
+}
+
+/// 照会ステータス（明細単位） written for a line the gateway refused before it became an
+/// inquiry (bad format, unknown person, not permitted…): the reason code is in `reason_code`.
+pub const REJECTED_STATUS_DETAIL: &str = "98";
+
+/// The extra columns of every result record: the input line, the inquiry id, the reason.
+fn reconcile(mut rec: Record, line: u64, inquiry: Option<&Inquiry>) -> Record {
+    rec.set("line", line.to_string());
+    if let Some(i) = inquiry {
+        rec.set("inquiry_id", i.id.as_str());
+        if let Some(e) = &i.error {
+            rec.set("reason_code", &e.code);
+        }
+    }
+    rec
+}
+
+/// The result record of a refused line: no inquiry, the reason code.
+fn rejected_record(layout: &Layout, line: u64, code: &str) -> Record {
+    let mut rec = Record::new(layout);
+    rec.set("status_detail", REJECTED_STATUS_DETAIL);
+    rec.set("reason_code", code);
+    reconcile(rec, line, None)
 }
 
 /// Pieces of the results file rendered ahead of what the client has read: a few pages,
@@ -160,9 +185,21 @@ async fn render_to(
         let mut next = last_key.clone();
         next.push(0);
         let full = page.len() == super::progress::DEFAULT_SCAN_PAGE;
-        for (_, value) in page {
+        for (key, value) in page {
             let entry: LineEntry = serde_json::from_slice(&value).map_err(internal)?;
-            let Ok(id) = renkei_ids::InquiryId::parse(&entry.inquiry) else {
+            let Some(line_no) = line_of_key(&key) else {
+                continue;
+            };
+            let id = match (&entry.inquiry, &entry.rejected) {
+                (_, Some(code)) => {
+                    w.write(&rejected_record(layout, line_no, code))
+                        .map_err(internal)?;
+                    continue;
+                }
+                (Some(id), None) => id,
+                (None, None) => continue,
+            };
+            let Ok(id) = renkei_ids::InquiryId::parse(id) else {
                 continue;
             };
             let Some(inquiry) = gw.repo().get(&id)? else {
@@ -172,7 +209,8 @@ async fn render_to(
                 continue;
             }
             let mut line = result_line(layout, &inquiry);
-            let written = result_line_record(layout, &line).and_then(|r| w.write(&r));
+            let written = result_line_record(layout, &line)
+                .and_then(|r| w.write(&reconcile(r, line_no, Some(&inquiry))));
             if let Err(e) = written {
                 // A character the result encoding cannot carry: say so on the line rather
                 // than replace it silently or drop the line.
@@ -180,7 +218,8 @@ async fn render_to(
                 line.message = format!("result_unencodable: {}", e.code);
                 line.items.clear();
                 let r = result_line_record(layout, &line).map_err(internal)?;
-                w.write(&r).map_err(internal)?;
+                w.write(&reconcile(r, line_no, Some(&inquiry)))
+                    .map_err(internal)?;
             }
         }
         let bytes = page_buf.take();
@@ -226,7 +265,11 @@ mod tests {
 
     fn render_one(i: &Inquiry) -> (Vec<u8>, renkei_convert::Record) {
         let layout = result_layout().unwrap();
-        let rec = result_line_record(layout, &result_line(layout, i)).unwrap();
+        let rec = reconcile(
+            result_line_record(layout, &result_line(layout, i)).unwrap(),
+            1,
+            Some(i),
+        );
         let mut w = LayoutWriter::new(layout, Vec::new());
         w.write(&rec).unwrap();
         let raw = w.into_inner();
@@ -269,7 +312,7 @@ mod tests {
                 detail_status: "09".into(),
                 item_status: "01".into(),
                 items: vec![ResultItem {
-                    item_code: renkei_ids::ItemCode::parse("TM00000000000002").unwrap(),
+                    item: renkei_ids::ItemCode::parse("TM00000000000002").unwrap(),
                     fields: vec![
                         ("市町村民税均等割額".into(), "3500".into()),
                         ("市町村民税所得割額".into(), "123400".into()),

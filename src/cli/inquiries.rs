@@ -68,7 +68,7 @@ fn progress_line(v: &serde_json::Value) -> String {
     format!(
         "{} {}: lines {} accepted {} rejected {} | queued {} sent {} answered {} failed {}{}",
         v["id"].as_str().unwrap_or("?"),
-        v["state"].as_str().unwrap_or("?"),
+        v["status"].as_str().unwrap_or("?"),
         v["total_lines"],
         v["accepted"],
         v["rejected_count"],
@@ -133,7 +133,7 @@ pub async fn run(action: InquiriesAction) -> CmdResult {
                 .len();
             let started = Instant::now();
             let v = c.upload_file("/v1/inquiries:batch", &file).await?;
-            let id = v["batch_id"].as_str().ok_or("no batch id in the answer")?;
+            let id = v["id"].as_str().ok_or("no batch id in the answer")?;
             eprintln!(
                 "Uploaded {} ({size} bytes): batch {id}{}",
                 file.display(),
@@ -162,7 +162,7 @@ pub async fn run(action: InquiriesAction) -> CmdResult {
                     follow(&bar, &v);
                 }
                 last = line;
-                if !accepted_reported && v["state"] == "accepted" {
+                if !accepted_reported && v["status"] == "accepted" {
                     accepted_reported = true;
                     bar.suspend(|| {
                         eprintln!(
@@ -172,7 +172,7 @@ pub async fn run(action: InquiriesAction) -> CmdResult {
                         )
                     });
                 }
-                if v["state"] == "interrupted" {
+                if v["status"] == "interrupted" {
                     bar.abandon();
                     return Err(format!(
                         "batch {id} was interrupted; submit the same file again to resume"
@@ -237,7 +237,7 @@ pub async fn run(action: InquiriesAction) -> CmdResult {
 /// answered or failed out of those accepted.
 fn follow(bar: &indicatif::ProgressBar, v: &serde_json::Value) {
     let n = |k: &str| v[k].as_u64().unwrap_or(0);
-    if v["state"] == "accepting" {
+    if v["status"] == "accepting" {
         bar.set_length(n("total_lines").max(n("accepted") + n("rejected_count")));
         bar.set_position(n("accepted") + n("rejected_count"));
         bar.set_message(format!("lines read ({} rejected)", n("rejected_count")));

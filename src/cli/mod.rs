@@ -465,7 +465,7 @@ fn print_json(v: &serde_json::Value) {
 const KEY_COLUMNS: &[Column] = &[
     col("purpose"),
     col("version"),
-    col("state"),
+    col("status"),
     col("created_at"),
     col("fingerprint"),
     col("protects"),

@@ -17,7 +17,7 @@ use super::staff_client::{query, refusal, Conn};
 const PERSON_COLUMNS: &[Column] = &[
     col("unified_address_number"),
     col("business_number"),
-    col("state"),
+    col("status"),
     Column {
         header: "code_status",
         path: "/code/status",

@@ -246,8 +246,8 @@ async fn accept_phase(
         let errors = errors.clone();
         let s = &crate::dev::demo::SAMPLES[c % crate::dev::demo::SAMPLES.len()];
         let body = Bytes::from(
-            serde_json::json!({"business_number": s.business_number, "procedure_code": crate::dev::init::PROC_LOCAL_TAX,
-                "item_code": crate::dev::init::ITEM_LOCAL_TAX, "conditions": {"fiscal_year": 2026}})
+            serde_json::json!({"business_number": s.business_number, "procedure": crate::dev::init::PROC_LOCAL_TAX,
+                "item": crate::dev::init::ITEM_LOCAL_TAX, "conditions": {"fiscal_year": 2026}})
             .to_string(),
         );
         tasks.push(tokio::spawn(async move {

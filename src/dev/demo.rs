@@ -201,7 +201,7 @@ pub async fn run(opts: DemoOptions) -> Result<(), String> {
         println!("\nThe sample flow did not complete: {e}");
     }
     let curl = format!(
-        "curl --cacert {d}/ca.pem --cert {c}/cert.pem --key {c}/key.pem \\\n  -H 'Content-Type: application/json' -H \"Idempotency-Key: $(date +%s%N)\" \\\n  -d '{{\"business_number\":\"{bn}\",\"procedure_code\":\"{p}\",\"item_code\":\"{i}\",\"conditions\":{{\"fiscal_year\":2026}}}}' \\\n  {base}/v1/inquiries",
+        "curl --cacert {d}/ca.pem --cert {c}/cert.pem --key {c}/key.pem \\\n  -H 'Content-Type: application/json' -H \"Idempotency-Key: $(date +%s%N)\" \\\n  -d '{{\"business_number\":\"{bn}\",\"procedure\":\"{p}\",\"item\":\"{i}\",\"conditions\":{{\"fiscal_year\":2026}}}}' \\\n  {base}/v1/inquiries",
         d = dir.display(),
         c = client_dir.display(),
         bn = SAMPLES[1].business_number,
@@ -300,7 +300,7 @@ async fn sample_flow(client: &HttpsClient, base: &str) -> Result<(), String> {
             hyper::Method::POST,
             &format!("{base}/v1/inquiries"),
             &[("idempotency-key", &key)],
-            serde_json::json!({"business_number": bn, "procedure_code": p, "item_code": item, "conditions": {"fiscal_year": 2026}}),
+            serde_json::json!({"business_number": bn, "procedure": p, "item": item, "conditions": {"fiscal_year": 2026}}),
         )
         .await?;
         let id = v["id"].as_str().unwrap_or_default().to_string();
@@ -318,7 +318,7 @@ async fn sample_flow(client: &HttpsClient, base: &str) -> Result<(), String> {
         hyper::Method::POST,
         &format!("{base}/v1/inquiries"),
         &[("idempotency-key", "demo-denied")],
-        serde_json::json!({"business_number": SAMPLES[0].business_number, "procedure_code": "JT09999999999999", "item_code": "TM09999999999999", "conditions": {"fiscal_year": 2026}}),
+        serde_json::json!({"business_number": SAMPLES[0].business_number, "procedure": "JT09999999999999", "item": "TM09999999999999", "conditions": {"fiscal_year": 2026}}),
     )
     .await?;
     println!(
@@ -372,7 +372,7 @@ async fn sample_flow(client: &HttpsClient, base: &str) -> Result<(), String> {
                             .unwrap_or_default();
                         println!(
                             "      result {}: {fields}",
-                            it["item_code"].as_str().unwrap_or("?")
+                            it["item"].as_str().unwrap_or("?")
                         );
                     }
                 }

@@ -21,6 +21,9 @@ use crate::util::{new_inquiry_id, now_ms, sha256_hex};
 
 /// Longest `Idempotency-Key` accepted (a UUID is 36; 128 leaves room for a prefix).
 pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 128;
+/// A listing opens at most this many inquiries per one it may return (a `status` filter
+/// that matches rarely gives short pages with a cursor, not an unbounded scan).
+pub const LIST_SCAN_FACTOR: usize = 10;
 /// Fiscal years an inquiry may name: the platform's data does not go further either way.
 pub const FISCAL_YEARS: std::ops::RangeInclusive<u16> = 1900..=2200;
 
@@ -29,8 +32,8 @@ pub const FISCAL_YEARS: std::ops::RangeInclusive<u16> = 1900..=2200;
 #[serde(deny_unknown_fields)]
 pub struct InquiryRequest {
     pub business_number: BusinessNumber,
-    pub procedure_code: ProcedureCode,
-    pub item_code: ItemCode,
+    pub procedure: ProcedureCode,
+    pub item: ItemCode,
     pub conditions: Conditions,
     /// 照会側不開示: the inquirer asks that the person not be shown this inquiry in their
     /// disclosure (e.g. an investigation); carried to the platform and into the record.
@@ -162,11 +165,11 @@ impl Inquiries {
             return Ok(found);
         }
         let permitted =
-            settings.inquiry_affair(client, affair, &req.procedure_code, &req.item_code);
+            settings.inquiry_affair(client, affair, &req.procedure, &req.item);
         let Some(affair) = permitted else {
             let mut r = crate::records::base(RecordKind::DeniedRequest, RecordResult::Refused);
-            r.procedure = Some(req.procedure_code.clone());
-            r.item = Some(req.item_code.clone());
+            r.procedure = Some(req.procedure.clone());
+            r.item = Some(req.item.clone());
             r.business_system = Some(system.clone());
             r.inquirer = Some(config.agency_code.clone());
             r.reason = Some("not_permitted".into());
@@ -198,8 +201,8 @@ impl Inquiries {
             business_number: req.business_number,
             unified,
             affair,
-            procedure: req.procedure_code,
-            item: req.item_code,
+            procedure: req.procedure,
+            item: req.item,
             conditions: req.conditions,
             non_disclosure: req.non_disclosure,
             status: Status::Queued,
@@ -224,6 +227,7 @@ impl Inquiries {
             },
         )?;
         self.repo.stage_put(&mut b, &inquiry)?;
+        self.repo.stage_system_index(&mut b, &inquiry);
         let mut r = inquiry_record(&inquiry, RecordResult::Accepted);
         r.inquirer = Some(config.agency_code.clone());
         r.reason = Some("queued".into());
@@ -277,6 +281,29 @@ impl Inquiries {
             status,
             new: false,
         }))
+    }
+
+    /// A page of `system`'s own inquiries, newest first (see [`InquiryRepo::list_for`]):
+    /// `status` keeps one status only, `since_ms` stops at inquiries accepted before it,
+    /// `before` continues after a previous page's cursor.
+    pub fn list_for(
+        &self,
+        system: &SystemId,
+        status: Option<Status>,
+        since_ms: Option<u64>,
+        before: Option<&InquiryId>,
+        limit: usize,
+    ) -> Result<(Vec<Inquiry>, Option<InquiryId>), Error> {
+        business_client(&self.config(), system)?;
+        let scan = limit.saturating_mul(LIST_SCAN_FACTOR).max(limit);
+        Ok(self.repo.list_for(
+            system,
+            before,
+            limit,
+            scan,
+            |i| status.is_none_or(|s| i.status == s),
+            |i| since_ms.is_some_and(|t| i.accepted_ms < t),
+        )?)
     }
 
     /// Reads an inquiry on behalf of a system: another system's inquiry is "not found".

@@ -253,7 +253,7 @@ impl Delivery {
                             .await;
                     }
                     items.extend(p.items.into_iter().map(|it| ResultItem {
-                        item_code: it.item,
+                        item: it.item,
                         fields: it.fields,
                     }));
                 }

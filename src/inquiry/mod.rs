@@ -19,4 +19,6 @@ pub mod record;
 pub mod repo;
 
 pub use accept::{Accepted, Inquiries, InquiryRequest};
-pub use model::{Conditions, Inquiry, InquiryError, InquiryResult, ResultItem, Status};
+pub use model::{
+    Conditions, Inquiry, InquiryError, InquiryResult, InquiryView, ResultItem, Status,
+};

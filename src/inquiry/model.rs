@@ -58,7 +58,9 @@ pub enum Conditions {
 /// One field of an answered item, converted for the business system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResultItem {
-    pub item_code: ItemCode,
+    /// Stored inquiries written before the field was renamed say `item_code`.
+    #[serde(alias = "item_code")]
+    pub item: ItemCode,
     pub fields: Vec<(String, String)>,
 }
 
@@ -129,8 +131,8 @@ pub struct InquiryView<'a> {
     pub id: &'a InquiryId,
     pub status: Status,
     pub business_number: &'a BusinessNumber,
-    pub procedure_code: &'a ProcedureCode,
-    pub item_code: &'a ItemCode,
+    pub procedure: &'a ProcedureCode,
+    pub item: &'a ItemCode,
     pub conditions: &'a Conditions,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<&'a InquiryResult>,
@@ -158,8 +160,8 @@ impl Inquiry {
             id: &self.id,
             status: self.status,
             business_number: &self.business_number,
-            procedure_code: &self.procedure,
-            item_code: &self.item,
+            procedure: &self.procedure,
+            item: &self.item,
             conditions: &self.conditions,
             result: self.result.as_ref(),
             error: self.error.as_ref(),

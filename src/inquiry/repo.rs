@@ -107,6 +107,74 @@ impl InquiryRepo {
         }
     }
 
+    /// Stages "this inquiry belongs to its system" (the index [`InquiryRepo::list_for`] reads).
+    pub fn stage_system_index(&self, b: &mut Batch, inquiry: &Inquiry) {
+        b.put(
+            Tree::InquiriesBySystem,
+            key2(inquiry.system.as_str(), inquiry.id.as_str()),
+            Vec::new(),
+        );
+    }
+
+    /// A page of `system`'s inquiries, newest first, older than `before` (an id) when given.
+    /// At most `scan` index entries are opened (values are sealed, so `keep` is applied after
+    /// opening): the page may be short, and its cursor says where to go on. The scan stops at
+    /// the first inquiry `stop` refuses (e.g. one accepted before a `since`), with no cursor.
+    pub fn list_for(
+        &self,
+        system: &SystemId,
+        before: Option<&InquiryId>,
+        limit: usize,
+        scan: usize,
+        keep: impl Fn(&Inquiry) -> bool,
+        stop: impl Fn(&Inquiry) -> bool,
+    ) -> Result<(Vec<Inquiry>, Option<InquiryId>), RepoError> {
+        let prefix = key2(system.as_str(), "");
+        let mut end = match before {
+            Some(id) => key2(system.as_str(), id.as_str()),
+            None => prefix_end(&prefix),
+        };
+        let mut found = Vec::new();
+        let mut opened = 0usize;
+        loop {
+            let want = (scan - opened).min(256);
+            let rows = self
+                .store
+                .range_rev(Tree::InquiriesBySystem, &prefix, &end, want)?;
+            for (k, _) in &rows {
+                end = k.clone();
+                opened += 1;
+                let Some(id) = std::str::from_utf8(&k[prefix.len()..])
+                    .ok()
+                    .and_then(|s| InquiryId::parse(s).ok())
+                else {
+                    continue;
+                };
+                let Some(inquiry) = self.get(&id)? else {
+                    continue;
+                };
+                if stop(&inquiry) {
+                    return Ok((found, None));
+                }
+                if keep(&inquiry) {
+                    found.push(inquiry);
+                    if found.len() == limit {
+                        return Ok((found, Some(id)));
+                    }
+                }
+            }
+            if rows.len() < want {
+                return Ok((found, None));
+            }
+            if opened >= scan {
+                let cursor = std::str::from_utf8(&end[prefix.len()..])
+                    .ok()
+                    .and_then(|s| InquiryId::parse(s).ok());
+                return Ok((found, cursor));
+            }
+        }
+    }
+
     /// Decrypts and parses one stored inquiry value.
     fn open(&self, key: &[u8], value: &[u8]) -> Result<Inquiry, RepoError> {
         if !value.starts_with(AT_REST_MAGIC) {

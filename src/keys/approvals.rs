@@ -84,8 +84,8 @@ impl Keys {
         crate::records::append(&mut b, &r);
         self.store.commit(b).await?;
         Ok(KeyOutcome::Pending {
-            request_id: req.id,
-            state: "pending_approval",
+            id: req.id,
+            status: "pending_approval",
         })
     }
 

@@ -60,7 +60,7 @@ impl From<Error> for crate::error::Error {
 pub struct KeyRow {
     pub purpose: String,
     pub version: u32,
-    pub state: String,
+    pub status: String,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
@@ -87,13 +87,10 @@ pub enum KeyOutcome {
     Done {
         purpose: String,
         version: u32,
-        state: &'static str,
+        status: &'static str,
     },
     /// Waiting for a second security officer (two-person rule).
-    Pending {
-        request_id: String,
-        state: &'static str,
-    },
+    Pending { id: String, status: &'static str },
 }
 
 /// A key action that was refused (and recorded as refused): its stable code and why.
@@ -168,7 +165,7 @@ impl Keys {
             .map(|k| KeyRow {
                 purpose: k.purpose.to_string(),
                 version: k.version,
-                state: serde_json::to_value(k.state)
+                status: serde_json::to_value(k.state)
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
@@ -264,7 +261,7 @@ impl Keys {
                 Ok(KeyOutcome::Done {
                     purpose: purpose.to_string(),
                     version,
-                    state: "active",
+                    status: "active",
                 })
             }
             Err(e) => {
@@ -317,7 +314,7 @@ impl Keys {
                 Ok(KeyOutcome::Done {
                     purpose: purpose.to_string(),
                     version,
-                    state: "retired",
+                    status: "retired",
                 })
             }
             Err(e) => Err(self.refuse(staff, action, e.code(), e.to_string()).await),

@@ -46,7 +46,7 @@ pub struct PersonView {
     /// The caller's own business number for the person, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub business_number: Option<BusinessNumber>,
-    pub state: PersonState,
+    pub status: PersonState,
     pub code: CodeView,
     /// The number asked for when it was merged into this one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,7 +181,7 @@ impl Registry {
         Ok(Some(PersonView {
             unified_address_number: u,
             business_number,
-            state: p.state,
+            status: p.state,
             code: CodeView {
                 status: p.code_status,
                 attempts: p.code_attempts,

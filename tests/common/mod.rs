@@ -332,8 +332,8 @@ pub fn sample_digits(i: usize) -> String {
 pub fn local_tax(business_number: &str) -> Value {
     json!({
         "business_number": business_number,
-        "procedure_code": renkei::dev::init::PROC_LOCAL_TAX,
-        "item_code": renkei::dev::init::ITEM_LOCAL_TAX,
+        "procedure": renkei::dev::init::PROC_LOCAL_TAX,
+        "item": renkei::dev::init::ITEM_LOCAL_TAX,
         "conditions": {"fiscal_year": 2026},
     })
 }
@@ -342,8 +342,8 @@ pub fn local_tax(business_number: &str) -> Value {
 pub fn public_fund(business_number: &str) -> Value {
     json!({
         "business_number": business_number,
-        "procedure_code": renkei::dev::init::PROC_PUBLIC_FUND,
-        "item_code": renkei::dev::init::ITEM_PUBLIC_FUND,
+        "procedure": renkei::dev::init::PROC_PUBLIC_FUND,
+        "item": renkei::dev::init::ITEM_PUBLIC_FUND,
         "conditions": {"fiscal_year": 2026},
     })
 }

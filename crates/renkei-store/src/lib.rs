@@ -64,11 +64,14 @@ pub enum Tree {
     Batches,
     /// Staff users and their sign-in sessions (values sealed at rest).
     Staff,
+    /// A business system's inquiries, newest last: `system \0 inquiry id` → empty (ids are
+    /// time-ordered, so a reverse range lists them newest first).
+    InquiriesBySystem,
 }
 
 impl Tree {
     /// Every tree, for scans that cover the whole store (privacy checks, backups).
-    pub const ALL: [Tree; 13] = [
+    pub const ALL: [Tree; 14] = [
         Tree::Meta,
         Tree::Persons,
         Tree::BlindIndex,
@@ -82,6 +85,7 @@ impl Tree {
         Tree::Checkpoints,
         Tree::Batches,
         Tree::Staff,
+        Tree::InquiriesBySystem,
     ];
 
     /// The tree's one-byte number: the key prefix inside sled's tree and the `tree` column on
@@ -101,6 +105,7 @@ impl Tree {
             Tree::Checkpoints => 11,
             Tree::Batches => 12,
             Tree::Staff => 13,
+            Tree::InquiriesBySystem => 14,
         }
     }
 
@@ -120,6 +125,7 @@ impl Tree {
             Tree::Checkpoints => "checkpoints",
             Tree::Batches => "batches",
             Tree::Staff => "staff",
+            Tree::InquiriesBySystem => "inquiries_by_system",
         }
     }
 }

@@ -187,11 +187,13 @@ fn csv_rfc4180_quotes_and_result_writer_golden() {
             ("municipal_tax_income_levy".into(), "120000".into()),
         ],
     };
-    let rec = result_line_record(&l, &line).unwrap();
+    let mut rec = result_line_record(&l, &line).unwrap();
+    rec.set("line", "1");
     let mut w = LayoutWriter::with_as_of(&l, Vec::new(), AS_OF);
     w.write(&rec).unwrap();
     let bytes = w.into_inner();
-    let expected_text = "12345,0113000000000001,09,01,\"正常終了,\"\"確認\"\"\",3500,120000\r\n";
+    let expected_text =
+        "1,,12345,0113000000000001,09,01,\"正常終了,\"\"確認\"\"\",,3500,120000\r\n";
     let expected = crate::charset::encode(
         expected_text,
         crate::charset::Charset::Cp932,
