@@ -191,7 +191,7 @@ async fn exit_codes_outputs_paging_and_one_sentence_errors_against_a_gateway() {
     assert!(rows.len() >= total);
     assert!(rows.iter().all(|r| r.len() == header.len()));
     let (kheader, krows) = csv_rows(&d.cli(&["keys", "list", "--output", "csv"]));
-    assert_eq!(kheader[..3], ["purpose", "version", "state"]);
+    assert_eq!(kheader[..3], ["purpose", "version", "status"]);
     assert!(krows.iter().any(|r| r[0] == "signing" && r[2] == "active"));
     let keys = json_of(&d.cli(&["keys", "list", "--output", "json"]));
     assert!(keys.as_array().is_some_and(|a| a.len() == krows.len()));

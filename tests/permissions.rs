@@ -26,8 +26,8 @@ const WAIT: Duration = Duration::from_secs(30);
 fn unlisted(business_number: &str) -> Value {
     json!({
         "business_number": business_number,
-        "procedure_code": PROC_LOCAL_TAX,
-        "item_code": UNLISTED_ITEM,
+        "procedure": PROC_LOCAL_TAX,
+        "item": UNLISTED_ITEM,
         "conditions": {"fiscal_year": 2026},
     })
 }
@@ -123,7 +123,7 @@ async fn outside_the_table_is_refused_recorded_and_never_sent() {
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.body["code"], "not_permitted", "{}", r.body);
-    assert_eq!(r.body["field"], "item_code", "{}", r.body);
+    assert_eq!(r.body["field"], "item", "{}", r.body);
 
     // The denial is a record naming the system, procedure and item.
     let recs = d
@@ -160,10 +160,10 @@ async fn outside_the_table_is_refused_recorded_and_never_sent() {
 
     let up = api.upload_batch(&file).await;
     assert_eq!(up.status, 202, "{}", up.body);
-    let id = up.body["batch_id"].as_str().unwrap().to_string();
+    let id = up.body["id"].as_str().unwrap().to_string();
     let b = wait_for(WAIT, "the batch is accepted", || async {
         let r = api.get(&format!("/v1/batches/{id}")).await;
-        (r.body["state"] == "accepted").then_some(r.body)
+        (r.body["status"] == "accepted").then_some(r.body)
     })
     .await;
     assert_eq!(b["accepted"], 2, "{b}");

@@ -176,7 +176,7 @@ impl Inquiries {
             crate::records::record_now(self.store.as_ref(), &r).await?;
             return Err(Error::forbidden_field(
                 "not_permitted",
-                "item_code",
+                "item",
                 "the permission table allows none of this system's affairs to inquire this item under this procedure",
             ));
         };
