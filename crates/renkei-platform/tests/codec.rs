@@ -179,12 +179,10 @@ fn expected_goldens() -> Vec<String> {
             "ProvisionLog",
             "m-0016",
             Some("m-0015"),
-            concat!(
                 "  <Entries>\n    <Entry>\n      <Seq>1</Seq>\n      <UnifiedAddressNumber>123456789012340</UnifiedAddressNumber>\n      <ItemCode>TM00000000000002</ItemCode>\n      \
                  <ProcedureCode>JT01010000000214</ProcedureCode>\n      <Inquirer>9900000000000001</Inquirer>\n      \
                  <ProvidedAt>2026-11-26T21:00:00.123+09:00</ProvidedAt>\n      <ItemStatus>01</ItemStatus>\n      \
                  <Version>2</Version>\n    </Entry>\n  </Entries>\n"
-            ),
         ),
         golden("ProvisionLog", "m-0017", Some("m-0015"), "  <Entries/>\n"),
         golden(
