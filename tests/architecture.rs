@@ -28,6 +28,7 @@ const LAYERS: &[(&str, u32)] = &[
     // Capabilities, each above what it builds on.
     ("registry", 3),
     ("inquiry", 4),
+    ("copies", 4),
     ("batch", 5),
     ("dispatch", 5),
     ("keys", 5),

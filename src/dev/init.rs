@@ -186,11 +186,21 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
         })
     };
     let business = |name: &str, perms: Vec<Permission>| -> Result<ClientConfig, String> {
+        // The first business system also keeps copies (副本) of both items to provide.
+        let provides = if name == CLIENT_SUBSIDY {
+            vec![
+                ITEM_LOCAL_TAX.parse().map_err(err)?,
+                ITEM_PUBLIC_FUND.parse().map_err(err)?,
+            ]
+        } else {
+            Vec::new()
+        };
         Ok(ClientConfig {
             name: name.parse().map_err(err)?,
             role: Role::Business,
             affair_code: Some(AFFAIR_CHILD_MEDICAL.parse().map_err(err)?),
             permissions: perms,
+            provides,
             limits: Default::default(),
             pin: None,
         })
@@ -201,6 +211,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             role,
             affair_code: None,
             permissions: Vec::new(),
+            provides: Vec::new(),
             limits: Default::default(),
             pin: None,
         })
@@ -252,6 +263,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             poll_interval_ms: crate::config::DEFAULT_POLL_INTERVAL_MS,
             master_refresh_secs: crate::config::DEFAULT_MASTER_REFRESH_SECS,
             master_key_overlap_secs: crate::config::DEFAULT_MASTER_KEY_OVERLAP_SECS,
+            provision_fetch_ms: crate::config::DEFAULT_PROVISION_FETCH_MS,
         },
         clients: vec![
             business(

@@ -62,11 +62,17 @@ pub enum Tree {
     Checkpoints,
     /// Batches of inquiries submitted as files.
     Batches,
+    /// Copy versions (副本) by id, sealed at rest.
+    Copies,
+    /// `system \0 business number \0 item \0 version (10 digits)` → copy version id.
+    CopyIndex,
+    /// Provisions fetched back from the platform: `meta` keys of the fetch position.
+    ProvisionLog,
 }
 
 impl Tree {
     /// Every tree, for scans that cover the whole store (privacy checks, backups).
-    pub const ALL: [Tree; 12] = [
+    pub const ALL: [Tree; 15] = [
         Tree::Meta,
         Tree::Persons,
         Tree::BlindIndex,
@@ -79,6 +85,9 @@ impl Tree {
         Tree::Records,
         Tree::Checkpoints,
         Tree::Batches,
+        Tree::Copies,
+        Tree::CopyIndex,
+        Tree::ProvisionLog,
     ];
 
     /// The tree's one-byte number: the key prefix inside sled's tree and the `tree` column on
@@ -97,6 +106,9 @@ impl Tree {
             Tree::Records => 10,
             Tree::Checkpoints => 11,
             Tree::Batches => 12,
+            Tree::Copies => 13,
+            Tree::CopyIndex => 14,
+            Tree::ProvisionLog => 15,
         }
     }
 
@@ -115,6 +127,9 @@ impl Tree {
             Tree::Records => "records",
             Tree::Checkpoints => "checkpoints",
             Tree::Batches => "batches",
+            Tree::Copies => "copies",
+            Tree::CopyIndex => "copy_index",
+            Tree::ProvisionLog => "provision_log",
         }
     }
 }
