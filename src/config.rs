@@ -28,6 +28,8 @@ pub const DEFAULT_BACKOFF_BASE_MS: u64 = 200;
 pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
 /// How often a submitted inquiry's result is fetched.
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 200;
+/// How often the provision log is fetched from the platform when none is configured.
+pub const DEFAULT_PROVISION_FETCH_MS: u64 = 30_000;
 /// How often the gateway fetches the platform's master information.
 pub const DEFAULT_MASTER_REFRESH_SECS: u64 = 3600;
 /// How long a platform key that the master information no longer lists stays trusted, for
@@ -111,6 +113,12 @@ pub struct ClientConfig {
     /// pointer to the permission table that replaced it.
     #[serde(default, skip_serializing)]
     pub permissions: Option<serde::de::IgnoredAny>,
+    /// For business systems: the items (特定個人情報名コード) whose copies (副本) it may
+    /// register, e.g. `provides = ["TM00000000000002"]`. Read only through
+    /// `copies::may_provide`, which the permission table (with its `provision` direction)
+    /// can replace.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provides: Vec<ItemCode>,
     /// This client's own request limits, where they differ from `[limits]`, e.g.
     /// `limits = { rate_per_sec = 50, max_in_flight = 8 }`.
     #[serde(default, skip_serializing_if = "ClientLimits::is_empty")]
@@ -287,6 +295,13 @@ pub struct PlatformConfig {
     /// How long a key the master information dropped stays trusted.
     #[serde(default = "d_master_overlap")]
     pub master_key_overlap_secs: u64,
+    /// How often the provisions the platform made from this city's copies are fetched.
+    #[serde(default = "d_provision_fetch")]
+    pub provision_fetch_ms: u64,
+}
+
+fn d_provision_fetch() -> u64 {
+    DEFAULT_PROVISION_FETCH_MS
 }
 
 fn d_master_refresh() -> u64 {

@@ -1,6 +1,7 @@
 //! The dispatcher: walks the durable schedule and hands each due job to the capability that
 //! owns it — an inquiry to [`inquiry::deliver`](crate::inquiry::deliver), a code
-//! acquisition to [`registry::codes`](crate::registry::codes) — with a concurrency cap and
+//! acquisition to [`registry::codes`](crate::registry::codes), a copy transfer or the
+//! provision-log fetch to [`copies`](crate::copies) — with a concurrency cap and
 //! one shared pause while the platform is closed or failing ([`Policy`]).
 //!
 //! It holds no queue of its own: the backlog is the `due` tree on disk, so memory does not
@@ -13,6 +14,8 @@ use std::time::Duration;
 use renkei_store::{Batch, Store};
 use tokio::sync::{watch, Semaphore};
 
+use crate::copies::provisions::ProvisionFetch;
+use crate::copies::transfer::Transfer;
 use crate::error::Error;
 use crate::inquiry::deliver::Delivery;
 use crate::platform::Policy;
@@ -28,6 +31,12 @@ const IDLE_WAIT: Duration = Duration::from_millis(1_000);
 /// is due but claimed by a job still running.
 const MIN_WAIT: Duration = Duration::from_millis(5);
 
+/// The provision jobs: copy transfers and the provision-log fetch.
+pub struct Provision {
+    pub transfer: Transfer,
+    pub fetch: ProvisionFetch,
+}
+
 /// The dispatcher.
 pub struct Dispatcher {
     store: Arc<dyn Store>,
@@ -35,6 +44,7 @@ pub struct Dispatcher {
     wake: Wake,
     inquiries: Delivery,
     codes: CodeAcquisition,
+    copies: Provision,
     in_flight: Mutex<HashSet<Vec<u8>>>,
     permits: Arc<Semaphore>,
 }
@@ -47,6 +57,7 @@ impl Dispatcher {
         wake: Wake,
         inquiries: Delivery,
         codes: CodeAcquisition,
+        copies: Provision,
         max_in_flight: usize,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -55,6 +66,7 @@ impl Dispatcher {
             wake,
             inquiries,
             codes,
+            copies,
             in_flight: Mutex::new(HashSet::new()),
             permits: Arc::new(Semaphore::new(max_in_flight)),
         })
@@ -174,6 +186,13 @@ impl Dispatcher {
             Ok(Due {
                 job: Job::Code(u), ..
             }) => self.code_job(key, u).await,
+            Ok(Due {
+                job: Job::Copy(id), ..
+            }) => self.copies.transfer.run(key, &id).await,
+            Ok(Due {
+                job: Job::ProvisionLog,
+                ..
+            }) => self.copies.fetch.run(key).await,
             Err(bad) => {
                 tracing::warn!(message = "Unreadable entry in the schedule; removing it.", error = %bad);
                 let mut b = Batch::new();

@@ -19,6 +19,9 @@
 //!    [`platform::policy`];
 //! 7. **record** — linkage records (`renkei_records`) in the same atomic batch as each change.
 //!
+//! Information provision runs beside it: [`copies`] registers copies (副本) and transfers
+//! them through the same schedule and dispatcher.
+//!
 //! Around it: [`keys`] (rotation, two-person rule, master information), [`batch`] (municipal
 //! batch files), [`ops`] (what operators see), [`app`] (start-up wiring), [`cli`] and [`dev`]
 //! (the command line, and `init`/`demo`/`bench`), and [`sim`] — the national side for tests
@@ -38,6 +41,7 @@ pub mod app;
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod copies;
 pub mod dev;
 pub mod dispatch;
 pub mod error;

@@ -21,6 +21,10 @@ use renkei_ids::InquiryId;
 const INQUIRY_PREFIX: &str = "i:";
 /// Job spelling on disk: a person's code (符号) to acquire.
 const CODE_PREFIX: &str = "c:";
+/// Job spelling on disk: a copy version (副本) to transfer.
+const COPY_PREFIX: &str = "p:";
+/// Job spelling on disk: fetch the provisions the platform made from our copies.
+const PROVISION_LOG: &str = "f:log";
 
 /// One piece of scheduled work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +33,18 @@ pub enum Job {
     Inquiry(InquiryId),
     /// Acquire a person's code (符号) from the platform.
     Code(UnifiedAddressNumber),
+    /// Transfer a copy version (its id, `CP…`) to the platform.
+    Copy(String),
+    /// Fetch the provision log from the platform (one such job at a time).
+    ProvisionLog,
+}
+
+/// A copy version id as the schedule accepts it: `CP` and ASCII letters or digits, at most 64.
+fn copy_id_ok(s: &str) -> bool {
+    s.len() > 2
+        && s.len() <= 64
+        && s.starts_with("CP")
+        && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// A schedule key that is not one this gateway writes.
@@ -41,6 +57,8 @@ impl Job {
         match self {
             Job::Inquiry(id) => format!("{INQUIRY_PREFIX}{id}"),
             Job::Code(u) => format!("{CODE_PREFIX}{u}"),
+            Job::Copy(id) => format!("{COPY_PREFIX}{id}"),
+            Job::ProvisionLog => PROVISION_LOG.to_string(),
         }
     }
 
@@ -52,6 +70,14 @@ impl Job {
             return UnifiedAddressNumber::parse(u)
                 .map(Job::Code)
                 .map_err(|_| BadEntry);
+        }
+        if let Some(id) = s.strip_prefix(COPY_PREFIX) {
+            return copy_id_ok(id)
+                .then(|| Job::Copy(id.to_string()))
+                .ok_or(BadEntry);
+        }
+        if s == PROVISION_LOG {
+            return Ok(Job::ProvisionLog);
         }
         Err(BadEntry)
     }
@@ -169,6 +195,11 @@ mod tests {
         // The on-disk spelling is the one stores written before this type used.
         assert_eq!(&a.key()[8..], format!("i:{id}").as_bytes());
         assert_eq!(&b.key()[8..], format!("c:{u}").as_bytes());
+        let c = Due::new(7, Job::Copy("CP0123abc".into()));
+        assert_eq!(Due::from_key(&c.key()).unwrap(), c);
+        let f = Due::new(8, Job::ProvisionLog);
+        assert_eq!(Due::from_key(&f.key()).unwrap(), f);
+        assert!(Due::from_key(&Due::new(9, Job::Copy("CP-../x".into())).key()).is_err());
         assert!(Due::from_key(b"short").is_err());
         assert!(Due::from_key(&[0, 0, 0, 0, 0, 0, 0, 1, b'x', b':']).is_err());
     }

@@ -75,6 +75,7 @@ fn gateway() -> Gw {
         store: gw.store.clone(),
         registry: gw.registry.clone(),
         inquiries: gw.inquiries.clone(),
+        copies: gw.copies.clone(),
         keys: gw.keys.clone(),
         master: gw.master.clone(),
         settings: gw.settings.clone(),
@@ -253,6 +254,25 @@ fn routes() -> Vec<Route> {
             Method::GET,
             "/v1/inquiries/{id}",
             "/v1/inquiries/IQ-none",
+            BUSINESS,
+        ),
+        // copies::routes
+        r(
+            Method::PUT,
+            "/v1/copies/{business_number}/{item_code}",
+            "/v1/copies/000000000012345/TM00000000000002",
+            BUSINESS,
+        ),
+        r(
+            Method::GET,
+            "/v1/copies/{business_number}/{item_code}",
+            "/v1/copies/000000000012345/TM00000000000002",
+            BUSINESS,
+        ),
+        r(
+            Method::DELETE,
+            "/v1/copies/{business_number}/{item_code}",
+            "/v1/copies/000000000012345/TM00000000000002",
             BUSINESS,
         ),
         // batch::routes

@@ -32,6 +32,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("registry", 3),
     ("staff", 3),
     ("inquiry", 4),
+    ("copies", 4),
     ("batch", 5),
     ("dispatch", 5),
     ("keys", 5),

@@ -22,6 +22,7 @@ pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod business;
+pub mod copies;
 pub mod error;
 pub mod limits;
 pub mod observe;
@@ -53,6 +54,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(only(&[Role::Business], business::routes()))
         .merge(only(&[Role::Business], batch::routes()))
+        .merge(only(&[Role::Business], copies::routes()))
         // Imports and every life-cycle change come only from the resident-record feed.
         .merge(only(&[Role::ResidentFeed], registry::feed_routes()))
         .merge(only(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use renkei_store::Store;
 
 use crate::config::GatewayConfig;
+use crate::copies::Copies;
 use crate::inquiry::Inquiries;
 use crate::keys::master::SharedMaster;
 use crate::keys::Keys;
@@ -27,6 +28,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,
     pub inquiries: Arc<Inquiries>,
+    pub copies: Arc<Copies>,
     pub keys: Arc<Keys>,
     /// The platform's master information as last verified.
     pub master: SharedMaster,

@@ -18,7 +18,10 @@ use tokio::task::JoinHandle;
 
 use crate::api::AppState;
 use crate::config::{GatewayConfig, SimConfig, StoreBackend};
-use crate::dispatch::Dispatcher;
+use crate::copies::provisions::ProvisionFetch;
+use crate::copies::transfer::Transfer;
+use crate::copies::Copies;
+use crate::dispatch::{Dispatcher, Provision};
 use crate::inquiry::deliver::Delivery;
 use crate::inquiry::repo::InquiryRepo;
 use crate::inquiry::Inquiries;
@@ -100,6 +103,7 @@ pub struct Gateway {
     pub keyring: Arc<KeyState>,
     pub registry: Arc<Registry>,
     pub inquiries: Arc<Inquiries>,
+    pub copies: Arc<Copies>,
     pub keys: Arc<Keys>,
     pub uplink: Uplink,
     pub policy: Arc<Policy>,
@@ -153,6 +157,12 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
         registry.clone(),
         wake.clone(),
     ));
+    let copies = Arc::new(Copies::new(
+        config.clone(),
+        store.clone(),
+        registry.clone(),
+        wake.clone(),
+    ));
     let keys = Arc::new(Keys::new(
         keyring.clone(),
         store.clone(),
@@ -176,6 +186,7 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
         keyring,
         registry,
         inquiries,
+        copies,
         keys,
         uplink,
         wake,
@@ -281,6 +292,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         store: gw.store.clone(),
         registry: gw.registry.clone(),
         inquiries: gw.inquiries.clone(),
+        copies: gw.copies.clone(),
         keys: gw.keys.clone(),
         master: gw.master.clone(),
         staff: gw.staff.clone(),
@@ -334,6 +346,9 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
             tracing::error!(message = "Operations listener stopped.", %error);
         }
     });
+    if let Err(error) = crate::copies::provisions::ensure_scheduled(gw.store.as_ref()).await {
+        tracing::error!(message = "Cannot schedule the provision-log fetch.", %error);
+    }
     let dispatcher = Dispatcher::new(
         gw.store.clone(),
         gw.policy.clone(),
@@ -353,6 +368,22 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
             uplink: gw.uplink.clone(),
             policy: gw.policy.clone(),
             agency: cfg.agency_code.clone(),
+        },
+        Provision {
+            transfer: Transfer {
+                store: gw.store.clone(),
+                repo: gw.copies.repo().clone(),
+                uplink: gw.uplink.clone(),
+                policy: gw.policy.clone(),
+                agency: cfg.agency_code.clone(),
+            },
+            fetch: ProvisionFetch {
+                store: gw.store.clone(),
+                uplink: gw.uplink.clone(),
+                policy: gw.policy.clone(),
+                agency: cfg.agency_code.clone(),
+                interval_ms: cfg.platform.provision_fetch_ms.max(1),
+            },
         },
         cfg.platform.max_in_flight,
     );

@@ -207,6 +207,15 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
                 .collect::<Result<_, _>>()?,
             affair_code: None,
             permissions: None,
+            // The first business system also keeps copies (副本) of both items to provide.
+            provides: if name == CLIENT_SUBSIDY {
+                vec![
+                    ITEM_LOCAL_TAX.parse().map_err(err)?,
+                    ITEM_PUBLIC_FUND.parse().map_err(err)?,
+                ]
+            } else {
+                Vec::new()
+            },
             limits: Default::default(),
             pin: None,
         })
@@ -261,6 +270,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             poll_interval_ms: crate::config::DEFAULT_POLL_INTERVAL_MS,
             master_refresh_secs: crate::config::DEFAULT_MASTER_REFRESH_SECS,
             master_key_overlap_secs: crate::config::DEFAULT_MASTER_KEY_OVERLAP_SECS,
+            provision_fetch_ms: crate::config::DEFAULT_PROVISION_FETCH_MS,
         },
         clients: vec![
             client(CLIENT_SUBSIDY, Role::Business, &[AFFAIR_CHILD_MEDICAL])?,

@@ -13,6 +13,8 @@
 //! |---|---|---|
 //! | `persons` | per unified number: individual number, basic four facts, code (符号), code status, life state, times | individual number (`…/individual_number`), basic facts (`…/basic`) and code (`…/fugo`) sealed; statuses and times plain (they gate every inquiry and name no one) |
 //! | `inquiries` | per inquiry id: business number, conditions, result (income figures …), the platform's messages, status, times | the whole value sealed (`inquiries/<id>`) |
+//! | `copies` | per copy version id: business number, unified number, item, dates, the copy's converted data, transfer status | the whole value sealed (`copies/<id>`) |
+//! | `copy_index`, `provision_log` | `system ‖ business number ‖ item ‖ version` → version id; the provision-log position and its schedule key | plain: no personal value |
 //! | `blind_index` | HMAC of individual numbers and of (kana/name, birth date) → unified number; applied-change markers | keyed HMACs (blind-index key) reveal nothing; values are unified numbers |
 //! | `business_links`, `reverse_links` | business system's number ↔ unified number | plain: lookup keys; neither is personal data by itself |
 //! | `idempotency` | `system ‖ key` → inquiry id, request SHA-256 | plain: no personal value |
@@ -35,6 +37,7 @@ use renkei_store::{Batch, Store, StoreError, Tree};
 use tokio::sync::watch;
 
 use super::Error;
+use crate::copies::repo::copy_location;
 use crate::inquiry::repo::inquiry_location;
 use crate::keyring::KeyState;
 use crate::registry::{fugo_location, PersonRecord};
@@ -55,9 +58,10 @@ const FULL_PASS_EVERY: u32 = 30;
 type Location = fn(&[u8]) -> String;
 
 /// Trees whose every value is one at-rest envelope, with the location of a key.
-const SEALED_TREES: [(Tree, Location); 2] = [
+const SEALED_TREES: [(Tree, Location); 3] = [
     (Tree::Inquiries, inquiry_location),
     (Tree::Staff, staff_location),
+    (Tree::Copies, copy_location),
 ];
 
 fn b64() -> base64::engine::GeneralPurpose {

@@ -9,6 +9,7 @@
 //! store or keys.
 
 pub mod data;
+pub mod provision;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -55,6 +56,11 @@ pub enum SimError {
 /// Messages older or newer than this are refused as replays (clock skew allowance).
 pub const DEFAULT_REPLAY_WINDOW_MS: u64 = 10 * 60 * 1000;
 
+fn valid_date(s: &str) -> bool {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &fmt).is_ok()
+}
+
 /// Full-width digits, as the platform writes numbers in its messages.
 pub fn fullwidth_digits(s: &str) -> String {
     s.chars()
@@ -81,6 +87,15 @@ pub struct SimStats {
     pub connections_dropped: u64,
     /// record id → processing serial, one per inquiry that took effect.
     pub effects: HashMap<String, String>,
+    /// Copy versions (副本) that took effect.
+    #[serde(default)]
+    pub copies_registered: u64,
+    /// Copy transfers received again for a version already registered (no effect).
+    #[serde(default)]
+    pub copy_resends_deduped: u64,
+    /// copy version id → times it took effect (1 when delivery is exactly once in effect).
+    #[serde(default)]
+    pub copy_effects: HashMap<String, u32>,
 }
 
 struct SimInquiry {
@@ -105,6 +120,7 @@ struct Inner {
     /// record id → message id that carried it.
     records: HashMap<String, String>,
     inquiries: HashMap<String, SimInquiry>,
+    provision: provision::ProvisionDb,
 }
 
 /// The simulator's run-time state.
@@ -741,6 +757,84 @@ impl Sim {
                     version: key.version,
                 }
             }
+            Message::CopyTransfer {
+                header,
+                record_id,
+                unified,
+                item,
+                dataset,
+                version,
+                effective_from,
+                effective_to,
+                non_disclosure,
+                sealed,
+                ..
+            } => {
+                let reply = self.header(Some(&header), &header.sender);
+                let ack = |fault: Option<PlatformFault>| Message::CopyTransferAck {
+                    header: reply.clone(),
+                    record_id: record_id.clone(),
+                    fault,
+                };
+                let fields = match &sealed {
+                    None => Vec::new(),
+                    Some(sealed) => match self
+                        .keys
+                        .open("CopyTransfer", &header.message_id, sealed)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| ResultPayload::from_xml(&b).map_err(|e| e.to_string()))
+                    {
+                        Ok(p) if p.items.len() == 1 && p.items[0].item == item => {
+                            p.items.into_iter().flat_map(|i| i.fields).collect()
+                        }
+                        _ => {
+                            return ack(Some(fault(
+                                faults::BAD_MESSAGE,
+                                "暗号化データを復号できません。",
+                            )))
+                        }
+                    },
+                };
+                let copy = provision::SimCopy {
+                    record_id: record_id.clone(),
+                    dataset,
+                    version,
+                    effective_from,
+                    effective_to,
+                    non_disclosure,
+                    withdrawn: sealed.is_none(),
+                    fields,
+                };
+                let mut inner = self.inner();
+                match inner.provision.register(signer, unified, item, copy) {
+                    Ok(provision::Registered::New) => {
+                        inner.stats.copies_registered += 1;
+                        *inner
+                            .stats
+                            .copy_effects
+                            .entry(record_id.clone())
+                            .or_default() += 1;
+                        drop(inner);
+                        ack(None)
+                    }
+                    Ok(provision::Registered::Again) => {
+                        inner.stats.copy_resends_deduped += 1;
+                        drop(inner);
+                        ack(None)
+                    }
+                    Err(f) => {
+                        drop(inner);
+                        ack(Some(f))
+                    }
+                }
+            }
+            Message::ProvisionLogRequest { header, after } => {
+                let entries = self.inner().provision.log_after(signer, after, 500);
+                Message::ProvisionLog {
+                    header: self.header(Some(&header), &header.sender),
+                    entries,
+                }
+            }
             other => {
                 let h = other.header().clone();
                 Message::Fault {
@@ -751,6 +845,36 @@ impl Sim {
         }
     }
 
+    /// Answers another agency's inquiry from the provision database.
+    fn provision_inquiry(
+        &self,
+        r: &provision::ProvisionInquiryRequest,
+    ) -> provision::ProvisionInquiry {
+        let permitted = self
+            .config
+            .permissions
+            .iter()
+            .any(|p| p.procedure == r.procedure_code && p.item == r.item_code);
+        let now = rfc3339_jst(now_ms());
+        let today = now.get(..10).unwrap_or_default().to_string();
+        let inquirer = r
+            .inquirer
+            .clone()
+            .unwrap_or_else(|| self.config.provider_agency_code.clone());
+        let default_city = self.config.peers.first().map(|p| p.agency_code.to_string());
+        self.inner().provision.ask(
+            r,
+            provision::AskContext {
+                id: new_id("PQ"),
+                permitted,
+                inquirer,
+                today,
+                now,
+                default_city,
+            },
+        )
+    }
+
     async fn admin(&self, peer: Peer, req: Request<Incoming>) -> HttpResponse {
         if peer.name != self.config.admin_client.as_str() {
             return json_response(
@@ -758,7 +882,8 @@ impl Sim {
                 &serde_json::json!({"code": "not_admin", "message": "admin client certificate required"}),
             );
         }
-        match (req.method().clone(), req.uri().path()) {
+        let path = req.uri().path().to_string();
+        match (req.method().clone(), path.as_str()) {
             (hyper::Method::GET, "/admin/stats") => {
                 let stats = self.inner().stats.clone();
                 json_response(StatusCode::OK, &stats)
@@ -776,6 +901,42 @@ impl Sim {
                     })
                     .collect();
                 json_response(StatusCode::OK, &codes)
+            }
+            (hyper::Method::POST, "/admin/provision-inquiries") => {
+                let body = match Limited::new(req.into_body(), 4096).collect().await {
+                    Ok(b) => b.to_bytes(),
+                    Err(_) => Bytes::new(),
+                };
+                match serde_json::from_slice::<provision::ProvisionInquiryRequest>(&body) {
+                    Ok(r) if r.as_of.as_deref().is_none_or(valid_date) => {
+                        let q = self.provision_inquiry(&r);
+                        json_response(StatusCode::CREATED, &serde_json::json!({"id": q.id}))
+                    }
+                    _ => json_response(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        &serde_json::json!({"code": "invalid_provision_inquiry", "message": "expected {unified_address_number, procedure_code, item_code, as_of?: YYYY-MM-DD}"}),
+                    ),
+                }
+            }
+            (hyper::Method::GET, "/admin/copies") => {
+                let v: Vec<serde_json::Value> = self
+                    .inner()
+                    .provision
+                    .versions()
+                    .into_iter()
+                    .map(|(a, u, i, v, w)| serde_json::json!({"agency": a, "unified": u, "item": i, "version": v, "withdrawn": w}))
+                    .collect();
+                json_response(StatusCode::OK, &v)
+            }
+            (hyper::Method::GET, p) if p.starts_with("/admin/provision-inquiries/") => {
+                let id = &p["/admin/provision-inquiries/".len()..];
+                match self.inner().provision.inquiry(id) {
+                    Some(q) => json_response(StatusCode::OK, &q),
+                    None => json_response(
+                        StatusCode::NOT_FOUND,
+                        &serde_json::json!({"code": "not_found"}),
+                    ),
+                }
             }
             (hyper::Method::POST, "/admin/mode") => {
                 let body = match Limited::new(req.into_body(), 4096).collect().await {

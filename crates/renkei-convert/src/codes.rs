@@ -242,10 +242,11 @@ pub struct CodeTables {
     tables: BTreeMap<String, CodeTable>,
 }
 
-const BUILTIN_CODES: [&str; 3] = [
+const BUILTIN_CODES: [&str; 4] = [
     include_str!("../../../schemas/codes/sex.toml"),
     include_str!("../../../schemas/codes/relationship.toml"),
     include_str!("../../../schemas/codes/change-kind.toml"),
+    include_str!("../../../schemas/codes/account-kind.toml"),
 ];
 
 impl CodeTables {

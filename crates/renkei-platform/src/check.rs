@@ -102,6 +102,20 @@ pub(crate) fn positive_u32(s: &str) -> Result<u32, &'static str> {
     u32::try_from(v).map_err(|_| REASON)
 }
 
+/// Parses a `u64` in canonical form (`0` or `[1-9][0-9]*`, at most 18 digits).
+pub(crate) fn canonical_u64(s: &str) -> Result<u64, &'static str> {
+    const REASON: &str = "expected an integer without sign or leading zero, at most 18 digits";
+    let b = s.as_bytes();
+    if b.is_empty()
+        || b.len() > 18
+        || (b[0] == b'0' && b.len() > 1)
+        || !b.iter().all(u8::is_ascii_digit)
+    {
+        return Err(REASON);
+    }
+    Ok(b.iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0')))
+}
+
 /// Fiscal year: four digits, 1000 to 9999.
 pub(crate) fn fiscal_year(s: &str) -> Result<u16, &'static str> {
     const REASON: &str = "expected a four-digit year";

@@ -15,8 +15,8 @@ use crate::check;
 use crate::error::{Path, XmlError};
 use crate::model::{
     fault_message, ok, CodeOutcome, Condition, Header, IdentityPayload, KeyUse, Message,
-    PlatformFault, PublishedKey, ReceiptOutcome, ResultItem, ResultPayload, ResultStatus,
-    SealedData, TargetPayload,
+    PlatformFault, ProvisionEntry, PublishedKey, ReceiptOutcome, ResultItem, ResultPayload,
+    ResultStatus, SealedData, TargetPayload,
 };
 use crate::read::{is_blank, parse_document, Node};
 use crate::{NAMESPACE, PAYLOAD_NAMESPACE};
@@ -190,6 +190,14 @@ fn b64(path: &Path<'_>, text: &str) -> Result<Vec<u8>, XmlError> {
 
 fn version(path: &Path<'_>, text: &str) -> Result<u32, XmlError> {
     check::positive_u32(text).map_err(|r| path.invalid(r))
+}
+
+fn boolean(path: &Path<'_>, text: &str) -> Result<bool, XmlError> {
+    match text {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(path.invalid("expected true or false")),
+    }
 }
 
 fn header(kids: &mut Kids<'_, '_, '_>) -> Result<Header, XmlError> {
@@ -496,6 +504,104 @@ fn message(root: &Node<'_>) -> Result<Message, XmlError> {
                 permissions,
                 keys,
             }
+        }
+        "CopyTransfer" => {
+            let record_id = k.checked("RecordId", check::id_token)?;
+            let unified = k.id("UnifiedAddressNumber", UnifiedAddressNumber::parse)?;
+            let item = k.id("ItemCode", ItemCode::parse)?;
+            let dataset = k.checked("Dataset", check::id_token)?;
+            let version = version(&p.child("Version"), k.text("Version")?)?;
+            let first = boolean(&p.child("FirstProvision"), k.text("FirstProvision")?)?;
+            let effective_from = k.checked("EffectiveFrom", check::date)?;
+            let effective_to = match k.opt_text("EffectiveTo")? {
+                Some(t) => {
+                    ok(&p.child("EffectiveTo"), check::date(t))?;
+                    if t < effective_from.as_str() {
+                        return Err(p
+                            .child("EffectiveTo")
+                            .invalid("period ends before it starts"));
+                    }
+                    Some(t.to_owned())
+                }
+                None => None,
+            };
+            let non_disclosure = boolean(&p.child("NonDisclosure"), k.text("NonDisclosure")?)?;
+            let sealed = if let Some(n) = k.optional("Withdrawn") {
+                empty_element(n, &p.child("Withdrawn"))?;
+                None
+            } else {
+                Some(sealed(k.expect("SealedData")?, &p.child("SealedData"))?)
+            };
+            Message::CopyTransfer {
+                header,
+                record_id,
+                unified,
+                item,
+                dataset,
+                version,
+                first,
+                effective_from,
+                effective_to,
+                non_disclosure,
+                sealed,
+            }
+        }
+        "CopyTransferAck" => {
+            let record_id = k.checked("RecordId", check::id_token)?;
+            let fault = if let Some(n) = k.optional("Registered") {
+                empty_element(n, &p.child("Registered"))?;
+                None
+            } else if let Some(n) = k.optional("Fault") {
+                Some(fault(n, &p.child("Fault"))?)
+            } else {
+                return Err(k.missing("Registered"));
+            };
+            Message::CopyTransferAck {
+                header,
+                record_id,
+                fault,
+            }
+        }
+        "ProvisionLogRequest" => {
+            let after =
+                check::canonical_u64(k.text("After")?).map_err(|r| p.child("After").invalid(r))?;
+            Message::ProvisionLogRequest { header, after }
+        }
+        "ProvisionLog" => {
+            let lp = p.child("Entries");
+            let list = k.expect("Entries")?;
+            let mut lk = Kids::of(list, &lp)?;
+            let ep = lp.child("Entry");
+            let mut entries = Vec::with_capacity(list.children.len());
+            while let Some(n) = lk.optional("Entry") {
+                let mut ek = Kids::of(n, &ep)?;
+                let seq = check::canonical_u64(ek.text("Seq")?)
+                    .and_then(|v| {
+                        if v == 0 {
+                            Err("expected a positive integer")
+                        } else {
+                            Ok(v)
+                        }
+                    })
+                    .map_err(|r| ep.child("Seq").invalid(r))?;
+                let entry = ProvisionEntry {
+                    seq,
+                    unified: ek.id("UnifiedAddressNumber", UnifiedAddressNumber::parse)?,
+                    item: ek.id("ItemCode", ItemCode::parse)?,
+                    procedure: ek.id("ProcedureCode", ProcedureCode::parse)?,
+                    inquirer: ek.id("Inquirer", AgencyCode::parse)?,
+                    provided_at: ek.checked("ProvidedAt", check::timestamp)?,
+                    item_status: ek.checked("ItemStatus", check::status2)?,
+                    version: match ek.opt_text("Version")? {
+                        Some(t) => Some(version(&ep.child("Version"), t)?),
+                        None => None,
+                    },
+                };
+                ek.end()?;
+                entries.push(entry);
+            }
+            lk.end()?;
+            Message::ProvisionLog { header, entries }
         }
         _ => Message::Fault {
             header,

@@ -258,6 +258,56 @@ pub enum Message {
         /// Published public keys.
         keys: Vec<PublishedKey>,
     },
+    /// 副本登録 (情報転送): one version of a copy (副本) for the provision database. The
+    /// message id is the version's id, so a resend is recognised; the person is named by the
+    /// unified address number, never the individual number.
+    CopyTransfer {
+        /// Envelope.
+        header: Header,
+        /// The copy version's id (1 to 64 of `[A-Za-z0-9-]`).
+        record_id: String,
+        /// The person.
+        unified: UnifiedAddressNumber,
+        /// 特定個人情報名コード.
+        item: ItemCode,
+        /// データセット番号 (1 to 64 of `[A-Za-z0-9-]`).
+        dataset: String,
+        /// 版番号, 1 or more.
+        version: u32,
+        /// 初回提供区分: the first version of this copy.
+        first: bool,
+        /// First day the version is in force, `YYYY-MM-DD`.
+        effective_from: String,
+        /// Last day, if it ends.
+        effective_to: Option<String>,
+        /// 不開示: the copy must not be disclosed.
+        non_disclosure: bool,
+        /// The sealed data (a [`ResultPayload`] with the one item), or `None` for a withdrawal.
+        sealed: Option<SealedData>,
+    },
+    /// The platform's answer to a copy transfer.
+    CopyTransferAck {
+        /// Envelope.
+        header: Header,
+        /// The copy version's id.
+        record_id: String,
+        /// `None` when registered (or already registered); the refusal otherwise.
+        fault: Option<PlatformFault>,
+    },
+    /// Ask for the provisions the platform made from this city's copies after `after`.
+    ProvisionLogRequest {
+        /// Envelope.
+        header: Header,
+        /// The last sequence number already fetched (0 for all).
+        after: u64,
+    },
+    /// The provisions the platform made from this city's copies.
+    ProvisionLog {
+        /// Envelope.
+        header: Header,
+        /// The entries, in sequence order.
+        entries: Vec<ProvisionEntry>,
+    },
     /// A fault answering a message as a whole.
     Fault {
         /// Envelope.
@@ -269,7 +319,7 @@ pub enum Message {
 
 impl Message {
     /// Every root element name, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 10] = [
+    pub const TYPE_NAMES: [&'static str; 14] = [
         "CodeAcquisitionRequest",
         "CodeAcquisitionResponse",
         "InquiryRequest",
@@ -279,6 +329,10 @@ impl Message {
         "KeyPublication",
         "KeyPublicationAck",
         "MasterInfo",
+        "CopyTransfer",
+        "CopyTransferAck",
+        "ProvisionLogRequest",
+        "ProvisionLog",
         "Fault",
     ];
 
@@ -294,6 +348,10 @@ impl Message {
             | Message::KeyPublication { header, .. }
             | Message::KeyPublicationAck { header, .. }
             | Message::MasterInfo { header, .. }
+            | Message::CopyTransfer { header, .. }
+            | Message::CopyTransferAck { header, .. }
+            | Message::ProvisionLogRequest { header, .. }
+            | Message::ProvisionLog { header, .. }
             | Message::Fault { header, .. } => header,
         }
     }
@@ -310,6 +368,10 @@ impl Message {
             Message::KeyPublication { .. } => "KeyPublication",
             Message::KeyPublicationAck { .. } => "KeyPublicationAck",
             Message::MasterInfo { .. } => "MasterInfo",
+            Message::CopyTransfer { .. } => "CopyTransfer",
+            Message::CopyTransferAck { .. } => "CopyTransferAck",
+            Message::ProvisionLogRequest { .. } => "ProvisionLogRequest",
+            Message::ProvisionLog { .. } => "ProvisionLog",
             Message::Fault { .. } => "Fault",
         }
     }
@@ -422,6 +484,55 @@ impl Message {
                 }
                 Ok(())
             }
+            Message::CopyTransfer {
+                record_id,
+                dataset,
+                version,
+                effective_from,
+                effective_to,
+                sealed,
+                ..
+            } => {
+                ok(&p.child("RecordId"), check::id_token(record_id))?;
+                ok(&p.child("Dataset"), check::id_token(dataset))?;
+                ok(&p.child("Version"), nonzero(*version))?;
+                ok(&p.child("EffectiveFrom"), check::date(effective_from))?;
+                if let Some(to) = effective_to {
+                    ok(&p.child("EffectiveTo"), check::date(to))?;
+                    if to < effective_from {
+                        return Err(p
+                            .child("EffectiveTo")
+                            .invalid("period ends before it starts"));
+                    }
+                }
+                if let Some(s) = sealed {
+                    validate_sealed(&p.child("SealedData"), s)?;
+                }
+                Ok(())
+            }
+            Message::CopyTransferAck {
+                record_id, fault, ..
+            } => {
+                ok(&p.child("RecordId"), check::id_token(record_id))?;
+                if let Some(f) = fault {
+                    validate_fault(&p.child("Fault"), f)?;
+                }
+                Ok(())
+            }
+            Message::ProvisionLogRequest { .. } => Ok(()),
+            Message::ProvisionLog { entries, .. } => {
+                let lp = p.child("Entries");
+                let ep = lp.child("Entry");
+                for e in entries {
+                    ok(&ep.child("Seq"), nonzero_u64(e.seq))?;
+                    ok(&ep.child("ProvidedAt"), check::timestamp(&e.provided_at))?;
+                    ok(&ep.child("ItemStatus"), check::status2(&e.item_status))?;
+                    if let Some(v) = e.version {
+                        ok(&ep.child("Version"), nonzero(v))?;
+                    }
+                }
+                Ok(())
+            }
             Message::Fault { fault, .. } => {
                 ok(&p.child("Code"), check::fault_code(&fault.code))?;
                 ok(&p.child("Message"), fault_message(&fault.message))
@@ -435,6 +546,14 @@ pub(crate) fn ok(path: &Path<'_>, r: Result<(), &'static str>) -> Result<(), Xml
 }
 
 pub(crate) fn nonzero(v: u32) -> Result<(), &'static str> {
+    if v == 0 {
+        Err("expected a positive integer")
+    } else {
+        Ok(())
+    }
+}
+
+pub(crate) fn nonzero_u64(v: u64) -> Result<(), &'static str> {
     if v == 0 {
         Err("expected a positive integer")
     } else {
@@ -480,6 +599,27 @@ fn validate_key(p: &Path<'_>, k: &PublishedKey) -> Result<(), XmlError> {
         ok(&p.child("NotAfter"), check::timestamp(t))?;
     }
     Ok(())
+}
+
+/// One provision the platform made from a city's copy (情報提供), as it reports them back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionEntry {
+    /// Sequence number, 1 or more, increasing.
+    pub seq: u64,
+    /// Whom it was about.
+    pub unified: UnifiedAddressNumber,
+    /// 特定個人情報名コード.
+    pub item: ItemCode,
+    /// 事務手続コード the inquirer asked under.
+    pub procedure: ProcedureCode,
+    /// 情報照会者機関コード: who received it.
+    pub inquirer: AgencyCode,
+    /// When it was answered, RFC 3339 with offset.
+    pub provided_at: String,
+    /// 照会ステータス（特定個人情報名単位）: `01` provided, `03` not held, `05` withheld (不開示).
+    pub item_status: String,
+    /// The copy version answered from, if any.
+    pub version: Option<u32>,
 }
 
 /// The plaintext sealed inside a [`Message::CodeAcquisitionRequest`]: the individual number.

@@ -21,6 +21,8 @@ pub mod faults {
     pub const BAD_MESSAGE: &str = "E1005";
     /// No inquiry with this processing serial.
     pub const UNKNOWN_SERIAL: &str = "E1006";
+    /// A copy version with this id was already registered with different content.
+    pub const COPY_CONFLICT: &str = "E1007";
     /// Outside operating hours (業務時間外).
     pub const CLOSED: &str = "E0503";
 }
@@ -31,4 +33,6 @@ pub mod item_status {
     pub const PROVIDED: &str = "01";
     /// The provider holds nothing for this person and condition.
     pub const NOT_HELD: &str = "03";
+    /// Held, but withheld under 不開示 (non-disclosure).
+    pub const WITHHELD: &str = "05";
 }

@@ -245,7 +245,11 @@ fn capacity_for(msg: &Message) -> usize {
             | Message::InquiryRequest { sealed, .. } => sealed_len(sealed),
             Message::InquiryResult {
                 sealed: Some(s), ..
+            }
+            | Message::CopyTransfer {
+                sealed: Some(s), ..
             } => sealed_len(s),
+            Message::ProvisionLog { entries, .. } => entries.len() * 512,
             Message::MasterInfo {
                 agencies,
                 procedures,
@@ -407,9 +411,72 @@ pub fn to_xml(msg: &Message) -> String {
             });
             w.list("Keys", keys, |w, k| w.key(k));
         }
+        Message::CopyTransfer {
+            record_id,
+            unified,
+            item,
+            dataset,
+            version,
+            first,
+            effective_from,
+            effective_to,
+            non_disclosure,
+            sealed,
+            ..
+        } => {
+            w.leaf("RecordId", record_id);
+            w.leaf("UnifiedAddressNumber", &unified.to_string());
+            w.leaf("ItemCode", item.as_str());
+            w.leaf("Dataset", dataset);
+            w.leaf_u32("Version", *version);
+            w.leaf("FirstProvision", bool_text(*first));
+            w.leaf("EffectiveFrom", effective_from);
+            if let Some(to) = effective_to {
+                w.leaf("EffectiveTo", to);
+            }
+            w.leaf("NonDisclosure", bool_text(*non_disclosure));
+            match sealed {
+                Some(s) => w.sealed(s),
+                None => w.empty("Withdrawn", &[]),
+            }
+        }
+        Message::CopyTransferAck {
+            record_id, fault, ..
+        } => {
+            w.leaf("RecordId", record_id);
+            match fault {
+                None => w.empty("Registered", &[]),
+                Some(f) => w.fault(f),
+            }
+        }
+        Message::ProvisionLogRequest { after, .. } => w.leaf("After", &after.to_string()),
+        Message::ProvisionLog { entries, .. } => {
+            w.list("Entries", entries, |w, e| {
+                w.open("Entry");
+                w.leaf("Seq", &e.seq.to_string());
+                w.leaf("UnifiedAddressNumber", &e.unified.to_string());
+                w.leaf("ItemCode", e.item.as_str());
+                w.leaf("ProcedureCode", e.procedure.as_str());
+                w.leaf("Inquirer", e.inquirer.as_str());
+                w.leaf("ProvidedAt", &e.provided_at);
+                w.leaf("ItemStatus", &e.item_status);
+                if let Some(v) = e.version {
+                    w.leaf_u32("Version", v);
+                }
+                w.close("Entry");
+            });
+        }
         Message::Fault { fault, .. } => w.fault_fields(fault),
     }
     w.finish(name)
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
 }
 
 const IDENTITY_OPEN: &str =

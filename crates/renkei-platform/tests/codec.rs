@@ -141,6 +141,51 @@ fn expected_goldens() -> Vec<String> {
              <Permissions/>\n  <Keys/>\n",
         ),
         golden(
+            "CopyTransfer",
+            "m-0011",
+            None,
+            &format!(
+                "  <RecordId>CP-0001</RecordId>\n{unified}  <ItemCode>TM00000000000002</ItemCode>\n  \
+                 <Dataset>D001</Dataset>\n  <Version>2</Version>\n  <FirstProvision>false</FirstProvision>\n  \
+                 <EffectiveFrom>2026-04-01</EffectiveFrom>\n  <EffectiveTo>2027-03-31</EffectiveTo>\n  \
+                 <NonDisclosure>false</NonDisclosure>\n{SEALED}"
+            ),
+        ),
+        golden(
+            "CopyTransfer",
+            "m-0012",
+            None,
+            &format!(
+                "  <RecordId>CP-0002</RecordId>\n{unified}  <ItemCode>TM00000000000002</ItemCode>\n  \
+                 <Dataset>D001</Dataset>\n  <Version>3</Version>\n  <FirstProvision>false</FirstProvision>\n  \
+                 <EffectiveFrom>2026-12-01</EffectiveFrom>\n  <NonDisclosure>true</NonDisclosure>\n  <Withdrawn/>\n"
+            ),
+        ),
+        golden(
+            "CopyTransferAck",
+            "m-0013",
+            Some("m-0011"),
+            "  <RecordId>CP-0001</RecordId>\n  <Registered/>\n",
+        ),
+        golden(
+            "CopyTransferAck",
+            "m-0014",
+            Some("m-0012"),
+            "  <RecordId>CP-0002</RecordId>\n  <Fault>\n    <Code>E1001</Code>\n    \
+             <Message>符号が未取得です。（団体内統合宛名番号：１２３４５６７８９０１２３４５）</Message>\n  </Fault>\n",
+        ),
+        golden("ProvisionLogRequest", "m-0015", None, "  <After>0</After>\n"),
+        golden(
+            "ProvisionLog",
+            "m-0016",
+            Some("m-0015"),
+                "  <Entries>\n    <Entry>\n      <Seq>1</Seq>\n      <UnifiedAddressNumber>123456789012340</UnifiedAddressNumber>\n      <ItemCode>TM00000000000002</ItemCode>\n      \
+                 <ProcedureCode>JT01010000000214</ProcedureCode>\n      <Inquirer>9900000000000001</Inquirer>\n      \
+                 <ProvidedAt>2026-11-26T21:00:00.123+09:00</ProvidedAt>\n      <ItemStatus>01</ItemStatus>\n      \
+                 <Version>2</Version>\n    </Entry>\n  </Entries>\n"
+        ),
+        golden("ProvisionLog", "m-0017", Some("m-0015"), "  <Entries/>\n"),
+        golden(
             "Fault",
             "m-0010",
             Some("m-0003"),

@@ -218,6 +218,55 @@ fn message(v: &Value) -> Message {
                 .collect(),
             keys: v["keys"].as_array().unwrap().iter().map(key).collect(),
         },
+        "CopyTransfer" => Message::CopyTransfer {
+            header,
+            record_id: s(v, "record_id").into(),
+            unified: UnifiedAddressNumber::parse(s(v, "unified")).unwrap(),
+            item: ItemCode::parse(s(v, "item")).unwrap(),
+            dataset: s(v, "dataset").into(),
+            version: u32::try_from(u(v, "version")).unwrap(),
+            first: v["first"].as_bool().unwrap(),
+            effective_from: s(v, "effective_from").into(),
+            effective_to: opt_s(v, "effective_to"),
+            non_disclosure: v["non_disclosure"].as_bool().unwrap(),
+            sealed: match v.get("sealed") {
+                None | Some(Value::Null) => None,
+                Some(x) => Some(sealed(x)),
+            },
+        },
+        "CopyTransferAck" => Message::CopyTransferAck {
+            header,
+            record_id: s(v, "record_id").into(),
+            fault: match v.get("fault") {
+                None | Some(Value::Null) => None,
+                Some(f) => Some(fault(f)),
+            },
+        },
+        "ProvisionLogRequest" => Message::ProvisionLogRequest {
+            header,
+            after: u(v, "after"),
+        },
+        "ProvisionLog" => Message::ProvisionLog {
+            header,
+            entries: v["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| ProvisionEntry {
+                    seq: u(e, "seq"),
+                    unified: UnifiedAddressNumber::parse(s(e, "unified")).unwrap(),
+                    item: ItemCode::parse(s(e, "item")).unwrap(),
+                    procedure: ProcedureCode::parse(s(e, "procedure")).unwrap(),
+                    inquirer: agency(e, "inquirer"),
+                    provided_at: s(e, "provided_at").into(),
+                    item_status: s(e, "item_status").into(),
+                    version: e
+                        .get("version")
+                        .and_then(Value::as_u64)
+                        .map(|x| u32::try_from(x).unwrap()),
+                })
+                .collect(),
+        },
         "Fault" => Message::Fault {
             header,
             fault: fault(&v["fault"]),

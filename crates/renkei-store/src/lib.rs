@@ -67,11 +67,17 @@ pub enum Tree {
     /// A business system's inquiries, newest last: `system \0 inquiry id` → empty (ids are
     /// time-ordered, so a reverse range lists them newest first).
     InquiriesBySystem,
+    /// Copy versions (副本) by id, sealed at rest.
+    Copies,
+    /// `system \0 business number \0 item \0 version (10 digits)` → copy version id.
+    CopyIndex,
+    /// Provisions fetched back from the platform: `meta` keys of the fetch position.
+    ProvisionLog,
 }
 
 impl Tree {
     /// Every tree, for scans that cover the whole store (privacy checks, backups).
-    pub const ALL: [Tree; 14] = [
+    pub const ALL: [Tree; 17] = [
         Tree::Meta,
         Tree::Persons,
         Tree::BlindIndex,
@@ -86,6 +92,9 @@ impl Tree {
         Tree::Batches,
         Tree::Staff,
         Tree::InquiriesBySystem,
+        Tree::Copies,
+        Tree::CopyIndex,
+        Tree::ProvisionLog,
     ];
 
     /// The tree's one-byte number: the key prefix inside sled's tree and the `tree` column on
@@ -106,6 +115,9 @@ impl Tree {
             Tree::Batches => 12,
             Tree::Staff => 13,
             Tree::InquiriesBySystem => 14,
+            Tree::Copies => 15,
+            Tree::CopyIndex => 16,
+            Tree::ProvisionLog => 17,
         }
     }
 
@@ -126,6 +138,9 @@ impl Tree {
             Tree::Batches => "batches",
             Tree::Staff => "staff",
             Tree::InquiriesBySystem => "inquiries_by_system",
+            Tree::Copies => "copies",
+            Tree::CopyIndex => "copy_index",
+            Tree::ProvisionLog => "provision_log",
         }
     }
 }
