@@ -5,9 +5,9 @@
 pub mod audit;
 pub mod clients;
 pub mod inquiries;
+pub mod ops;
 pub mod outcome;
 pub mod output;
-pub mod ops;
 pub mod persons;
 pub mod progress;
 pub mod session;

@@ -164,8 +164,7 @@ impl Inquiries {
         {
             return Ok(found);
         }
-        let permitted =
-            settings.inquiry_affair(client, affair, &req.procedure, &req.item);
+        let permitted = settings.inquiry_affair(client, affair, &req.procedure, &req.item);
         let Some(affair) = permitted else {
             let mut r = crate::records::base(RecordKind::DeniedRequest, RecordResult::Refused);
             r.procedure = Some(req.procedure.clone());
