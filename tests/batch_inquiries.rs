@@ -181,7 +181,10 @@ async fn mixed_batch_results_reupload_and_isolation() {
         .put_json(&format!("/v1/persons/{kokuho_bn}"), &common::link_body(0))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let k = upload(&second, &line(&line_values(kokuho_bn))).await;
+    // kokuho inquires under its own affair (national health insurance).
+    let mut kv_line = line_values(kokuho_bn);
+    kv_line[pos::AFFAIR] = renkei::dev::init::AFFAIR_NHI.into();
+    let k = upload(&second, &line(&kv_line)).await;
     assert_eq!(k.status, 202, "{}", k.body);
     let kid = k.body["id"].as_str().expect("batch id").to_string();
     assert_ne!(kid, id);

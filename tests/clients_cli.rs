@@ -114,8 +114,11 @@ async fn clients_are_added_signed_from_a_request_listed_and_revoked_while_servin
         served(&tokutei).await,
         "the client signed from a request is served"
     );
+    // The operator role applies: a staff route asks this certificate for a staff session
+    // (a business role would get 403, an unknown client never gets this far).
     let r = tokutei.get("/v1/ops/stats").await;
-    assert_eq!(r.status, 200, "the operator role applies: {}", r.body);
+    assert_eq!(r.status, 401, "the operator role applies: {}", r.body);
+    assert_eq!(r.body["code"], "session_required", "{}", r.body);
 
     let listed = clients(&d.dir, &["list", "--output", "table"]);
     let line = |name: &str| {

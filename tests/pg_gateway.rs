@@ -55,6 +55,27 @@ fn migrate(d: &Deployment) {
     );
 }
 
+/// Migrates, then moves what `renkei init` put in the embedded store (the staff users) into
+/// the database, as a deployment moving to PostgreSQL does.
+fn migrate_and_copy_init(d: &Deployment) {
+    migrate(d);
+    let out = renkei(&[
+        "store",
+        "copy",
+        "--config",
+        &config(d),
+        "--from",
+        "sled",
+        "--to",
+        "postgres",
+    ]);
+    assert!(
+        out.status.success(),
+        "store copy: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `GET /readyz` on the ops listener whose address is in `data/ops.addr`.
 async fn readyz(data: &Path) -> Option<Value> {
     let addr = std::fs::read_to_string(data.join("ops.addr")).ok()?;
@@ -148,7 +169,7 @@ async fn the_spine_runs_on_postgres_and_survives_sigkill() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("renkei store migrate"), "{err}");
-    migrate(&d);
+    migrate_and_copy_init(&d);
     // Migrating again changes nothing.
     migrate(&d);
 
@@ -257,7 +278,7 @@ async fn two_gateways_share_one_state_and_the_survivor_takes_dispatching_over() 
     let mut d = Deployment::new();
     use_postgres(&d, &server.url("renkei"));
     d.set_in_table("renkei.toml", "store", "dispatch_lease_secs", "3");
-    migrate(&d);
+    migrate_and_copy_init(&d);
     d.start().await;
     let second = start_second(&d).await;
     d.link_samples().await;
@@ -343,7 +364,7 @@ async fn a_promoted_standby_has_every_acknowledged_inquiry() {
     );
     let mut d = Deployment::new();
     use_postgres(&d, &url);
-    migrate(&d);
+    migrate_and_copy_init(&d);
     d.start().await;
     d.link_samples().await;
     let api = d.client(CLIENT_SUBSIDY);

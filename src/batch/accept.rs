@@ -213,6 +213,9 @@ fn layout_field(gateway_field: Option<&str>, code: &str) -> Option<String> {
     match gateway_field {
         Some("business_number") => Some("business_number".into()),
         Some(f) if f.starts_with("conditions") => Some("from_date".into()),
+        // The API's names for the request's codes are the file's column names.
+        Some("item") => Some("item_code".into()),
+        Some("procedure") => Some("procedure_code".into()),
         Some("Idempotency-Key") | None => match code {
             "not_permitted" => Some("item_code".into()),
             _ => None,

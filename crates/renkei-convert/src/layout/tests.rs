@@ -204,19 +204,19 @@ fn csv_rfc4180_quotes_and_result_writer_golden() {
     let back: Vec<_> = LayoutReader::with_as_of(&l, bytes.as_slice(), AS_OF).collect();
     assert_eq!(back[0].as_ref().unwrap(), &rec);
     // A quoted field spanning two physical lines: the next record keeps its own line number.
-    let text = "1,,09,01,\"a\r\nb\",0,0\r\n2,,09,01,x,y,0\r\n";
+    let text = "1,,,,09,01,\"a\r\nb\",,0,0\r\n2,,,,09,01,x,,y,0\r\n";
     let back: Vec<_> = LayoutReader::with_as_of(&l, text.as_bytes(), AS_OF).collect();
     assert_eq!(
         back[0].as_ref().unwrap().get("result_message"),
         Some("a\r\nb")
     );
     assert_eq!(back[1].as_ref().unwrap_err().to_string(), "line 3 field municipal_tax_per_capita: not_digits: expected digits; character U+0079 at index 0");
-    let bad = "1,,09,01,a\"b,0,0\r\n1,,09\r\n";
+    let bad = "1,,,,09,01,a\"b,,0,0\r\n1,,09\r\n";
     let back: Vec<_> = LayoutReader::with_as_of(&l, bad.as_bytes(), AS_OF).collect();
     assert_eq!(back[0].as_ref().unwrap_err().code, "csv_syntax");
     assert_eq!(
         back[1].as_ref().unwrap_err().to_string(),
-        "line 2: column_count: expected 7 columns, got 3"
+        "line 2: column_count: expected 10 columns, got 3"
     );
 }
 
