@@ -149,6 +149,29 @@ fn load(
     (accepted, handles)
 }
 
+/// Waits until at least `n` inquiries are accepted.
+async fn accepted_at_least(accepted: &Accepted, n: usize, what: &str) {
+    wait_until(START_TIMEOUT, what, || {
+        let got = accepted.lock().expect("lock").len();
+        async move { got >= n }
+    })
+    .await;
+}
+
+/// Stops the submitters, waits for them and returns the ids they got.
+async fn stop_load(
+    stop: &AtomicBool,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    accepted: &Accepted,
+) -> Vec<String> {
+    stop.store(true, Ordering::SeqCst);
+    for h in handles {
+        h.await.expect("submitter");
+    }
+    let ids = accepted.lock().expect("lock").values().cloned().collect();
+    ids
+}
+
 /// Waits until every id is answered; returns how many there were.
 async fn all_answered(api: &Api, ids: &[String]) -> usize {
     for id in ids {
@@ -194,23 +217,12 @@ async fn the_spine_runs_on_postgres_and_survives_sigkill() {
     let stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicU64::new(0));
     let (accepted, handles) = load(slot.clone(), 8, "pg-kill", stop.clone(), refused);
-    wait_until(START_TIMEOUT, "some inquiries are accepted", || async {
-        accepted.lock().expect("lock").len() >= 40
-    })
-    .await;
+    accepted_at_least(&accepted, 40, "some inquiries are accepted").await;
     d.kill_gateway();
     d.start_gateway().await;
     *slot.lock().expect("lock") = d.client(CLIENT_SUBSIDY);
-    wait_until(START_TIMEOUT, "accepts continue after the restart", || {
-        let n = accepted.lock().expect("lock").len();
-        async move { n >= 80 }
-    })
-    .await;
-    stop.store(true, Ordering::SeqCst);
-    for h in handles {
-        h.await.expect("submitter");
-    }
-    let ids: Vec<String> = accepted.lock().expect("lock").values().cloned().collect();
+    accepted_at_least(&accepted, 80, "accepts continue after the restart").await;
+    let ids = stop_load(&stop, handles, &accepted).await;
     let api = d.client(CLIENT_SUBSIDY);
     let n = all_answered(&api, &ids).await;
     // Each took effect at the platform once (plus the first one).
@@ -329,16 +341,8 @@ async fn two_gateways_share_one_state_and_the_survivor_takes_dispatching_over() 
         took_over <= Duration::from_secs(10),
         "takeover took {took_over:?}"
     );
-    wait_until(START_TIMEOUT, "the survivor accepts", || {
-        let n = accepted.lock().expect("lock").len();
-        async move { n >= 20 }
-    })
-    .await;
-    stop.store(true, Ordering::SeqCst);
-    for h in handles {
-        h.await.expect("submitter");
-    }
-    let after: Vec<String> = accepted.lock().expect("lock").values().cloned().collect();
+    accepted_at_least(&accepted, 20, "the survivor accepts").await;
+    let after = stop_load(&stop, handles, &accepted).await;
     let n = all_answered(&survivor_api, &ids).await + all_answered(&survivor_api, &after).await;
     // Nothing took effect twice at the platform.
     let stats = d.sim_stats().await;
@@ -372,10 +376,7 @@ async fn a_promoted_standby_has_every_acknowledged_inquiry() {
     let stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicU64::new(0));
     let (accepted, handles) = load(slot, 8, "failover", stop.clone(), refused.clone());
-    wait_until(START_TIMEOUT, "some inquiries are accepted", || async {
-        accepted.lock().expect("lock").len() >= 40
-    })
-    .await;
+    accepted_at_least(&accepted, 40, "some inquiries are accepted").await;
     // The primary dies; the standby is promoted; the gateway finds it and goes on.
     tokio::task::block_in_place(|| {
         primary.kill();
@@ -391,11 +392,7 @@ async fn a_promoted_standby_has_every_acknowledged_inquiry() {
         },
     )
     .await;
-    stop.store(true, Ordering::SeqCst);
-    for h in handles {
-        h.await.expect("submitter");
-    }
-    let ids: Vec<String> = accepted.lock().expect("lock").values().cloned().collect();
+    let ids = stop_load(&stop, handles, &accepted).await;
     all_answered(&api, &ids).await;
     let ready = wait_for(START_TIMEOUT, "readiness names the new primary", || {
         let data = d.dir.join("gateway/data");
