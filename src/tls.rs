@@ -735,6 +735,10 @@ pub async fn serve<F, Fut>(
     }
 }
 
+/// How long the client keeps an idle connection: under the server's 10 s idle timeout, so a
+/// pooled connection is never one the server is closing.
+pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(5);
+
 /// A mutual-TLS HTTPS client with a connection pool.
 #[derive(Clone)]
 pub struct HttpsClient {
@@ -763,7 +767,7 @@ impl HttpsClient {
             .enable_http1()
             .build();
         let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(CLIENT_POOL_IDLE)
             .build(connector);
         Ok(Self { inner, timeout })
     }
