@@ -289,6 +289,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         config: cfg.clone(),
         settings: gw.settings.clone(),
         reloader,
+        config_path: gw.config_path.clone(),
         store: gw.store.clone(),
         registry: gw.registry.clone(),
         inquiries: gw.inquiries.clone(),
