@@ -60,9 +60,12 @@ fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// Relative paths with their permission bits.
+type Modes = Vec<(String, u32)>;
+
 /// Every file under `dir`, relative, with its mode; and every folder's mode.
-fn tree(dir: &Path) -> (Vec<(String, u32)>, Vec<(String, u32)>) {
-    fn walk(root: &Path, p: &Path, files: &mut Vec<(String, u32)>, dirs: &mut Vec<(String, u32)>) {
+fn tree(dir: &Path) -> (Modes, Modes) {
+    fn walk(root: &Path, p: &Path, files: &mut Modes, dirs: &mut Modes) {
         for e in std::fs::read_dir(p).expect("read dir").flatten() {
             let path = e.path();
             let meta = std::fs::metadata(&path).expect("metadata");
