@@ -30,6 +30,9 @@ pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 200;
 /// How often the provision log is fetched from the platform when none is configured.
 pub const DEFAULT_PROVISION_FETCH_MS: u64 = 30_000;
+/// How often the alive notification is sent: every five minutes tells the platform's
+/// operators within minutes that a city's server stopped, at one small message each time.
+pub const DEFAULT_ALIVE_INTERVAL_SECS: u64 = 300;
 /// How often the gateway fetches the platform's master information.
 pub const DEFAULT_MASTER_REFRESH_SECS: u64 = 3600;
 /// How long a platform key that the master information no longer lists stays trusted, for
@@ -298,6 +301,14 @@ pub struct PlatformConfig {
     /// How often the provisions the platform made from this city's copies are fetched.
     #[serde(default = "d_provision_fetch")]
     pub provision_fetch_ms: u64,
+    /// How often the gateway sends the platform its alive notification (稼動状態の通知), in
+    /// seconds; none are sent outside `operating_hours`, and 0 sends none. Example: `300`.
+    #[serde(default = "d_alive_interval")]
+    pub alive_interval_secs: u64,
+}
+
+fn d_alive_interval() -> u64 {
+    DEFAULT_ALIVE_INTERVAL_SECS
 }
 
 fn d_provision_fetch() -> u64 {

@@ -3,6 +3,7 @@
 //! running gateway through one [`staff_client::StaffClient`].
 
 pub mod audit;
+pub mod backup;
 pub mod clients;
 pub mod inquiries;
 pub mod ops;
@@ -154,6 +155,12 @@ enum Command {
         #[command(subcommand)]
         action: crate::cli::session::UsersAction,
     },
+    /// Administrators: a consistent copy of the running gateway (store and files, not the
+    /// master key) into a new folder, with a manifest signed by the gateway.
+    Backup(crate::cli::backup::BackupArgs),
+    /// Check a backup folder against its signed manifest and restore it into an empty folder
+    /// (offline; nothing is written if any file is changed, missing or extra).
+    Restore(crate::cli::backup::RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -389,6 +396,10 @@ pub fn main() -> ExitCode {
         Command::Users { action } => {
             done(runtime().and_then(|rt| rt.block_on(crate::cli::session::users(action))))
         }
+        Command::Backup(args) => {
+            done(runtime().and_then(|rt| rt.block_on(crate::cli::backup::backup(args))))
+        }
+        Command::Restore(args) => done(crate::cli::backup::restore(args)),
     };
     match result {
         Ok(outcome) => outcome.exit_code(),

@@ -271,6 +271,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             master_refresh_secs: crate::config::DEFAULT_MASTER_REFRESH_SECS,
             master_key_overlap_secs: crate::config::DEFAULT_MASTER_KEY_OVERLAP_SECS,
             provision_fetch_ms: crate::config::DEFAULT_PROVISION_FETCH_MS,
+            alive_interval_secs: crate::config::DEFAULT_ALIVE_INTERVAL_SECS,
         },
         clients: vec![
             client(CLIENT_SUBSIDY, Role::Business, &[AFFAIR_CHILD_MEDICAL])?,
