@@ -32,6 +32,7 @@ pub mod registry;
 pub mod security;
 pub mod session;
 pub mod state;
+pub mod upload;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};

@@ -91,6 +91,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "kokuho.toml",
         include_str!("../../schemas/permissions/kokuho.toml"),
     ),
+    (
+        "local-tax.toml",
+        include_str!("../../schemas/permissions/local-tax.toml"),
+    ),
 ];
 
 const FILE_FIELDS: &[&str] = &["affair", "title", "rows"];
