@@ -116,12 +116,11 @@ pub struct ClientConfig {
     /// pointer to the permission table that replaced it.
     #[serde(default, skip_serializing)]
     pub permissions: Option<serde::de::IgnoredAny>,
-    /// For business systems: the items (特定個人情報名コード) whose copies (副本) it may
-    /// register, e.g. `provides = ["TM00000000000002"]`. Read only through
-    /// `copies::may_provide`, which the permission table (with its `provision` direction)
-    /// can replace.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub provides: Vec<ItemCode>,
+    /// The earlier per-client list of items whose copies (副本) it could register: refused
+    /// when present, with a pointer to the permission table's `provision` rows that replaced
+    /// it.
+    #[serde(default, skip_serializing)]
+    pub provides: Option<serde::de::IgnoredAny>,
     /// This client's own request limits, where they differ from `[limits]`, e.g.
     /// `limits = { rate_per_sec = 50, max_in_flight = 8 }`.
     #[serde(default, skip_serializing_if = "ClientLimits::is_empty")]
@@ -792,6 +791,11 @@ impl GatewayConfig {
             if cl.permissions.is_some() {
                 problems.push(format!(
                     "clients[{i}].permissions: no longer read; the permission table by law is schemas/permissions/, and a client names its affairs: affairs = [\"JM…\"]"
+                ));
+            }
+            if cl.provides.is_some() {
+                problems.push(format!(
+                    "clients[{i}].provides: no longer read; what an affair may provide is the permission table's direction = \"provision\" rows (schemas/permissions/), for the affairs the client names: affairs = [\"JM…\"]"
                 ));
             }
             if cl.role == Role::Business && cl.affairs.is_empty() {

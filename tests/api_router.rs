@@ -276,6 +276,12 @@ fn routes() -> Vec<Route> {
             "/v1/copies/000000000012345/TM00000000000002",
             BUSINESS,
         ),
+        r(
+            Method::POST,
+            "/v1/copies:import",
+            "/v1/copies:import",
+            BUSINESS,
+        ),
         // batch::routes
         r(
             Method::POST,

@@ -158,7 +158,7 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
         wake.clone(),
     ));
     let copies = Arc::new(Copies::new(
-        config.clone(),
+        settings.clone(),
         store.clone(),
         registry.clone(),
         wake.clone(),

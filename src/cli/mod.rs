@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod backup;
 pub mod clients;
+pub mod copies;
 pub mod inquiries;
 pub mod ops;
 pub mod outcome;
@@ -85,6 +86,11 @@ enum Command {
     Persons {
         #[command(subcommand)]
         action: crate::cli::persons::PersonsAction,
+    },
+    /// Business systems that provide information: register copies (副本) from a file.
+    Copies {
+        #[command(subcommand)]
+        action: crate::cli::copies::CopiesAction,
     },
     /// Business systems: submit inquiry batch files and fetch their results.
     Inquiries {
@@ -369,6 +375,7 @@ pub fn main() -> ExitCode {
         Command::Inquiries { action } => {
             in_runtime(|rt| rt.block_on(crate::cli::inquiries::run(action)))
         }
+        Command::Copies { action } => in_runtime(|rt| rt.block_on(crate::cli::copies::run(action))),
         Command::Schemas { action } => done(crate::cli::inquiries::run_schemas(action)),
         Command::Clients { action } => crate::cli::clients::run(action),
         Command::Store { action } => done(crate::cli::store::run(action)),
