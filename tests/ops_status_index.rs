@@ -102,9 +102,7 @@ async fn status_counts_follow_every_change_and_survive_restarts() {
     // A store without the index (as an older build left it): rebuilt at start-up.
     d.kill_gateway();
     {
-        let config = renkei::config::GatewayConfig::load(&d.dir.join("renkei.toml"))
-            .expect("load renkei.toml");
-        let store = renkei::app::store::open(&config).expect("open the gateway's store");
+        let store = d.open_store();
         let mut b = Batch::new();
         for tree in [Tree::InquiryStatus, Tree::Tallies] {
             for (k, _) in store.range(tree, &[], &[], usize::MAX).expect("scan") {

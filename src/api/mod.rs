@@ -16,6 +16,9 @@
 //!    resident-record feed stay certificate-only;
 //! 5. role — [`auth::require`] per group of routes: a group names the roles it serves;
 //! 6. the handler.
+//!
+//! Around them all, [`unread::close_if_unread`] ends the connection after an answer sent
+//! before the request's body was read whole.
 
 pub mod admin;
 pub mod audit;
@@ -32,6 +35,7 @@ pub mod registry;
 pub mod security;
 pub mod session;
 pub mod state;
+pub mod unread;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -79,6 +83,7 @@ pub fn app(state: AppState) -> Router {
         .layer(from_fn_with_state(fair, limits::fair_share))
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn(unread::close_if_unread))
         .layer(from_fn(observe::track))
         .with_state(state)
 }
