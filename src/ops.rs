@@ -26,6 +26,8 @@ pub const DEFAULT_PLATFORM_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug, Serialize)]
 pub struct OpsStats {
     pub inquiries: usize,
+    /// Inquiries held in each status (every status listed), from the status index.
+    pub inquiries_by_status: std::collections::BTreeMap<&'static str, u64>,
     pub persons: usize,
     pub scheduled_jobs: usize,
     pub awaiting_code: usize,
@@ -43,8 +45,14 @@ fn master_now(master: &SharedMaster) -> MasterStatus {
 
 /// Counts now.
 pub fn stats(store: &dyn Store, master: &SharedMaster) -> Result<OpsStats, StoreError> {
+    let by_status: std::collections::BTreeMap<&'static str, u64> =
+        crate::inquiry::repo::count_by_status(store)?
+            .into_iter()
+            .map(|(s, n)| (s.as_str(), n))
+            .collect();
     Ok(OpsStats {
-        inquiries: store.len(Tree::Inquiries)?,
+        inquiries: by_status.values().sum::<u64>() as usize,
+        inquiries_by_status: by_status,
         persons: store.len(Tree::Persons)?,
         scheduled_jobs: store.len(Tree::Due)?,
         awaiting_code: store.len(Tree::AwaitingCode)?,

@@ -57,6 +57,8 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("simulator: {0}")]
     Sim(#[from] SimError),
+    #[error("inquiry status index: {0}")]
+    StatusIndex(#[from] crate::inquiry::repo::RepoError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -245,6 +247,17 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         tracing::info!(
             message = "Removed spool files of uploads cut short.",
             files = stale
+        );
+    }
+    // A store written before the inquiry status index: indexed once, before anything can
+    // change an inquiry.
+    let indexed = InquiryRepo::new(gw.store.clone(), gw.keyring.clone())
+        .ensure_status_index()
+        .await?;
+    if indexed > 0 {
+        tracing::info!(
+            message = "Built the inquiry status index.",
+            inquiries = indexed
         );
     }
     let (listener, addr) = bind(cfg.listen, &cfg.data_dir.join("gateway.addr")).await?;

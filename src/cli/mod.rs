@@ -379,9 +379,10 @@ pub fn main() -> ExitCode {
         Command::Schemas { action } => done(crate::cli::inquiries::run_schemas(action)),
         Command::Clients { action } => crate::cli::clients::run(action),
         Command::Store { action } => done(crate::cli::store::run(action)),
-        Command::Bench(args) => {
-            done(runtime().and_then(|rt| rt.block_on(crate::dev::bench::run(args))))
-        }
+        Command::Bench(args) => done(runtime().and_then(|rt| {
+            rt.block_on(crate::dev::bench::run(args))
+                .map_err(|e| e.to_string())
+        })),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "renkei", &mut std::io::stdout());

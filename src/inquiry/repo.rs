@@ -1,5 +1,7 @@
 //! The one reader and writer of the inquiry trees: `inquiries` (by id), `idempotency`
-//! (`system \0 key` → id and request hash) and `awaiting_code` (`unified \0 id`).
+//! (`system \0 key` → id and request hash), `awaiting_code` (`unified \0 id`) and
+//! `inquiry_status` (`id` → status, tallied by the store so that counting by status reads five
+//! counters, not every sealed value).
 //! Writes are staged into a caller's batch, so each state change stays one atomic commit with
 //! its schedule entry and its linkage record.
 //!
@@ -55,6 +57,25 @@ pub fn inquiry_location(key: &[u8]) -> String {
     format!("inquiries/{}", String::from_utf8_lossy(key))
 }
 
+/// Set in `Meta` once every inquiry of the store is in the status index.
+pub const META_STATUS_INDEXED: &[u8] = b"inquiries.status_indexed";
+
+/// How many inquiries are held in each status, every status listed (from the store's
+/// tallies of `inquiry_status`: O(statuses)).
+pub fn count_by_status(store: &dyn Store) -> Result<Vec<(Status, u64)>, StoreError> {
+    let tallies = renkei_store::tallies(store, Tree::InquiryStatus)?;
+    Ok(Status::ALL
+        .iter()
+        .map(|s| {
+            let n = tallies
+                .iter()
+                .find(|(v, _)| v.as_slice() == s.as_str().as_bytes())
+                .map_or(0, |(_, n)| *n);
+            (*s, n)
+        })
+        .collect())
+}
+
 /// Access to the inquiry trees.
 #[derive(Clone)]
 pub struct InquiryRepo {
@@ -83,26 +104,43 @@ impl InquiryRepo {
         }
     }
 
-    /// How many inquiries are held in each status (a scan of the tree, page by page, each
-    /// value opened: for metrics, read on each scrape).
-    pub fn count_by_status(&self) -> Result<Vec<(Status, usize)>, RepoError> {
-        const PAGE: usize = 4096;
-        let mut counts: Vec<(Status, usize)> = Status::ALL.iter().map(|s| (*s, 0)).collect();
+    /// How many inquiries are held in each status: the store's tallies of `inquiry_status`,
+    /// one short read whatever the backlog (for metrics, read on each scrape).
+    pub fn count_by_status(&self) -> Result<Vec<(Status, u64)>, RepoError> {
+        Ok(count_by_status(self.store.as_ref())?)
+    }
+
+    /// Builds the status index of a store written before it (every inquiry opened once) and
+    /// marks the store as indexed; a store already marked is left alone. Run at start-up,
+    /// before anything changes an inquiry. Idempotent: an index cut short by a crash is
+    /// completed on the next start (a tallied write of the same status counts nothing).
+    /// Returns how many inquiries were indexed.
+    pub async fn ensure_status_index(&self) -> Result<usize, RepoError> {
+        const PAGE: usize = 1024;
+        if self.store.get(Tree::Meta, META_STATUS_INDEXED)?.is_some() {
+            return Ok(0);
+        }
         let mut start = Vec::new();
+        let mut indexed = 0;
         loop {
             let page = self.store.range(Tree::Inquiries, &start, &[], PAGE)?;
+            let mut b = Batch::new();
             for (k, v) in &page {
                 let status = self.open(k, v)?.status;
-                if let Some(c) = counts.iter_mut().find(|(st, _)| *st == status) {
-                    c.1 += 1;
-                }
+                b.put_tallied(Tree::InquiryStatus, k.clone(), status.as_str());
+                indexed += 1;
             }
+            let last = page.len() < PAGE;
+            if last {
+                b.put(Tree::Meta, META_STATUS_INDEXED, b"1".to_vec());
+            }
+            self.store.commit(b).await?;
             match page.last() {
-                Some((k, _)) if page.len() == PAGE => {
+                Some((k, _)) if !last => {
                     start = k.clone();
                     start.push(0);
                 }
-                _ => return Ok(counts),
+                _ => return Ok(indexed),
             }
         }
     }
@@ -191,6 +229,7 @@ impl InquiryRepo {
         let plain = zeroize::Zeroizing::new(serde_json::to_vec(inquiry)?);
         let sealed = encrypt_at_rest(&self.keys.keyring(), &inquiry_location(&key), &plain)
             .map_err(|e| RepoError::Crypto(e.to_string()))?;
+        b.put_tallied(Tree::InquiryStatus, key.clone(), inquiry.status.as_str());
         b.put(Tree::Inquiries, key, sealed);
         Ok(())
     }

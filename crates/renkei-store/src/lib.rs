@@ -73,11 +73,18 @@ pub enum Tree {
     CopyIndex,
     /// Provisions fetched back from the platform: `meta` keys of the fetch position.
     ProvisionLog,
+    /// Each inquiry's status: `inquiry id` → status name (written with
+    /// [`Batch::put_tallied`], so [`Tree::Tallies`] counts inquiries by status).
+    InquiryStatus,
+    /// Counts of the values of tallied trees: `tree tag ‖ value` → count (u64 big-endian),
+    /// kept by the writer in the same atomic write as the tallied keys (see
+    /// [`Batch::put_tallied`]); read with [`tallies`].
+    Tallies,
 }
 
 impl Tree {
     /// Every tree, for scans that cover the whole store (privacy checks, backups).
-    pub const ALL: [Tree; 17] = [
+    pub const ALL: [Tree; 19] = [
         Tree::Meta,
         Tree::Persons,
         Tree::BlindIndex,
@@ -95,6 +102,8 @@ impl Tree {
         Tree::Copies,
         Tree::CopyIndex,
         Tree::ProvisionLog,
+        Tree::InquiryStatus,
+        Tree::Tallies,
     ];
 
     /// The tree's one-byte number: the key prefix inside sled's tree and the `tree` column on
@@ -118,6 +127,8 @@ impl Tree {
             Tree::Copies => 15,
             Tree::CopyIndex => 16,
             Tree::ProvisionLog => 17,
+            Tree::InquiryStatus => 18,
+            Tree::Tallies => 19,
         }
     }
 
@@ -141,6 +152,8 @@ impl Tree {
             Tree::Copies => "copies",
             Tree::CopyIndex => "copy_index",
             Tree::ProvisionLog => "provision_log",
+            Tree::InquiryStatus => "inquiry_status",
+            Tree::Tallies => "tallies",
         }
     }
 }
@@ -150,6 +163,10 @@ impl Tree {
 pub enum Op {
     Put(Tree, Vec<u8>, Vec<u8>),
     Delete(Tree, Vec<u8>),
+    /// A put whose tree's values are counted in [`Tree::Tallies`] ([`Batch::put_tallied`]).
+    PutTallied(Tree, Vec<u8>, Vec<u8>),
+    /// A delete likewise counted ([`Batch::delete_tallied`]).
+    DeleteTallied(Tree, Vec<u8>),
 }
 
 /// A set of writes applied atomically, all or nothing, with optional preconditions and log
@@ -176,6 +193,22 @@ impl Batch {
     /// Removes `key`.
     pub fn delete(&mut self, tree: Tree, key: impl Into<Vec<u8>>) {
         self.ops.push(Op::Delete(tree, key.into()));
+    }
+
+    /// Writes `value` under `key` and keeps [`Tree::Tallies`] counting `tree`'s values: when
+    /// the value stored under `key` as the writer applies this batch differs, the count of
+    /// the old value (if any) goes down by one and the count of `value` up by one. The writer
+    /// reads the stored value itself, in commit order, so racing batches cannot make the
+    /// counts drift; counting is then one short scan ([`tallies`]). A tree is tallied only if
+    /// every write to it goes through here or [`Batch::delete_tallied`].
+    pub fn put_tallied(&mut self, tree: Tree, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops
+            .push(Op::PutTallied(tree, key.into(), value.into()));
+    }
+
+    /// Removes `key`, counting its value out of [`Tree::Tallies`] (see [`Batch::put_tallied`]).
+    pub fn delete_tallied(&mut self, tree: Tree, key: impl Into<Vec<u8>>) {
+        self.ops.push(Op::DeleteTallied(tree, key.into()));
     }
 
     /// The whole batch is refused with [`StoreError::Conflict`] if `key` exists when the
@@ -416,6 +449,54 @@ pub struct CommitStats {
     pub batches: u64,
     /// Groups written (each one atomic write and one fsync).
     pub groups: u64,
+}
+
+/// The key of `value`'s count in [`Tree::Tallies`] for tallied tree `tree`.
+pub fn tally_key(tree: Tree, value: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(value.len() + 1);
+    k.push(tree.tag());
+    k.extend_from_slice(value);
+    k
+}
+
+/// A count as stored in [`Tree::Tallies`]; a missing or malformed entry counts as zero.
+pub fn decode_count(v: Option<&[u8]>) -> u64 {
+    v.and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// The new count after a change of `delta` (never below zero).
+pub(crate) fn counted(old: Option<&[u8]>, delta: i64) -> Vec<u8> {
+    decode_count(old)
+        .saturating_add_signed(delta)
+        .to_be_bytes()
+        .to_vec()
+}
+
+/// The tally changes one tallied write makes, given the value stored before it: `(value,
+/// delta)` pairs for [`Tree::Tallies`] (none when the value is unchanged).
+pub(crate) fn tally_changes(old: Option<&[u8]>, new: Option<&[u8]>) -> Vec<(Vec<u8>, i64)> {
+    if old == new {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(2);
+    if let Some(o) = old {
+        out.push((o.to_vec(), -1));
+    }
+    if let Some(n) = new {
+        out.push((n.to_vec(), 1));
+    }
+    out
+}
+
+/// The counts of `tree`'s values, as [`Batch::put_tallied`] keeps them (values never
+/// written are absent; a value whose count fell to zero is listed with zero).
+pub fn tallies(store: &dyn Store, tree: Tree) -> Result<Vec<(Vec<u8>, u64)>, StoreError> {
+    Ok(store
+        .scan_prefix(Tree::Tallies, &[tree.tag()], usize::MAX)?
+        .into_iter()
+        .map(|(k, v)| (k[1..].to_vec(), decode_count(Some(&v))))
+        .collect())
 }
 
 /// Key for the chain state in `Meta`.

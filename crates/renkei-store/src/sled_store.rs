@@ -810,6 +810,14 @@ impl Writer {
             match op {
                 Op::Put(t, k, v) => group.put(t, &k, v),
                 Op::Delete(t, k) => group.delete(t, &k),
+                Op::PutTallied(t, k, v) => {
+                    self.stage_tally(group, t, &k, Some(&v))?;
+                    group.put(t, &k, v);
+                }
+                Op::DeleteTallied(t, k) => {
+                    self.stage_tally(group, t, &k, None)?;
+                    group.delete(t, &k);
+                }
             }
         }
         let mut receipt = CommitReceipt::default();
@@ -822,6 +830,24 @@ impl Writer {
             }
         }
         Ok(receipt)
+    }
+
+    /// Stages the [`Tree::Tallies`] changes of one tallied write, against the value stored
+    /// as this group has it so far.
+    fn stage_tally(
+        &self,
+        group: &mut Group,
+        tree: Tree,
+        key: &[u8],
+        new: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let old = self.existing(group, tree, key)?;
+        for (value, delta) in crate::tally_changes(old.as_deref(), new) {
+            let tk = crate::tally_key(tree, &value);
+            let count = self.existing(group, Tree::Tallies, &tk)?;
+            group.put(Tree::Tallies, &tk, crate::counted(count.as_deref(), delta));
+        }
+        Ok(())
     }
 
     /// Writes and syncs one group; on failure the store is failed for good (see the module

@@ -314,6 +314,70 @@ mod suite {
         assert!(s.health().is_ok());
         assert_eq!(s.stats().batches - before, 501);
     }
+
+    fn counts(s: &dyn Store) -> std::collections::BTreeMap<Vec<u8>, u64> {
+        tallies(s, Tree::InquiryStatus)
+            .unwrap()
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    pub async fn tallied_writes_count_values_exactly_under_racing_batches(s: Arc<dyn Store>) {
+        // Within one batch: a new key, a change, a rewrite of the same value, a delete.
+        let mut b = Batch::new();
+        b.put_tallied(Tree::InquiryStatus, b"a".to_vec(), b"queued".to_vec());
+        b.put_tallied(Tree::InquiryStatus, b"b".to_vec(), b"queued".to_vec());
+        b.put_tallied(Tree::InquiryStatus, b"b".to_vec(), b"sent".to_vec());
+        b.put_tallied(Tree::InquiryStatus, b"c".to_vec(), b"sent".to_vec());
+        b.put_tallied(Tree::InquiryStatus, b"c".to_vec(), b"sent".to_vec());
+        s.commit(b).await.unwrap();
+        let want = |pairs: &[(&[u8], u64)]| {
+            pairs
+                .iter()
+                .map(|(k, n)| (k.to_vec(), *n))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        assert_eq!(counts(&*s), want(&[(b"queued", 1), (b"sent", 2)]));
+        let mut d = Batch::new();
+        d.delete_tallied(Tree::InquiryStatus, b"a".to_vec());
+        d.delete_tallied(Tree::InquiryStatus, b"never-written".to_vec());
+        s.commit(d).await.unwrap();
+        assert_eq!(counts(&*s), want(&[(b"sent", 2)]));
+        // A refused batch changes no count.
+        let mut r = Batch::new();
+        r.require_absent(Tree::InquiryStatus, b"b".to_vec());
+        r.put_tallied(Tree::InquiryStatus, b"b".to_vec(), b"failed".to_vec());
+        assert!(s.commit(r).await.is_err());
+        assert_eq!(counts(&*s), want(&[(b"sent", 2)]));
+        // Many racing batches moving the same keys (each computing nothing itself): the
+        // counts always equal the values stored.
+        let mut tasks = Vec::new();
+        for t in 0..16u32 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..40u32 {
+                    let key = format!("k{}", (t * 7 + i) % 24);
+                    let value = ["queued", "sent", "answered"][((t + i) % 3) as usize];
+                    let mut b = Batch::new();
+                    b.put_tallied(
+                        Tree::InquiryStatus,
+                        key.into_bytes(),
+                        value.as_bytes().to_vec(),
+                    );
+                    s.commit(b).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let mut stored = std::collections::BTreeMap::new();
+        for (_, v) in s.range(Tree::InquiryStatus, &[], &[], usize::MAX).unwrap() {
+            *stored.entry(v).or_insert(0u64) += 1;
+        }
+        assert_eq!(counts(&*s), stored);
+    }
 }
 
 macro_rules! backend_suite {
@@ -329,6 +393,7 @@ macro_rules! backend_suite {
             backend_suite!(@case $open, log_entries_get_consecutive_sequence_numbers_and_state_is_saved);
             backend_suite!(@case $open, concurrent_log_appends_form_one_gap_free_sequence);
             backend_suite!(@case $open, a_barrier_resolves_only_after_every_commit_queued_before_it);
+            backend_suite!(@case $open, tallied_writes_count_values_exactly_under_racing_batches);
         }
     };
     (@case $open:path, $name:ident) => {

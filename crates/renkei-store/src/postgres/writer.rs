@@ -93,6 +93,18 @@ impl Group {
         }
     }
 
+    /// Stages the [`Tree::Tallies`] changes of one tallied write (the counts it touches were
+    /// fetched with the group's guards).
+    fn tally(&mut self, tree: Tree, key: &[u8], new: Option<&Vec<u8>>) {
+        let old = self.existing(tree, key);
+        for (value, delta) in crate::tally_changes(old.as_deref(), new.map(Vec::as_slice)) {
+            let tk = crate::tally_key(tree, &value);
+            let count = self.existing(Tree::Tallies, &tk);
+            let next = crate::counted(count.as_deref(), delta);
+            self.write(Tree::Tallies, tk, Some(next), false);
+        }
+    }
+
     fn write(&mut self, tree: Tree, key: Vec<u8>, value: Option<Vec<u8>>, from_log: bool) {
         let t = tree_id(tree);
         self.writes.insert(
@@ -324,6 +336,13 @@ impl Writer {
                 guard_trees.push(tree_id(*t));
                 guard_keys.push(k);
             }
+            // A tallied write reads the value it replaces.
+            for op in &b.ops {
+                if let Op::PutTallied(t, k, _) | Op::DeleteTallied(t, k) = op {
+                    guard_trees.push(tree_id(*t));
+                    guard_keys.push(k);
+                }
+            }
         }
         let meta = tree_id(Tree::Meta);
         // One round trip: lock, chain row, guarded values (pipelined).
@@ -341,6 +360,34 @@ impl Writer {
             let k: Vec<u8> = row.try_get(1)?;
             let v: Vec<u8> = row.try_get(2)?;
             group.found.insert((t, k), v);
+        }
+        // The counts tallied writes change: of the values they replace and of the values
+        // they write (a second round trip, only for groups with tallied writes).
+        let mut tally_trees = Vec::new();
+        let mut tally_keys: Vec<Vec<u8>> = Vec::new();
+        for b in batches {
+            for op in &b.ops {
+                let (t, k, new) = match op {
+                    Op::PutTallied(t, k, v) => (*t, k, Some(v)),
+                    Op::DeleteTallied(t, k) => (*t, k, None),
+                    _ => continue,
+                };
+                let old = group.found.get(&(tree_id(t), k.clone())).cloned();
+                for v in old.iter().chain(new) {
+                    tally_trees.push(tree_id(Tree::Tallies));
+                    tally_keys.push(crate::tally_key(t, v));
+                }
+            }
+        }
+        if !tally_keys.is_empty() {
+            let keys: Vec<&[u8]> = tally_keys.iter().map(Vec::as_slice).collect();
+            let params: [&(dyn ToSql + Sync); 2] = [&tally_trees, &keys];
+            for row in tx.query(&st.guards, &params).await? {
+                let t: i16 = row.try_get(0)?;
+                let k: Vec<u8> = row.try_get(1)?;
+                let v: Vec<u8> = row.try_get(2)?;
+                group.found.insert((t, k), v);
+            }
         }
 
         // Another process may have advanced the chain since this one last wrote.
@@ -476,6 +523,14 @@ fn stage(
         match op {
             Op::Put(t, k, v) => group.write(*t, k.clone(), Some(v.clone()), false),
             Op::Delete(t, k) => group.write(*t, k.clone(), None, false),
+            Op::PutTallied(t, k, v) => {
+                group.tally(*t, k, Some(v));
+                group.write(*t, k.clone(), Some(v.clone()), false);
+            }
+            Op::DeleteTallied(t, k) => {
+                group.tally(*t, k, None);
+                group.write(*t, k.clone(), None, false);
+            }
         }
     }
     if let Some(chain) = chain.as_mut() {
