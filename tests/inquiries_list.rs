@@ -165,6 +165,63 @@ async fn a_business_system_lists_its_own_inquiries_and_every_creation_has_a_loca
     let (past, _) = page(&api, "since=2000-01-01").await;
     assert_eq!(past, all);
 
+    // The CLI lists the same: every page followed with --all, filtered by --status.
+    let out = d.cli(&[
+        "inquiries",
+        "list",
+        "--as",
+        CLIENT_SUBSIDY,
+        "--all",
+        "--limit",
+        "2",
+        "--status",
+        "answered",
+        "--output",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "inquiries list: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON listing");
+    let cli_ids: Vec<String> = listed["inquiries"]
+        .as_array()
+        .expect("inquiries")
+        .iter()
+        .map(|i| i["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(cli_ids, all, "the CLI's --all listing is the API's");
+    let out = d.cli(&[
+        "inquiries",
+        "list",
+        "--as",
+        CLIENT_SUBSIDY,
+        "--status",
+        "queued",
+        "--output",
+        "csv",
+    ]);
+    assert!(out.status.success());
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        csv.lines().count(),
+        1,
+        "only the header: nothing is queued: {csv}"
+    );
+    assert!(csv.starts_with("id,status,business_number"), "{csv}");
+    // A status the gateway does not know is a usage error naming the valid ones.
+    let out = d.cli(&[
+        "inquiries",
+        "list",
+        "--as",
+        CLIENT_SUBSIDY,
+        "--status",
+        "lost",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("awaiting_code"));
+
     // Refusals: an unknown status or parameter, a bad limit or cursor.
     for q in [
         "status=lost",

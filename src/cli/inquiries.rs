@@ -8,7 +8,9 @@ use bytes::Bytes;
 use hyper::Method;
 
 use super::outcome::{CmdResult, Outcome};
-use super::staff_client::{refusal, Conn, StaffClient};
+use super::output::{col, print_listing, rows_of, Column, OutputArg};
+use super::staff_client::{query, refusal, Conn, StaffClient};
+use super::values::StatusArg;
 
 /// How often `submit --wait` asks for progress: often enough to feel live, rare enough that
 /// the gateway's recount of a large batch stays a small share of its work.
@@ -45,6 +47,28 @@ pub enum InquiriesAction {
         #[command(flatten)]
         conn: Conn,
     },
+    /// The business system's own inquiries, newest first (one page, or --all).
+    List {
+        /// Only inquiries in this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Only inquiries accepted at or after this time (RFC 3339 or YYYY-MM-DD, JST).
+        #[arg(long)]
+        since: Option<String>,
+        /// Inquiries per page (1 to 1000; the gateway's default is 100).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Start at this page (the `next_cursor` of a previous one).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Follow the cursors to the last page and list everything.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        output: OutputArg,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Download a batch's results file (inquiry-result layout, CP932).
     Results {
         batch_id: String,
@@ -55,6 +79,23 @@ pub enum InquiriesAction {
         conn: Conn,
     },
 }
+
+/// The columns of `inquiries list` as a table or CSV (JSON shows each inquiry whole).
+const INQUIRY_COLUMNS: &[Column] = &[
+    col("id"),
+    col("status"),
+    col("business_number"),
+    col("procedure"),
+    col("item"),
+    Column {
+        header: "accepted_at",
+        path: "/timestamps/accepted_at",
+    },
+    Column {
+        header: "finished_at",
+        path: "/timestamps/finished_at",
+    },
+];
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -218,6 +259,39 @@ pub async fn run(action: InquiriesAction) -> CmdResult {
             let v = get_json(&c, &format!("/v1/batches/{batch_id}")).await?;
             eprintln!("{}", progress_line(&v));
             println!("{}", serde_json::to_string_pretty(&v).map_err(err)?);
+            Ok(Outcome::Done)
+        }
+        InquiriesAction::List {
+            status,
+            since,
+            limit,
+            cursor,
+            all,
+            output,
+            conn,
+        } => {
+            let c = conn.client(Some(DEFAULT_AS))?;
+            let status = status.map(StatusArg::api_name);
+            let limit = limit.map(|l| l.to_string());
+            let mut cursor = cursor;
+            let mut rows = Vec::new();
+            let answer = loop {
+                let q = query(&[
+                    ("status", status.as_deref()),
+                    ("since", since.as_deref()),
+                    ("limit", limit.as_deref()),
+                    ("cursor", cursor.as_deref()),
+                ]);
+                let page = get_json(&c, &format!("/v1/inquiries{q}")).await?;
+                rows.extend(rows_of(&page, Some("inquiries")));
+                let next = page["next_cursor"].as_str().map(str::to_string);
+                match next {
+                    Some(n) if all && cursor.as_deref() != Some(n.as_str()) => cursor = Some(n),
+                    _ if all => break serde_json::json!({ "inquiries": rows }),
+                    _ => break page,
+                }
+            };
+            print_listing(output.format(), &answer, &rows, INQUIRY_COLUMNS)?;
             Ok(Outcome::Done)
         }
         InquiriesAction::Results {
