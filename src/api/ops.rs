@@ -21,6 +21,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/ops/stats", get(stats))
         .route("/v1/ops/business-stats", get(business_stats))
         .route("/v1/ops/batches", get(batches))
+        .route("/v1/ops/readiness", get(readiness))
+        .route("/v1/ops/queue", get(queue))
 }
 
 /// `?from=YYYY-MM-DD&to=YYYY-MM-DD` of the business statistics.
@@ -96,25 +98,62 @@ pub fn probes(r: Readiness) -> Router {
         .with_state(r)
 }
 
-/// 200 when every check passes, else 503 naming the failing ones; `warnings` lists what to
-/// act on soon (certificates expiring within 30 days) without failing readiness.
-async fn readyz(State(r): State<Readiness>) -> Response {
+/// The readiness answer: whether every check passes, and the body naming the failing ones;
+/// `warnings` lists what to act on soon (certificates expiring within 30 days) without
+/// failing readiness.
+async fn readiness_body(r: &Readiness) -> (bool, serde_json::Value) {
     let (checks, store) = r.checks_and_store().await;
     let warnings = r.warnings();
     let failing: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
-    let status = if failing.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let ready = failing.is_empty();
     let body = json!({
-        "status": if failing.is_empty() { "ready" } else { "not_ready" },
+        "status": if ready { "ready" } else { "not_ready" },
         "failing": failing,
         "checks": checks,
         "store": store,
         "warnings": warnings,
     });
+    (ready, body)
+}
+
+/// 200 when every check passes, else 503 (a load balancer reads the status).
+async fn readyz(State(r): State<Readiness>) -> Response {
+    let (ready, body) = readiness_body(&r).await;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
+}
+
+/// The same checks for an operator on the API (the console's readiness page): always 200,
+/// `status` says ready or not.
+async fn readiness(State(s): State<AppState>) -> Json<serde_json::Value> {
+    Json(readiness_body(&s.readiness).await.1)
+}
+
+/// Queue depth: inquiries by status (counts only), jobs scheduled and persons awaiting a code.
+async fn queue(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let inquiries = s.inquiries.clone();
+    let store = s.store.clone();
+    let (counts, due, awaiting) = tokio::task::spawn_blocking(move || {
+        let counts = inquiries.repo().count_by_status()?;
+        let due = store.len(renkei_store::Tree::Due)?;
+        let awaiting = store.len(renkei_store::Tree::AwaitingCode)?;
+        Ok::<_, Error>((counts, due, awaiting))
+    })
+    .await
+    .map_err(|e| Error::internal("ops queue", e.to_string()))??;
+    let by_status: serde_json::Map<String, serde_json::Value> = counts
+        .into_iter()
+        .map(|(st, n)| (st.as_str().to_string(), json!(n)))
+        .collect();
+    Ok(Json(json!({
+        "inquiries_by_status": by_status,
+        "scheduled_jobs": due,
+        "awaiting_code": awaiting,
+    })))
 }
 
 async fn metrics(State(r): State<Readiness>) -> Response {
