@@ -59,6 +59,10 @@ const TEXT = {
     rejected: "不受理", progress: "進み具合", date: "日付", st_queued: "送信待ち",
     st_awaiting_code: "符号待ち", st_sent: "送信済み", st_answered: "回答あり", st_failed: "失敗",
     no_rows: "この月の統計はありません。", updated: "更新",
+    keystate_active: "使用中", "keystate_verify-only": "検証・復号のみ", keystate_retired: "廃止済み",
+    purpose_signing: "署名", purpose_sealing: "封緘", "purpose_at-rest": "保存データの暗号化",
+    "purpose_blind-index": "検索用索引", purpose_checkpoint: "チェックポイントの署名",
+    action_rotate: "更新", action_retire: "廃止", retired: "{purpose} の第{version}版を廃止しました。",
     signed_in: "{user} としてサインインしました。", signed_out: "サインアウトしました。",
     certificate: "証明書: {client}（{role}）",
     role_auditor: "監査担当", role_security: "セキュリティ担当", role_operator: "運用担当",
@@ -122,6 +126,10 @@ const TEXT = {
     lines: "Lines", accepted: "Accepted", rejected: "Rejected", progress: "Progress",
     date: "Date", st_queued: "Queued", st_awaiting_code: "Awaiting code", st_sent: "Sent",
     st_answered: "Answered", st_failed: "Failed", no_rows: "No statistics for this month.",
+    keystate_active: "active", "keystate_verify-only": "verify only", keystate_retired: "retired",
+    purpose_signing: "signing", purpose_sealing: "sealing", "purpose_at-rest": "at rest",
+    "purpose_blind-index": "blind index", purpose_checkpoint: "checkpoint signing",
+    action_rotate: "rotate", action_retire: "retire", retired: "{purpose} version {version} is retired.",
     updated: "Updated", signed_in: "Signed in as {user}.", signed_out: "Signed out.",
     certificate: "Certificate: {client} ({role})",
     role_auditor: "auditor", role_security: "security officer", role_operator: "operator",
@@ -366,6 +374,12 @@ function label(prefix, v) {
   return v ? t(prefix + v) : "";
 }
 
+/// The label of a code with the code itself: "署名 (signing)".
+function coded(prefix, v) {
+  const known = TEXT.ja[prefix + v] !== undefined;
+  return known && t(prefix + v) !== v ? t(prefix + v) + " (" + v + ")" : String(v);
+}
+
 function renderRecords(page) {
   const box = $("audit-results");
   if (!page.records.length) {
@@ -529,23 +543,32 @@ async function loadKeys() {
     api("GET", "/v1/keys/status"),
     api("GET", "/v1/keys/requests"),
   ]);
+  const keyRows = keys.map((k) => {
+    const action =
+      k.status === "active"
+        ? el("button", { type: "button", class: "rotate", "data-purpose": k.purpose, text: t("rotate"), onclick: () => rotate(k.purpose) })
+        : k.status === "verify-only"
+          ? el("button", { type: "button", class: "retire", "data-purpose": k.purpose, "data-version": k.version, text: t("retire"), onclick: () => retire(k.purpose, k.version) })
+          : "";
+    return [
+      coded("purpose_", k.purpose),
+      String(k.version),
+      coded("keystate_", k.status),
+      when(k.created_at),
+      k.fingerprint || "",
+      k.protects === undefined ? "" : String(k.protects),
+      action,
+    ];
+  });
   $("keys-table").replaceChildren(
-    table(
-      "keys",
-      [t("purpose"), t("version"), t("state"), t("created_at"), t("fingerprint"), t("protects"), ""],
-      keys.map((k) => [
-        k.purpose,
-        String(k.version),
-        k.status,
-        when(k.created_at),
-        k.fingerprint || "",
-        k.protects === undefined ? "" : String(k.protects),
-        k.status === "active"
-          ? el("button", { type: "button", class: "rotate", "data-purpose": k.purpose, text: t("rotate"), onclick: () => rotate(k.purpose) })
-          : "",
-      ]),
-    ),
+    table("keys", [t("purpose"), t("version"), t("state"), t("created_at"), t("fingerprint"), t("protects"), ""], keyRows),
   );
+  keys.forEach((k, i) => {
+    const tr = $("keys").tBodies[0].rows[i];
+    tr.dataset.purpose = k.purpose;
+    tr.dataset.version = k.version;
+    tr.dataset.state = k.status;
+  });
   $("keys-status").replaceChildren(
     table("keys-progress", [t("check_name"), t("count")], [
       [t("active_version"), String(status.active_at_rest_version)],
@@ -561,8 +584,8 @@ async function loadKeys() {
           [t("request_id"), t("action"), t("purpose"), t("requested_by"), t("requested_at"), ""],
           requests.map((r) => [
             r.id,
-            String(r.action),
-            r.purpose,
+            coded("action_", r.action),
+            coded("purpose_", r.purpose),
             r.requested_by,
             when(r.requested_at),
             r.requested_by === user
@@ -575,7 +598,8 @@ async function loadKeys() {
 }
 
 function outcome(o) {
-  const text = o.status === "pending_approval" ? t("pending", { id: o.id }) : t("rotated", { purpose: o.purpose, version: o.version });
+  const done = o.status === "retired" ? "retired" : "rotated";
+  const text = o.status === "pending_approval" ? t("pending", { id: o.id }) : t(done, { purpose: o.purpose, version: o.version });
   $("keys-result").replaceChildren(el("p", { id: "key-outcome", "data-status": o.status, text }));
 }
 
@@ -583,6 +607,16 @@ async function rotate(purpose) {
   clearMessages();
   try {
     outcome(await api("POST", "/v1/keys/" + encodeURIComponent(purpose) + "/rotate"));
+    await loadKeys();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+async function retire(purpose, version) {
+  clearMessages();
+  try {
+    outcome(await api("POST", "/v1/keys/" + encodeURIComponent(purpose) + "/" + version + "/retire"));
     await loadKeys();
   } catch (e) {
     showError(e);
@@ -599,7 +633,10 @@ async function approve(id) {
   }
 }
 
-// ---- operator ----------------------------------------------------------------------------
+// ---- operator ------------------------------------------------------------------------------
+
+/// An inquiry's states in the order it passes them.
+const STATUSES = ["queued", "awaiting_code", "sent", "answered", "failed"];
 
 async function loadOps() {
   const [ready, queue, stats, batches] = await Promise.all([
@@ -621,9 +658,9 @@ async function loadOps() {
       "queue",
       [t("status_name"), t("count")],
       [
-        ...Object.entries(queue.inquiries_by_status).map(([s, n]) => [
+        ...STATUSES.filter((s) => s in queue.inquiries_by_status).map((s) => [
           el("span", { text: t("st_" + s) }),
-          el("span", { "data-status": s, class: "n", text: String(n) }),
+          el("span", { "data-status": s, class: "n", text: String(queue.inquiries_by_status[s]) }),
         ]),
         [t("scheduled_jobs"), String(queue.scheduled_jobs)],
         [t("awaiting_code"), String(queue.awaiting_code)],
@@ -713,14 +750,19 @@ function show(view) {
   document.body.dataset.view = view;
 }
 
-/// Runs `load` now and every `ms` while the view stays open ("live").
+/// Runs `load` now and every `ms` while the view stays open ("live"). A refresh waits while
+/// the keyboard focus is on a control it would replace (`data-live` areas), so keyboard users
+/// do not lose their place.
 function live(load, ms) {
-  const run = () =>
+  const run = (always) => {
+    const f = document.activeElement;
+    if (!always && f && f.closest("[data-live]") && f.matches("button, a, input, select")) return;
     load().catch((e) => {
       showError(e);
     });
-  run();
-  timer = setInterval(run, ms);
+  };
+  run(true);
+  timer = setInterval(() => run(false), ms);
 }
 
 function route() {
