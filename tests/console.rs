@@ -692,15 +692,7 @@ async fn the_console_in_a_real_browser() {
         assert!(!name.contains('/'), "{name}");
         std::fs::write(bundle.join(name), text.as_str().expect("text")).expect("write");
     }
-    // The auditor's keys, as `renkei audit public-keys` prints them.
-    let keys = d.cli(&["audit", "public-keys"]);
-    assert!(
-        keys.status.success(),
-        "{}",
-        String::from_utf8_lossy(&keys.stderr)
-    );
-    let key_file = d.tmp.path().join("checkpoint-keys.pem");
-    std::fs::write(&key_file, &keys.stdout).expect("keys");
+    let key_file = d.auditor_key_file();
     let out = Command::new(common::BIN)
         .args(["audit", "verify"])
         .arg(&bundle)
