@@ -14,6 +14,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -249,7 +250,9 @@ impl Browser {
             .expect("tempdir");
         nss_with_certificate(d, who, home.path());
         let port = free_port();
+        // Its own process group, so that the browser it starts goes with it (see `Drop`).
         let driver = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .env("HOME", home.path())
             .stdout(Stdio::null())
@@ -482,7 +485,8 @@ impl Browser {
         .await;
     }
 
-    async fn close(mut self) {
+    /// Ends the WebDriver session (the browser quits), then chromedriver (`Drop`).
+    async fn close(self) {
         let _ = self
             .call(
                 hyper::Method::DELETE,
@@ -490,7 +494,14 @@ impl Browser {
                 None,
             )
             .await;
-        let _ = self.driver.kill();
+    }
+}
+
+impl Drop for Browser {
+    /// Also when a step panics: chromedriver and the browser it started (its process group).
+    fn drop(&mut self) {
+        let group = rustix::process::Pid::from_child(&self.driver);
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.driver.wait();
     }
 }
