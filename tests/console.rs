@@ -169,6 +169,11 @@ async fn the_console_files_are_served_strictly_and_only_to_staff() {
     let queue = ops.get("/v1/ops/queue").await;
     assert_eq!(queue.status, 200, "{}", queue.body);
     assert_eq!(queue.body["inquiries_by_status"]["queued"], 0);
+    assert_eq!(queue.body["since_start"]["accepted"], 0);
+    assert_eq!(
+        queue.body["since_start"]["platform_requests"]["platform_fault"],
+        0
+    );
     assert_eq!(d.client("auditor").get("/v1/ops/queue").await.status, 403);
 }
 
@@ -834,6 +839,20 @@ async fn the_console_in_a_real_browser() {
         unfinished(&o).await.is_some_and(|n| n >= before + 5)
     })
     .await;
+    // The flow since the gateway (re)started: the load's five inquiries were accepted, and
+    // the platform exchanges are counted by outcome.
+    wait_until(STEP, "the page counts the load as accepted", || async {
+        o.js("const e = document.getElementById('flow-accepted'); return e ? Number(e.textContent) : null;")
+            .await
+            .as_u64()
+            .is_some_and(|n| n >= 5)
+    })
+    .await;
+    assert_eq!(
+        o.js("return document.querySelectorAll('#flow [data-outcome]').length;")
+            .await,
+        5
+    );
     o.screenshot("07-operator").await;
     // Business statistics of this month: the answered inquiry is counted.
     o.click("#stats-form button").await;

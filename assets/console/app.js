@@ -58,7 +58,8 @@ const TEXT = {
     batch_id: "一括ファイル番号", received_at: "受付日時", lines: "行数", accepted: "受付",
     rejected: "不受理", progress: "進み具合", date: "日付", st_queued: "送信待ち",
     st_awaiting_code: "符号待ち", st_sent: "送信済み", st_answered: "回答あり", st_failed: "失敗",
-    no_rows: "この月の統計はありません。", updated: "更新",
+    no_rows: "この月の統計はありません。", updated: "更新", flow: "処理の流れ（起動してから）",
+    accepted_total: "受け付けた照会", throughput: "完了の速さ（件/分）", platform: "プラットフォームとの通信",
     keystate_active: "使用中", "keystate_verify-only": "検証・復号のみ", keystate_retired: "廃止済み",
     purpose_signing: "署名", purpose_sealing: "封緘", "purpose_at-rest": "保存データの暗号化",
     "purpose_blind-index": "検索用索引", purpose_checkpoint: "チェックポイントの署名",
@@ -126,6 +127,8 @@ const TEXT = {
     lines: "Lines", accepted: "Accepted", rejected: "Rejected", progress: "Progress",
     date: "Date", st_queued: "Queued", st_awaiting_code: "Awaiting code", st_sent: "Sent",
     st_answered: "Answered", st_failed: "Failed", no_rows: "No statistics for this month.",
+    flow: "Flow since start", accepted_total: "Inquiries accepted", throughput: "Finished per minute",
+    platform: "Platform exchanges",
     keystate_active: "active", "keystate_verify-only": "verify only", keystate_retired: "retired",
     purpose_signing: "signing", purpose_sealing: "sealing", "purpose_at-rest": "at rest",
     "purpose_blind-index": "blind index", purpose_checkpoint: "checkpoint signing",
@@ -155,6 +158,7 @@ let timer = null;
 let lastPage = null; // the latest page of records, for opening one
 let pages = []; // `before` cursors of the pages seen, for "newer"
 let lastExport = null;
+let lastCounts = null; // the operator's previous reading, for the throughput
 
 const $ = (id) => document.getElementById(id);
 
@@ -667,6 +671,31 @@ async function loadOps() {
       ],
     ),
     el("p", { class: "small", text: t("updated") + " " + when(new Date().toISOString()) }),
+  );
+  // Throughput from two readings of the counters since the gateway started.
+  const since = queue.since_start;
+  const now = Date.now();
+  let rate = "";
+  if (lastCounts && now > lastCounts.at) {
+    const perMin = ((since.answered + since.failed - lastCounts.finished) * 60000) / (now - lastCounts.at);
+    rate = perMin.toFixed(1);
+  }
+  lastCounts = { at: now, finished: since.answered + since.failed };
+  $("ops-flow").replaceChildren(
+    table(
+      "flow",
+      [t("check_name"), t("count")],
+      [
+        [t("accepted_total"), el("span", { id: "flow-accepted", text: String(since.accepted) })],
+        [t("st_answered"), String(since.answered)],
+        [t("st_failed"), String(since.failed)],
+        [t("throughput"), rate],
+        ...Object.entries(since.platform_requests).map(([o, n]) => [
+          t("platform") + ": " + o,
+          el("span", { "data-outcome": o, text: String(n) }),
+        ]),
+      ],
+    ),
   );
   $("ops-stats").replaceChildren(
     table("totals", [t("check_name"), t("count")], [

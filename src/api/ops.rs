@@ -133,7 +133,18 @@ async fn readiness(State(s): State<AppState>) -> Json<serde_json::Value> {
     Json(readiness_body(&s.readiness).await.1)
 }
 
-/// Queue depth: inquiries by status (counts only), jobs scheduled and persons awaiting a code.
+/// Every outcome a platform exchange is counted under (`ok` and `UplinkError::code`).
+const PLATFORM_OUTCOMES: [&str; 5] = [
+    "ok",
+    "platform_closed",
+    "platform_unavailable",
+    "platform_fault",
+    "platform_answer_untrusted",
+];
+
+/// Queue depth: inquiries by status (counts only), jobs scheduled and persons awaiting a code;
+/// and, since the process started, inquiries accepted and finished and platform exchanges by
+/// outcome (a client's two readings give the throughput).
 async fn queue(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let inquiries = s.inquiries.clone();
     let store = s.store.clone();
@@ -149,10 +160,36 @@ async fn queue(State(s): State<AppState>) -> Result<Json<serde_json::Value>, Api
         .into_iter()
         .map(|(st, n)| (st.as_str().to_string(), json!(n)))
         .collect();
+    let m = crate::metrics::global();
+    let finished = |status: &str| {
+        m.inquiries_finished
+            .get(&crate::metrics::StatusLabel {
+                status: status.to_string(),
+            })
+            .map(|c| c.get())
+            .unwrap_or(0)
+    };
+    let platform: serde_json::Map<String, serde_json::Value> = PLATFORM_OUTCOMES
+        .iter()
+        .map(|&outcome| {
+            let n = m
+                .platform_requests
+                .get(&crate::metrics::OutcomeLabel { outcome })
+                .map(|c| c.get())
+                .unwrap_or(0);
+            (outcome.to_string(), json!(n))
+        })
+        .collect();
     Ok(Json(json!({
         "inquiries_by_status": by_status,
         "scheduled_jobs": due,
         "awaiting_code": awaiting,
+        "since_start": {
+            "accepted": m.inquiries_accepted.get(),
+            "answered": finished("answered"),
+            "failed": finished("failed"),
+            "platform_requests": platform,
+        },
     })))
 }
 
