@@ -10,7 +10,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -635,6 +635,7 @@ pub async fn serve<F, Fut>(
     let mut backoff = ACCEPT_BACKOFF_FIRST;
     let mut failed_accepts = 0u64;
     let mut last_logged: Option<std::time::Instant> = None;
+    let refusals = Arc::new(RefusalLog::default());
     loop {
         let slot = tokio::select! {
             s = slots.clone().acquire_owned() => match s {
@@ -671,17 +672,21 @@ pub async fn serve<F, Fut>(
         let acceptor = acceptor.clone();
         let handle = handle.clone();
         let trust = trust.clone();
+        let refusals = refusals.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let stream =
-                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(error)) => {
-                        tracing::debug!(message = "TLS handshake refused.", %error, %addr);
-                        return;
+            let stream = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp))
+                .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(error)) => {
+                    if let Some(repeats) = refusals.should_log(addr.ip(), Instant::now()) {
+                        tracing::warn!(message = "TLS handshake refused.", %error, peer = %addr.ip(), refused_since_last_line = repeats);
                     }
-                    Err(_) => return,
-                };
+                    return;
+                }
+                Err(_) => return,
+            };
             let chain: Vec<CertificateDer<'static>> = stream
                 .get_ref()
                 .1
@@ -735,6 +740,48 @@ pub async fn serve<F, Fut>(
     }
 }
 
+/// How long the client keeps an idle connection: under the server's 10 s idle timeout, so a
+/// pooled connection is never one the server is closing.
+pub const CLIENT_POOL_IDLE: Duration = Duration::from_secs(5);
+
+/// Most peers whose refusals are remembered at once; beyond it the memory starts afresh (a
+/// flood of addresses then costs one line each, at most this many per interval).
+const REFUSAL_PEERS: usize = 1024;
+
+/// Logs a refused TLS handshake once per peer address per [`REPEATED_LOG_EVERY`], with the
+/// number refused since that peer's last line: a misconfigured client or a scanner leaves a
+/// trace without flooding the log.
+#[derive(Default)]
+struct RefusalLog {
+    peers: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (Instant, u64)>>,
+}
+
+impl RefusalLog {
+    /// `Some(refusals not logged since the peer's last line)` when this one is to be logged.
+    fn should_log(&self, peer: std::net::IpAddr, now: Instant) -> Option<u64> {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if peers.len() >= REFUSAL_PEERS && !peers.contains_key(&peer) {
+            peers.clear();
+        }
+        match peers.get_mut(&peer) {
+            Some((last, quiet)) if now.duration_since(*last) < REPEATED_LOG_EVERY => {
+                *quiet += 1;
+                None
+            }
+            Some((last, quiet)) => {
+                let repeats = *quiet;
+                *last = now;
+                *quiet = 0;
+                Some(repeats)
+            }
+            None => {
+                peers.insert(peer, (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
 /// A mutual-TLS HTTPS client with a connection pool.
 #[derive(Clone)]
 pub struct HttpsClient {
@@ -763,7 +810,7 @@ impl HttpsClient {
             .enable_http1()
             .build();
         let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(CLIENT_POOL_IDLE)
             .build(connector);
         Ok(Self { inner, timeout })
     }
@@ -819,5 +866,27 @@ mod tests {
         assert_eq!(connections_for_limit(256), 128);
         assert_eq!(connections_for_limit(128), 64);
         assert_eq!(connections_for_limit(1), 1);
+    }
+
+    #[test]
+    fn a_peer_s_refusals_are_logged_once_per_interval_with_the_count_between() {
+        let log = RefusalLog::default();
+        let a: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let b: std::net::IpAddr = "192.0.2.2".parse().unwrap();
+        let t0 = Instant::now();
+        assert_eq!(log.should_log(a, t0), Some(0));
+        assert_eq!(log.should_log(a, t0 + Duration::from_secs(1)), None);
+        assert_eq!(log.should_log(a, t0 + Duration::from_secs(2)), None);
+        // Another peer has its own line.
+        assert_eq!(log.should_log(b, t0 + Duration::from_secs(2)), Some(0));
+        // After the interval: one line saying how many went unlogged.
+        assert_eq!(log.should_log(a, t0 + REPEATED_LOG_EVERY), Some(2));
+        assert_eq!(log.should_log(a, t0 + REPEATED_LOG_EVERY), None);
+        // Memory stays bounded under a flood of addresses.
+        for i in 0..(REFUSAL_PEERS as u32 * 3) {
+            let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert_eq!(log.should_log(ip, t0), Some(0));
+        }
+        assert!(log.peers.lock().unwrap().len() <= REFUSAL_PEERS);
     }
 }

@@ -921,13 +921,11 @@ async fn unfinished(b: &Browser) -> Option<u64> {
         .as_u64()
 }
 
-/// Edits the first record naming the business system, in the store on disk (the gateway is
-/// down); returns its seq.
+/// Edits the first record naming the business system, in the deployment's store (the gateway
+/// is down); returns its seq.
 async fn tamper(d: &Deployment) -> u64 {
-    use renkei_store::sled_store::{Durability, SledStore};
-    use renkei_store::{Batch, Store, Tree};
-    let store =
-        SledStore::open(&d.dir.join("gateway/data/store"), Durability::Fsync).expect("store");
+    use renkei_store::{Batch, Tree};
+    let store = d.open_store();
     let (seq, mut entry) = (0u64..)
         .map_while(|s| {
             store

@@ -27,7 +27,8 @@ fn big_file(tag: usize) -> Bytes {
     Bytes::from(generate_batch_file(FILE_BYTES / line, &[&a, &b]))
 }
 
-async fn upload(api: &Api, file: Bytes) -> (u16, serde_json::Value, Option<u64>) {
+/// Status, body, `Retry-After` and whether the answer closes the connection.
+async fn upload(api: &Api, file: Bytes) -> (u16, serde_json::Value, Option<u64>, bool) {
     let url = format!("{}/v1/inquiries:batch", api.base);
     let r = api
         .client
@@ -44,10 +45,15 @@ async fn upload(api: &Api, file: Bytes) -> (u16, serde_json::Value, Option<u64>)
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
+    let closes = r
+        .headers
+        .get("connection")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
     (
         r.status.as_u16(),
         serde_json::from_slice(&r.body).unwrap_or_default(),
         retry,
+        closes,
     )
 }
 
@@ -83,17 +89,19 @@ async fn concurrent_large_uploads_stay_within_memory_and_the_per_system_cap() {
     }
     let mut ids = Vec::new();
     for u in uploads {
-        let (status, body, _) = u.await.expect("upload task");
+        let (status, body, _, _) = u.await.expect("upload task");
         assert_eq!(status, 202, "upload: {body}");
         ids.push(body["id"].as_str().expect("batch id").to_string());
     }
 
     // kokuho's two batches are being accepted: a third waits.
     let third = big_file(9).slice(..FILE_BYTES / 100);
-    let (status, body, retry) = upload(&clients[2], third.clone()).await;
+    let (status, body, retry, closes) = upload(&clients[2], third.clone()).await;
     assert_eq!(status, 429, "third concurrent batch: {body}");
     assert_eq!(body["code"], "too_many_batches", "{body}");
     assert!(retry.is_some_and(|s| s >= 1), "Retry-After: {retry:?}");
+    // Refused before its body was read: the connection cannot be reused, and says so.
+    assert!(closes, "a refused upload's answer closes the connection");
 
     for (i, id) in ids.iter().enumerate() {
         let api = &clients[i];
@@ -126,6 +134,7 @@ async fn concurrent_large_uploads_stay_within_memory_and_the_per_system_cap() {
     .await;
 
     // With kokuho's batches done, the third is taken.
-    let (status, body, _) = upload(&clients[2], third).await;
+    let (status, body, _, closes) = upload(&clients[2], third).await;
+    assert!(!closes, "an upload read whole keeps its connection");
     assert_eq!(status, 202, "third batch once the others are done: {body}");
 }

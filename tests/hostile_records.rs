@@ -14,8 +14,7 @@ use common::{local_tax, Deployment};
 use renkei::dev::demo::SAMPLES;
 use renkei::dev::init::CLIENT_SUBSIDY;
 use renkei_records::{ChainState, Checkpoint, CheckpointSigner, StoredEntry};
-use renkei_store::sled_store::{Durability, SledStore};
-use renkei_store::{Batch, Store, Tree, META_CHAIN_STATE};
+use renkei_store::{Batch, Tree, META_CHAIN_STATE};
 
 /// The forger's signer, claiming to be version 1.
 struct Forger(renkei_crypto::SigningKey);
@@ -46,8 +45,7 @@ async fn a_rewritten_log_signed_with_a_forged_key_is_not_believed() {
 
     d.kill_gateway();
     let forged_pem = {
-        let store = SledStore::open(&d.dir.join("gateway/data/store"), Durability::Fsync)
-            .expect("open store");
+        let store = d.open_store();
         let entries: Vec<StoredEntry> = store
             .range(Tree::Records, &[], &[], usize::MAX)
             .expect("records")

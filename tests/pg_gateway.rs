@@ -6,8 +6,6 @@
 //! with the records verifying. Skipped (with a message) when PostgreSQL is not installed.
 
 mod common;
-#[path = "../crates/renkei-store/tests/pg/mod.rs"]
-mod pg;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,10 +15,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{local_tax, wait_for, wait_until, Api, Deployment, BIN, POLL, START_TIMEOUT};
+use common::{
+    local_tax, pg, readyz, renkei_ok, wait_for, wait_until, Api, Deployment, BIN, POLL,
+    START_TIMEOUT,
+};
 use renkei::dev::demo::SAMPLES;
 use renkei::dev::init::CLIENT_SUBSIDY;
-use serde_json::Value;
 
 /// How long every accepted inquiry has to reach its final state after the last disruption.
 const DRAIN: Duration = Duration::from_secs(60);
@@ -32,63 +32,12 @@ fn database() -> Option<pg::PgServer> {
     Some(s)
 }
 
-/// Points the deployment's gateway at `url`.
-fn use_postgres(d: &Deployment, url: &str) {
-    d.set_in_table("renkei.toml", "store", "backend", "\"postgres\"");
-    d.set_in_table("renkei.toml", "store", "url", &format!("\"{url}\""));
-}
-
 fn renkei(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().expect("run renkei")
 }
 
-fn config(d: &Deployment) -> String {
-    d.dir.join("renkei.toml").display().to_string()
-}
-
 fn migrate(d: &Deployment) {
-    let out = renkei(&["store", "migrate", "--config", &config(d)]);
-    assert!(
-        out.status.success(),
-        "store migrate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Migrates, then moves what `renkei init` put in the embedded store (the staff users) into
-/// the database, as a deployment moving to PostgreSQL does.
-fn migrate_and_copy_init(d: &Deployment) {
-    migrate(d);
-    let out = renkei(&[
-        "store",
-        "copy",
-        "--config",
-        &config(d),
-        "--from",
-        "sled",
-        "--to",
-        "postgres",
-    ]);
-    assert!(
-        out.status.success(),
-        "store copy: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `GET /readyz` on the ops listener whose address is in `data/ops.addr`.
-async fn readyz(data: &Path) -> Option<Value> {
-    let addr = std::fs::read_to_string(data.join("ops.addr")).ok()?;
-    let mut s = tokio::net::TcpStream::connect(addr.trim()).await.ok()?;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: ops\r\nConnection: close\r\n\r\n")
-        .await
-        .ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.ok()?;
-    let text = String::from_utf8_lossy(&buf);
-    let body = text.split("\r\n\r\n").nth(1)?;
-    serde_json::from_str(body).ok()
+    renkei_ok(&["store", "migrate", "--config", &d.config_path()]);
 }
 
 async fn dispatching(data: &Path) -> bool {
@@ -185,14 +134,14 @@ async fn all_answered(api: &Api, ids: &[String]) -> usize {
 async fn the_spine_runs_on_postgres_and_survives_sigkill() {
     let Some(server) = database() else { return };
     let mut d = Deployment::new();
-    use_postgres(&d, &server.url("renkei"));
+    d.use_postgres(&server.url("renkei"));
 
     // Not migrated: serve refuses to start and says what to run.
-    let out = renkei(&["serve", "--config", &config(&d)]);
+    let out = renkei(&["serve", "--config", &d.config_path()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("renkei store migrate"), "{err}");
-    migrate_and_copy_init(&d);
+    d.migrate_and_copy_init();
     // Migrating again changes nothing.
     migrate(&d);
 
@@ -288,9 +237,9 @@ async fn start_second(d: &Deployment) -> SecondGateway {
 async fn two_gateways_share_one_state_and_the_survivor_takes_dispatching_over() {
     let Some(server) = database() else { return };
     let mut d = Deployment::new();
-    use_postgres(&d, &server.url("renkei"));
+    d.use_postgres(&server.url("renkei"));
     d.set_in_table("renkei.toml", "store", "dispatch_lease_secs", "3");
-    migrate_and_copy_init(&d);
+    d.migrate_and_copy_init();
     d.start().await;
     let second = start_second(&d).await;
     d.link_samples().await;
@@ -367,8 +316,8 @@ async fn a_promoted_standby_has_every_acknowledged_inquiry() {
         pg::USER
     );
     let mut d = Deployment::new();
-    use_postgres(&d, &url);
-    migrate_and_copy_init(&d);
+    d.use_postgres(&url);
+    d.migrate_and_copy_init();
     d.start().await;
     d.link_samples().await;
     let api = d.client(CLIENT_SUBSIDY);
@@ -439,7 +388,7 @@ async fn store_copy_moves_a_deployment_to_postgres_and_back() {
         &format!("\"{}\"", server.url("renkei")),
     );
     migrate(&d);
-    let cfg = config(&d);
+    let cfg = d.config_path();
     let copy = |from: &str, to: &str| {
         renkei(&[
             "store", "copy", "--config", &cfg, "--from", from, "--to", to,

@@ -230,9 +230,8 @@ async fn records_are_complete_exportable_verifiable_and_tamper_evident() {
     // Edit the store on disk while the gateway is down: detected on the next live check.
     d.kill_gateway();
     let seq = {
-        use renkei_store::sled_store::{Durability, SledStore};
-        use renkei_store::{Batch, Store, Tree};
-        let store = SledStore::open(&d.dir.join("gateway/data/store"), Durability::Fsync).unwrap();
+        use renkei_store::{Batch, Tree};
+        let store = d.open_store();
         // The first record naming the business system (staff sign-ins come before it).
         let (seq, mut entry) = (0u64..)
             .map_while(|s| {

@@ -17,6 +17,9 @@
 //! 5. role — [`auth::require`] per group of routes: a group names the roles it serves;
 //! 6. the handler.
 //!
+//! Around them all, [`unread::close_if_unread`] ends the connection after an answer sent
+//! before the request's body was read whole.
+//!
 //! The web console ([`console`]: `/console/…`, the page and its assets) takes steps 1–3 and
 //! 5 but not 4: its files hold no data, and the page reaches data only through the API
 //! routes above, with the session (see `console.rs` for why).
@@ -37,6 +40,7 @@ pub mod registry;
 pub mod security;
 pub mod session;
 pub mod state;
+pub mod unread;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -93,6 +97,7 @@ pub fn app(state: AppState) -> Router {
         .merge(console)
         .merge(api)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(from_fn(unread::close_if_unread))
         .layer(from_fn(observe::track))
         .with_state(state)
 }

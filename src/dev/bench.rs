@@ -36,6 +36,10 @@ pub struct BenchArgs {
     /// Store durability for the run: fsync (default, the real thing) or flush-only.
     #[arg(long, default_value = "fsync")]
     pub durability: String,
+    /// Run on this PostgreSQL database (a libpq url; migrated first) instead of sled, to
+    /// compare the two stores on the same machine.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
 }
 
 fn err(e: impl std::fmt::Display) -> String {
@@ -93,6 +97,11 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         "flush-only" => renkei_store::sled_store::Durability::FlushOnly,
         _ => renkei_store::sled_store::Durability::Fsync,
     };
+    if let Some(url) = &args.postgres {
+        gw_cfg.store.backend = crate::config::StoreBackend::Postgres;
+        gw_cfg.store.url = Some(url.clone());
+        crate::app::store::migrate(&gw_cfg).map_err(err)?;
+    }
     // The bench measures what the gateway can take, not one client's fair share: its one
     // client (up to 1,000 connections at >10,000 requests a second) is let past `[limits]`.
     if let Some(c) = gw_cfg
@@ -135,8 +144,13 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             .await
             .map_err(err)?;
     }
+    let store = if args.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "sled"
+    };
     println!(
-        "renkei bench — {} clients, {} s per phase, durability {}",
+        "renkei bench — {} clients, {} s per phase, store {store}, durability {}",
         args.clients, args.seconds, args.durability
     );
     println!("deployment: {}", dir.display());

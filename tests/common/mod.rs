@@ -5,8 +5,16 @@
 //! computed here by [`totp_now`], independent of `src/`) and send the token kept in
 //! `clients/NAME/session`, the file `renkei login` writes, so the CLI uses it too.
 //!
+//! With `RENKEI_TEST_STORE=postgres`, every deployment runs on a PostgreSQL server of its own
+//! ([`pg::PgServer`], started here and stopped with the deployment): the same tests prove the
+//! same promises on either store (`scripts/test.sh` runs the spine, registry, records and
+//! provision suites both ways).
+//!
 //! Each test file includes this module with `mod common;`; not every file uses every helper.
 #![allow(dead_code)]
+
+#[path = "../../crates/renkei-store/tests/pg/mod.rs"]
+pub mod pg;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,8 +22,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use renkei::tls::{HttpsClient, TlsError};
+use renkei_store::Store;
 use serde_json::{json, Value};
 
 /// The release binary under test.
@@ -381,6 +392,46 @@ pub struct Deployment {
     pub sim_trust: Option<PathBuf>,
     /// When set, the gateway runs with this soft and hard `RLIMIT_NOFILE` (via `prlimit`).
     pub gateway_nofile: Option<u64>,
+    /// The deployment's own PostgreSQL server under `RENKEI_TEST_STORE=postgres` (declared
+    /// last: dropped after the gateway is killed).
+    pub pg: Option<pg::PgServer>,
+}
+
+/// True when the tests' deployments run on PostgreSQL (`RENKEI_TEST_STORE=postgres`).
+pub fn on_postgres() -> bool {
+    match std::env::var("RENKEI_TEST_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sled") | Err(_) => false,
+        Ok(other) => panic!("RENKEI_TEST_STORE={other}: say sled or postgres"),
+    }
+}
+
+/// `GET /readyz` on the ops listener whose address the gateway wrote to `data/ops.addr`
+/// (any status: the body is the checks).
+pub async fn readyz(data: &Path) -> Option<Value> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = std::fs::read_to_string(data.join("ops.addr")).ok()?;
+    let mut s = tokio::net::TcpStream::connect(addr.trim()).await.ok()?;
+    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: ops\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let body = text.split("\r\n\r\n").nth(1)?;
+    serde_json::from_str(body).ok()
+}
+
+/// Runs `renkei ARGS` and panics with its error output unless it succeeds.
+pub fn renkei_ok(args: &[&str]) -> std::process::Output {
+    let out = Command::new(BIN).args(args).output().expect("run renkei");
+    assert!(
+        out.status.success(),
+        "renkei {}: {}",
+        args.first().copied().unwrap_or_default(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 fn run_init(dir: &Path) {
@@ -407,7 +458,7 @@ impl Deployment {
         let dir = tmp.path().join("deploy");
         run_init(&dir);
         std::fs::create_dir_all(dir.join("logs")).expect("logs dir");
-        Deployment {
+        let mut d = Deployment {
             tmp,
             dir,
             sim: None,
@@ -419,7 +470,47 @@ impl Deployment {
             capture: None,
             sim_trust: None,
             gateway_nofile: None,
+            pg: None,
+        };
+        if on_postgres() {
+            let server = pg::start().expect(
+                "RENKEI_TEST_STORE=postgres, but the PostgreSQL server binaries are not installed",
+            );
+            server.create_db("renkei");
+            d.use_postgres(&server.url("renkei"));
+            d.migrate_and_copy_init();
+            d.pg = Some(server);
         }
+        d
+    }
+
+    /// The path of `renkei.toml`, as the CLI's `--config` wants it.
+    pub fn config_path(&self) -> String {
+        self.dir.join("renkei.toml").display().to_string()
+    }
+
+    /// Points the deployment's gateway at the PostgreSQL database `url`.
+    pub fn use_postgres(&self, url: &str) {
+        self.set_in_table("renkei.toml", "store", "backend", "\"postgres\"");
+        self.set_in_table("renkei.toml", "store", "url", &format!("\"{url}\""));
+    }
+
+    /// `renkei store migrate`, then moves what `renkei init` put in the embedded store (the
+    /// staff users) into the database, as a deployment moving to PostgreSQL does.
+    pub fn migrate_and_copy_init(&self) {
+        let config = self.config_path();
+        renkei_ok(&["store", "migrate", "--config", &config]);
+        renkei_ok(&[
+            "store", "copy", "--config", &config, "--from", "sled", "--to", "postgres",
+        ]);
+    }
+
+    /// Opens the deployment's configured store directly (sled or PostgreSQL), as a tampering
+    /// test does with the gateway stopped.
+    pub fn open_store(&self) -> Arc<dyn Store> {
+        let config = renkei::config::GatewayConfig::load(&self.dir.join("renkei.toml"))
+            .expect("load renkei.toml");
+        renkei::app::store::open(&config).expect("open the deployment's store")
     }
 
     /// Replaces the value of the first line `key = …` in `file` (a plain text edit: the
@@ -609,6 +700,16 @@ impl Deployment {
                 .unwrap_or(false)
         })
         .await;
+        if self.pg.is_some() {
+            // The PostgreSQL pass must really run there, not on a silently kept sled.
+            let ready = readyz(&self.dir.join("gateway/data")).await;
+            let backend = ready.as_ref().map(|r| r["store"]["backend"].clone());
+            assert_eq!(
+                backend,
+                Some(json!("postgres")),
+                "the gateway runs on PostgreSQL: {ready:?}"
+            );
+        }
         self.sign_in_staff().await;
         addr
     }
@@ -783,6 +884,10 @@ impl Deployment {
         }
         let mut out = Vec::new();
         walk(&self.dir, &mut out);
+        // On PostgreSQL, the database's own files hold the state at rest: scanned too.
+        if let Some(server) = &self.pg {
+            walk(&server.data, &mut out);
+        }
         if let Some(c) = &self.capture {
             if !c.starts_with(&self.dir) {
                 walk(c, &mut out);
