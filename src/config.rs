@@ -30,6 +30,9 @@ pub const DEFAULT_BACKOFF_MAX_MS: u64 = 30_000;
 pub const DEFAULT_POLL_INTERVAL_MS: u64 = 200;
 /// How often the provision log is fetched from the platform when none is configured.
 pub const DEFAULT_PROVISION_FETCH_MS: u64 = 30_000;
+/// How often the alive notification is sent: every five minutes tells the platform's
+/// operators within minutes that a city's server stopped, at one small message each time.
+pub const DEFAULT_ALIVE_INTERVAL_SECS: u64 = 300;
 /// How often the gateway fetches the platform's master information.
 pub const DEFAULT_MASTER_REFRESH_SECS: u64 = 3600;
 /// How long a platform key that the master information no longer lists stays trusted, for
@@ -113,12 +116,11 @@ pub struct ClientConfig {
     /// pointer to the permission table that replaced it.
     #[serde(default, skip_serializing)]
     pub permissions: Option<serde::de::IgnoredAny>,
-    /// For business systems: the items (特定個人情報名コード) whose copies (副本) it may
-    /// register, e.g. `provides = ["TM00000000000002"]`. Read only through
-    /// `copies::may_provide`, which the permission table (with its `provision` direction)
-    /// can replace.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub provides: Vec<ItemCode>,
+    /// The earlier per-client list of items whose copies (副本) it could register: refused
+    /// when present, with a pointer to the permission table's `provision` rows that replaced
+    /// it.
+    #[serde(default, skip_serializing)]
+    pub provides: Option<serde::de::IgnoredAny>,
     /// This client's own request limits, where they differ from `[limits]`, e.g.
     /// `limits = { rate_per_sec = 50, max_in_flight = 8 }`.
     #[serde(default, skip_serializing_if = "ClientLimits::is_empty")]
@@ -298,6 +300,14 @@ pub struct PlatformConfig {
     /// How often the provisions the platform made from this city's copies are fetched.
     #[serde(default = "d_provision_fetch")]
     pub provision_fetch_ms: u64,
+    /// How often the gateway sends the platform its alive notification (稼動状態の通知), in
+    /// seconds; none are sent outside `operating_hours`, and 0 sends none. Example: `300`.
+    #[serde(default = "d_alive_interval")]
+    pub alive_interval_secs: u64,
+}
+
+fn d_alive_interval() -> u64 {
+    DEFAULT_ALIVE_INTERVAL_SECS
 }
 
 fn d_provision_fetch() -> u64 {
@@ -781,6 +791,11 @@ impl GatewayConfig {
             if cl.permissions.is_some() {
                 problems.push(format!(
                     "clients[{i}].permissions: no longer read; the permission table by law is schemas/permissions/, and a client names its affairs: affairs = [\"JM…\"]"
+                ));
+            }
+            if cl.provides.is_some() {
+                problems.push(format!(
+                    "clients[{i}].provides: no longer read; what an affair may provide is the permission table's direction = \"provision\" rows (schemas/permissions/), for the affairs the client names: affairs = [\"JM…\"]"
                 ));
             }
             if cl.role == Role::Business && cl.affairs.is_empty() {

@@ -38,6 +38,7 @@
 
 pub mod api;
 pub mod app;
+pub mod backup;
 pub mod batch;
 pub mod cli;
 pub mod config;

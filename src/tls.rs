@@ -854,6 +854,47 @@ impl HttpsClient {
     }
 }
 
+/// A body fed from a channel of pieces (a file being uploaded, the backup stream), with its
+/// exact length when known; a sender that is dropped ends it.
+pub struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    len: Option<u64>,
+}
+
+impl ChannelBody {
+    /// The body of what `rx` delivers (`len` bytes in all, when given).
+    pub fn new(rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>, len: Option<u64>) -> Self {
+        Self { rx, len }
+    }
+
+    /// A body with nothing in it.
+    pub fn empty() -> Self {
+        let (_, rx) = tokio::sync::mpsc::channel(1);
+        Self::new(rx, Some(0))
+    }
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(hyper::body::Frame::data)))
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self.len {
+            Some(n) => hyper::body::SizeHint::with_exact(n),
+            None => hyper::body::SizeHint::default(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

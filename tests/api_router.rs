@@ -80,6 +80,7 @@ fn gateway() -> Gw {
         master: gw.master.clone(),
         settings: gw.settings.clone(),
         reloader: None,
+        config_path: None,
         staff: gw.staff.clone(),
         readiness: renkei::ops::Readiness {
             store: gw.store.clone(),
@@ -287,6 +288,12 @@ fn routes() -> Vec<Route> {
             "/v1/copies/000000000012345/TM00000000000002",
             BUSINESS,
         ),
+        r(
+            Method::POST,
+            "/v1/copies:import",
+            "/v1/copies:import",
+            BUSINESS,
+        ),
         // batch::routes
         r(
             Method::POST,
@@ -454,6 +461,8 @@ fn routes() -> Vec<Route> {
             "/v1/admin/config/reload",
             ADMIN,
         ),
+        // (started without a configuration file: 409 backup_unavailable, nothing taken)
+        r(Method::POST, "/v1/admin/backup", "/v1/admin/backup", ADMIN),
         // session::admin_routes (a user that does not exist: nothing changes)
         r(Method::GET, "/v1/staff/users", "/v1/staff/users", ADMIN),
         r(Method::POST, "/v1/staff/users", "/v1/staff/users", ADMIN),

@@ -27,6 +27,8 @@ const LAYERS: &[(&str, u32)] = &[
     ("lease", 2),
     // The settings in force (config and permission table), swapped whole by a reload.
     ("settings", 2),
+    // Backup and restore: the store's dump and the deployment files under a signed manifest.
+    ("backup", 2),
     ("sim", 2),
     // Capabilities, each above what it builds on.
     ("registry", 3),

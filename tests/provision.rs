@@ -7,22 +7,18 @@
 //! transfers; and nothing of a copy's data or an individual number in plaintext on disk.
 
 mod common;
+mod provision_support;
 
-use std::time::Duration;
-
-use common::{sample_digits, wait_for, wait_until, Api, Deployment, BIN};
+use common::{sample_digits, wait_for, wait_until, Deployment, BIN};
+use provision_support::{
+    all_transferred, ask, ask_local_tax, copy_path, field, second_system_provides_local_tax,
+    versions, TIMEOUT,
+};
 use renkei::dev::demo::SAMPLES;
 use renkei::dev::init::{
-    CLIENT_SECOND, CLIENT_SUBSIDY, ITEM_LOCAL_TAX, ITEM_PUBLIC_FUND, PROC_LOCAL_TAX,
-    PROC_PUBLIC_FUND,
+    CLIENT_SECOND, CLIENT_SUBSIDY, ITEM_LOCAL_TAX, ITEM_PUBLIC_FUND, PROC_PUBLIC_FUND,
 };
 use serde_json::{json, Value};
-
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn copy_path(bn: &str, item: &str) -> String {
-    format!("/v1/copies/{bn}/{item}")
-}
 
 fn tax_copy(from: &str, to: Option<&str>, income: &str, nd: bool) -> Value {
     let mut v = json!({
@@ -37,67 +33,11 @@ fn tax_copy(from: &str, to: Option<&str>, income: &str, nd: bool) -> Value {
     v
 }
 
-/// Lets the second business system provide local-tax copies too (it owns no sample's
-/// business number), and fetches provisions back quickly.
+/// Lets the second business system provide local-tax copies too, and fetches provisions
+/// back quickly.
 fn configure(d: &Deployment) {
-    let path = d.dir.join("renkei.toml");
-    let text = std::fs::read_to_string(&path).expect("config");
-    let line = format!("name = \"{CLIENT_SECOND}\"");
-    assert!(text.contains(&line), "second client in config");
-    let text = text.replacen(
-        &line,
-        &format!("{line}\nprovides = [\"{ITEM_LOCAL_TAX}\"]"),
-        1,
-    );
-    std::fs::write(&path, text).expect("write config");
+    second_system_provides_local_tax(d);
     d.set_in_table("renkei.toml", "platform", "provision_fetch_ms", "200");
-}
-
-async fn versions(api: &Api, bn: &str, item: &str) -> Vec<Value> {
-    let r = api.get(&copy_path(bn, item)).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["versions"].as_array().cloned().unwrap_or_default()
-}
-
-async fn all_transferred(api: &Api, bn: &str, item: &str, n: usize) {
-    wait_until(TIMEOUT, "copy versions transferred", || async {
-        let v = versions(api, bn, item).await;
-        v.len() == n && v.iter().all(|x| x["status"] == "transferred")
-    })
-    .await;
-}
-
-async fn ask(
-    d: &Deployment,
-    unified: &str,
-    procedure: &str,
-    item: &str,
-    as_of: Option<&str>,
-) -> Value {
-    let admin = d.sim_admin();
-    let mut body =
-        json!({"unified_address_number": unified, "procedure_code": procedure, "item_code": item});
-    if let Some(a) = as_of {
-        body["as_of"] = json!(a);
-    }
-    let r = admin
-        .post_json("/admin/provision-inquiries", &[], &body)
-        .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = r.body["id"].as_str().expect("id").to_string();
-    let r = admin.get(&format!("/admin/provision-inquiries/{id}")).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["id"], id.as_str());
-    r.body
-}
-
-fn field(answer: &Value, name: &str) -> Option<String> {
-    answer["answer"]["fields"]
-        .as_array()?
-        .iter()
-        .find(|f| f["name"] == name)
-        .and_then(|f| f["value"].as_str())
-        .map(str::to_string)
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -184,6 +124,7 @@ async fn copies_are_transferred_and_answered_by_version_and_date_with_both_direc
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
     assert_eq!(r.body["code"], "not_permitted");
+    assert_eq!(r.body["field"], "item_code");
     let r = api
         .put_json(
             &copy_path(bn0, "TM09999999999999"),
@@ -197,36 +138,15 @@ async fn copies_are_transferred_and_answered_by_version_and_date_with_both_direc
     all_transferred(&api, bn2, ITEM_PUBLIC_FUND, 1).await;
 
     // The platform answers from the version in force on the asked date.
-    let a = ask(
-        &d,
-        &unified[0],
-        PROC_LOCAL_TAX,
-        ITEM_LOCAL_TAX,
-        Some("2025-06-01"),
-    )
-    .await;
+    let a = ask_local_tax(&d, &unified[0], "2025-06-01").await;
     assert_eq!(a["status"], "answered", "{a}");
     assert_eq!(a["answer"]["version"], 1);
     assert_eq!(field(&a, "市町村民税所得割額").as_deref(), Some("811111"));
-    let a = ask(
-        &d,
-        &unified[0],
-        PROC_LOCAL_TAX,
-        ITEM_LOCAL_TAX,
-        Some("2026-06-01"),
-    )
-    .await;
+    let a = ask_local_tax(&d, &unified[0], "2026-06-01").await;
     assert_eq!(a["answer"]["version"], 2, "{a}");
     assert_eq!(field(&a, "市町村民税所得割額").as_deref(), Some("822222"));
     // Before any version: not held.
-    let a = ask(
-        &d,
-        &unified[0],
-        PROC_LOCAL_TAX,
-        ITEM_LOCAL_TAX,
-        Some("2024-01-01"),
-    )
-    .await;
+    let a = ask_local_tax(&d, &unified[0], "2024-01-01").await;
     assert_eq!(a["status"], "not_held", "{a}");
     // Refused by the national permission table (this procedure may not ask for this item).
     let a = ask(
@@ -239,14 +159,7 @@ async fn copies_are_transferred_and_answered_by_version_and_date_with_both_direc
     .await;
     assert_eq!(a["status"], "refused", "{a}");
     // 不開示: held, but withheld, no data.
-    let a = ask(
-        &d,
-        &unified[1],
-        PROC_LOCAL_TAX,
-        ITEM_LOCAL_TAX,
-        Some("2026-06-01"),
-    )
-    .await;
+    let a = ask_local_tax(&d, &unified[1], "2026-06-01").await;
     assert_eq!(a["status"], "answered", "{a}");
     assert_eq!(a["answer"]["withheld"], true, "{a}");
     assert_eq!(
@@ -278,14 +191,7 @@ async fn copies_are_transferred_and_answered_by_version_and_date_with_both_direc
     all_transferred(&api, bn0, ITEM_LOCAL_TAX, 3).await;
     let listed = versions(&api, bn0, ITEM_LOCAL_TAX).await;
     assert_eq!(listed[2]["withdrawn"], true);
-    let a = ask(
-        &d,
-        &unified[0],
-        PROC_LOCAL_TAX,
-        ITEM_LOCAL_TAX,
-        Some("2026-06-01"),
-    )
-    .await;
+    let a = ask_local_tax(&d, &unified[0], "2026-06-01").await;
     assert_eq!(a["status"], "not_held", "{a}");
 
     // Each version took effect at the platform once.

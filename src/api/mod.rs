@@ -41,6 +41,7 @@ pub mod security;
 pub mod session;
 pub mod state;
 pub mod unread;
+pub mod upload;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};

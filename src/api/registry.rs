@@ -11,20 +11,14 @@
 //!   number, never the individual number; every lookup is recorded as touching it.
 //! - `POST /v1/persons:merge {from, into}` (security officer): recorded.
 
-use std::io::Read;
-
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::{Buf, Bytes};
-use http_body_util::BodyExt;
-use renkei_convert::{LayoutReader, LineError, Record};
 use renkei_ids::{BusinessNumber, IndividualNumber, UnifiedAddressNumber};
 use renkei_records::{RecordKind, RecordResult};
 use serde::Deserialize;
-use tokio::sync::mpsc;
 
 use super::{ApiError, AppState, Caller, JsonBody};
 use crate::config::Role;
@@ -32,13 +26,6 @@ use crate::error::Error;
 use crate::registry::import::{ImportSummary, Importer, DEFAULT_IMPORT_CHUNK};
 use crate::registry::lifecycle::MergeError;
 use crate::registry::search::{FactsQuery, PersonView};
-
-/// Body pieces buffered between the network and the parser: with hyper's frames of at most a
-/// few tens of KiB this bounds the import's read-ahead to about a MiB, whatever the file size.
-pub const DEFAULT_PIPE_DEPTH: usize = 32;
-/// Parsed chunks buffered between the parser and the store writer (each
-/// [`DEFAULT_IMPORT_CHUNK`] lines): the parser may work one chunk ahead of the commit.
-pub const DEFAULT_CHUNK_DEPTH: usize = 2;
 
 /// The resident-record feed: bulk imports.
 pub fn feed_routes() -> Router<AppState> {
@@ -96,38 +83,6 @@ struct ImportQuery {
     layout: String,
 }
 
-/// A blocking `Read` over body pieces sent by the async side.
-struct ChannelReader {
-    rx: mpsc::Receiver<std::io::Result<Bytes>>,
-    cur: Bytes,
-    done: bool,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            if self.done {
-                return Ok(0);
-            }
-            match self.rx.blocking_recv() {
-                Some(Ok(b)) => self.cur = b,
-                Some(Err(e)) => {
-                    self.done = true;
-                    return Err(e);
-                }
-                None => {
-                    self.done = true;
-                    return Ok(0);
-                }
-            }
-        }
-        let n = out.len().min(self.cur.len());
-        out[..n].copy_from_slice(&self.cur[..n]);
-        self.cur.advance(n);
-        Ok(n)
-    }
-}
-
 async fn import(
     State(gw): State<AppState>,
     caller: Caller,
@@ -173,80 +128,16 @@ async fn import(
     }
     let layout_name = layout.name.clone();
     let max = gw.config.max_batch_bytes;
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the file is larger than the gateway accepts ({max} bytes, max_batch_bytes)"),
-        )
-    };
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(too_large());
-    }
+    let too_large = || super::upload::too_large(max);
+    super::upload::check_declared(&headers, max)?;
     let started = std::time::Instant::now();
-    let (btx, brx) = mpsc::channel::<std::io::Result<Bytes>>(DEFAULT_PIPE_DEPTH);
-    let (ctx, mut crx) = mpsc::channel::<Vec<Result<Record, LineError>>>(DEFAULT_CHUNK_DEPTH);
-    let feeder = tokio::spawn(async move {
-        let mut body = body;
-        let mut seen = 0usize;
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(f) => {
-                    let Ok(data) = f.into_data() else { continue };
-                    seen += data.len();
-                    if seen > max {
-                        let _ = btx
-                            .send(Err(std::io::Error::other(
-                                "body larger than max_batch_bytes",
-                            )))
-                            .await;
-                        return true;
-                    }
-                    if btx.send(Ok(data)).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let _ = btx.send(Err(std::io::Error::other(e.to_string()))).await;
-                    break;
-                }
-            }
-        }
-        false
-    });
-    let parser = tokio::task::spawn_blocking(move || {
-        let reader = std::io::BufReader::with_capacity(
-            64 * 1024,
-            ChannelReader {
-                rx: brx,
-                cur: Bytes::new(),
-                done: false,
-            },
-        );
-        let mut chunk = Vec::with_capacity(DEFAULT_IMPORT_CHUNK);
-        for item in LayoutReader::new(&layout, reader) {
-            chunk.push(item);
-            if chunk.len() >= DEFAULT_IMPORT_CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(DEFAULT_IMPORT_CHUNK));
-                if ctx.blocking_send(full).is_err() {
-                    return;
-                }
-            }
-        }
-        if !chunk.is_empty() {
-            let _ = ctx.blocking_send(chunk);
-        }
-    });
+    let mut stream = super::upload::LineStream::start(body, layout, max, DEFAULT_IMPORT_CHUNK);
     let mut failure = None;
     let mut waiting = std::time::Instant::now();
     let mut waited = 0u64;
     let mut importer =
         Importer::new(&gw.registry, system.clone(), &layout_name).map_err(Error::from)?;
-    while let Some(chunk) = crx.recv().await {
+    while let Some(chunk) = stream.chunks.recv().await {
         waited += waiting.elapsed().as_millis() as u64;
         if let Err(e) = importer.push(chunk).await {
             failure = Some(e);
@@ -254,7 +145,6 @@ async fn import(
         }
         waiting = std::time::Instant::now();
     }
-    drop(crx);
     let mut summary = if failure.is_some() {
         importer.summary.clone()
     } else {
@@ -272,8 +162,7 @@ async fn import(
     };
     summary.timing.waiting_for_lines_ms = waited;
     summary.timing.total_ms = started.elapsed().as_millis() as u64;
-    let over = feeder.await.unwrap_or(false);
-    let _ = parser.await;
+    let over = stream.finish().await;
     gw.registry.wake().notify();
     let complete = failure.is_none() && !over;
     tracing::info!(
@@ -283,7 +172,7 @@ async fn import(
         lines = summary.lines,
         applied = summary.applied_changes,
         unchanged = summary.unchanged,
-        rejected = summary.rejected_count,
+        rejected = summary.rejections.rejected_count,
         commits = summary.commits,
         ms = started.elapsed().as_millis() as u64,
         complete,

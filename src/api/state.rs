@@ -1,6 +1,7 @@
 //! What the handlers may use: narrow handles to each capability, wired once at start-up by
 //! `app`. A handler takes the one it needs; nothing here is a hub that reaches everywhere.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use renkei_store::Store;
@@ -25,6 +26,9 @@ pub struct AppState {
     pub settings: Live,
     /// Reloads `renkei.toml` (none when the gateway was started without a file).
     pub reloader: Option<Arc<Reloader>>,
+    /// The `renkei.toml` the gateway was started with (a backup starts from it; none when
+    /// it was started without a file).
+    pub config_path: Option<PathBuf>,
     /// Read access for audit, batch progress and statistics; writes go through capabilities.
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,

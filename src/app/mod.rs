@@ -158,7 +158,7 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
         wake.clone(),
     ));
     let copies = Arc::new(Copies::new(
-        config.clone(),
+        settings.clone(),
         store.clone(),
         registry.clone(),
         wake.clone(),
@@ -308,6 +308,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         config: cfg.clone(),
         settings: gw.settings.clone(),
         reloader,
+        config_path: gw.config_path.clone(),
         store: gw.store.clone(),
         registry: gw.registry.clone(),
         inquiries: gw.inquiries.clone(),
@@ -421,6 +422,22 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         )
     }));
     let crls = tokio::spawn(tls::watch_crls(trust, tls::CRL_POLL_INTERVAL, rx.clone()));
+    let alive_every = cfg.platform.alive_interval_secs;
+    let (uplink, policy) = (gw.uplink.clone(), gw.policy.clone());
+    let alive = tokio::spawn(while_held(leadership.clone(), rx.clone(), move |stop| {
+        let (uplink, policy) = (uplink.clone(), policy.clone());
+        async move {
+            if alive_every > 0 {
+                crate::platform::alive::notifier(
+                    uplink,
+                    policy,
+                    std::time::Duration::from_secs(alive_every),
+                    stop,
+                )
+                .await;
+            }
+        }
+    }));
     let dispatch = tokio::spawn(while_held(leadership, rx, move |stop| {
         dispatcher.clone().run(stop)
     }));
@@ -440,6 +457,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
                 ops_serve,
                 crls,
                 hangup,
+                alive,
             ])
             .collect(),
     })

@@ -3,7 +3,9 @@
 //! running gateway through one [`staff_client::StaffClient`].
 
 pub mod audit;
+pub mod backup;
 pub mod clients;
+pub mod copies;
 pub mod inquiries;
 pub mod ops;
 pub mod outcome;
@@ -85,6 +87,11 @@ enum Command {
         #[command(subcommand)]
         action: crate::cli::persons::PersonsAction,
     },
+    /// Business systems that provide information: register copies (副本) from a file.
+    Copies {
+        #[command(subcommand)]
+        action: crate::cli::copies::CopiesAction,
+    },
     /// Business systems: submit inquiry batch files and fetch their results.
     Inquiries {
         #[command(subcommand)]
@@ -154,6 +161,12 @@ enum Command {
         #[command(subcommand)]
         action: crate::cli::session::UsersAction,
     },
+    /// Administrators: a consistent copy of the running gateway (store and files, not the
+    /// master key) into a new folder, with a manifest signed by the gateway.
+    Backup(crate::cli::backup::BackupArgs),
+    /// Check a backup folder against its signed manifest and restore it into an empty folder
+    /// (offline; nothing is written if any file is changed, missing or extra).
+    Restore(crate::cli::backup::RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -362,6 +375,7 @@ pub fn main() -> ExitCode {
         Command::Inquiries { action } => {
             in_runtime(|rt| rt.block_on(crate::cli::inquiries::run(action)))
         }
+        Command::Copies { action } => in_runtime(|rt| rt.block_on(crate::cli::copies::run(action))),
         Command::Schemas { action } => done(crate::cli::inquiries::run_schemas(action)),
         Command::Clients { action } => crate::cli::clients::run(action),
         Command::Store { action } => done(crate::cli::store::run(action)),
@@ -389,6 +403,10 @@ pub fn main() -> ExitCode {
         Command::Users { action } => {
             done(runtime().and_then(|rt| rt.block_on(crate::cli::session::users(action))))
         }
+        Command::Backup(args) => {
+            done(runtime().and_then(|rt| rt.block_on(crate::cli::backup::backup(args))))
+        }
+        Command::Restore(args) => done(crate::cli::backup::restore(args)),
     };
     match result {
         Ok(outcome) => outcome.exit_code(),

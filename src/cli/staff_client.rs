@@ -5,20 +5,17 @@
 //! bearer token `renkei login` keeps in `clients/NAME/session`.
 
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Frame, SizeHint};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
-use crate::tls::HttpsClient;
+use crate::tls::{ChannelBody, HttpsClient};
 
 /// Staff requests may be slow (exports, live verification of a large log).
 pub const DEFAULT_STAFF_TIMEOUT: Duration = Duration::from_secs(600);
@@ -145,30 +142,8 @@ fn gateway_base(dir: &Path, gateway: Option<&str>) -> Result<String, String> {
     Ok(format!("https://{}", addr.trim()))
 }
 
-/// A request body fed from a channel of file pieces.
-struct FileBody {
-    rx: mpsc::Receiver<std::io::Result<Bytes>>,
-    len: u64,
-}
-
-impl hyper::body::Body for FileBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        self.rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.len)
-    }
-}
-
 type UploadClient =
-    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, FileBody>;
+    hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<HttpConnector>, ChannelBody>;
 
 /// A connection to the gateway as one client.
 pub struct StaffClient {
@@ -233,7 +208,7 @@ impl StaffClient {
             .enable_http1()
             .build();
         let upload = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .build::<_, FileBody>(connector);
+            .build::<_, ChannelBody>(connector);
         let bearer = std::fs::read_to_string(session_file(dir, name))
             .ok()
             .map(|t| zeroize::Zeroizing::new(format!("Bearer {}", t.trim())));
@@ -331,21 +306,11 @@ impl StaffClient {
             }
             shown.set_message("sent; waiting for the gateway to finish…");
         });
-        let mut req = hyper::Request::builder()
-            .method(hyper::Method::POST)
-            .uri(format!("{}{path}", self.base))
-            .header("content-type", "application/octet-stream")
-            .header("content-length", len);
-        if let Some(b) = &self.bearer {
-            req = req.header("authorization", b.as_str());
-        }
-        let req = req.body(FileBody { rx, len }).map_err(err)?;
+        let body = ChannelBody::new(rx, Some(len));
         let fut = async {
             let resp = self
-                .upload
-                .request(req)
-                .await
-                .map_err(|e| transport(&self.base, crate::tls::client_error(&e)))?;
+                .stream_post(path, Some("application/octet-stream"), body)
+                .await?;
             let status = resp.status().as_u16();
             let body = resp.into_body().collect().await.map_err(err)?.to_bytes();
             Ok::<_, String>((status, body))
@@ -362,6 +327,73 @@ impl StaffClient {
             return Err(refusal(status, &body));
         }
         Ok(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+impl StaffClient {
+    /// Sends `POST path` with a streamed `body` (and its content type), the session if any.
+    async fn stream_post(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: ChannelBody,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+        use hyper::body::Body as _;
+        let mut req = hyper::Request::builder()
+            .method(hyper::Method::POST)
+            .uri(format!("{}{path}", self.base));
+        if let Some(len) = body.size_hint().exact() {
+            req = req.header("content-length", len);
+        }
+        if let Some(t) = content_type {
+            req = req.header("content-type", t);
+        }
+        if let Some(b) = &self.bearer {
+            req = req.header("authorization", b.as_str());
+        }
+        let req = req.body(body).map_err(err)?;
+        self.upload
+            .request(req)
+            .await
+            .map_err(|e| transport(&self.base, crate::tls::client_error(&e)))
+    }
+
+    /// Sends `POST path` without a body and streams a 200 answer's body into `out` (synced);
+    /// returns the bytes written, or the gateway's refusal.
+    pub async fn download(&self, path: &str, out: &Path) -> Result<u64, String> {
+        use tokio::io::AsyncWriteExt;
+        let fut = async {
+            let resp = self.stream_post(path, None, ChannelBody::empty()).await?;
+            let status = resp.status().as_u16();
+            let mut body = resp.into_body();
+            if status != 200 {
+                let body = body.collect().await.map_err(err)?.to_bytes();
+                if is_session_refusal(status, &body) {
+                    return Err(self.sign_in_first());
+                }
+                return Err(refusal(status, &body));
+            }
+            let mut f = tokio::fs::File::create(out)
+                .await
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            let mut written = 0u64;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| format!("the backup stream broke off: {e}"))?;
+                if let Ok(data) = frame.into_data() {
+                    f.write_all(&data)
+                        .await
+                        .map_err(|e| format!("{}: {e}", out.display()))?;
+                    written += data.len() as u64;
+                }
+            }
+            f.sync_all()
+                .await
+                .map_err(|e| format!("{}: {e}", out.display()))?;
+            Ok::<_, String>(written)
+        };
+        tokio::time::timeout(DEFAULT_UPLOAD_TIMEOUT, fut)
+            .await
+            .map_err(|_| "the gateway did not finish in time".to_string())?
     }
 }
 

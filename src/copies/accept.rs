@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use renkei_ids::{BusinessNumber, ItemCode, SystemId, UnifiedAddressNumber};
+use renkei_ids::{AffairCode, BusinessNumber, ItemCode, SystemId, UnifiedAddressNumber};
 use renkei_records::{RecordKind, RecordResult};
 use renkei_store::{Batch, Store, StoreError};
 use serde::{Deserialize, Serialize};
@@ -14,20 +14,48 @@ use super::layout;
 use super::model::{CopyVersion, TransferStatus};
 use super::record::copy_record;
 use super::repo::CopyRepo;
-use crate::config::{ClientConfig, GatewayConfig, Role};
+use crate::config::{ClientConfig, Role};
 use crate::error::{check_date, Error};
 use crate::registry::Registry;
 use crate::schedule::{self, Job, Wake};
+use crate::schemas::permissions::{Direction, PermissionTable};
+use crate::settings::Live;
 use crate::util::{new_id, now_ms};
 
 /// How often a registration retries when another one took the same version number.
 const VERSION_RACE_RETRIES: usize = 8;
 
-/// Whether `client` may provide `item` (register copies of it). The one place provision rights
-/// are read: today from the client's `provides` list; the permission table's `provision`
-/// direction replaces this body when it lands.
-pub fn may_provide(client: &ClientConfig, item: &ItemCode) -> bool {
-    client.provides.iter().any(|i| i == item)
+/// The affair under which `client` may provide `item` (register copies of it): the first of
+/// its affairs with a `direction = "provision"` row for the item in the permission table that
+/// is not `manual` (a manual row is answered by a person, not from copies). `None`: not
+/// permitted. The one place provision rights are read.
+pub fn may_provide(
+    table: &PermissionTable,
+    client: &ClientConfig,
+    item: &ItemCode,
+) -> Option<AffairCode> {
+    client
+        .affairs
+        .iter()
+        .find(|a| {
+            table.rows().iter().any(|r| {
+                &r.affair == *a
+                    && &r.item == item
+                    && r.direction == Direction::Provision
+                    && !r.manual
+            })
+        })
+        .cloned()
+}
+
+/// How a registration recognises a repeat of itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Replay {
+    /// The same content as the latest version (a retried `PUT`).
+    Latest,
+    /// That, or a file line registered before (its replay marker), even if newer versions
+    /// followed: replaying a file makes nothing new.
+    Marker,
 }
 
 /// `PUT /v1/copies/{business_number}/{item_code}` body.
@@ -58,7 +86,8 @@ pub struct CopyAccepted {
 
 /// The copy service.
 pub struct Copies {
-    config: Arc<GatewayConfig>,
+    /// The settings in force (clients and the permission table, swapped by a reload).
+    settings: Live,
     store: Arc<dyn Store>,
     repo: CopyRepo,
     registry: Arc<Registry>,
@@ -90,15 +119,10 @@ fn parse_date(field: &'static str, s: &str) -> Result<time::Date, Error> {
 
 impl Copies {
     /// The service over the store and the registry.
-    pub fn new(
-        config: Arc<GatewayConfig>,
-        store: Arc<dyn Store>,
-        registry: Arc<Registry>,
-        wake: Wake,
-    ) -> Self {
+    pub fn new(settings: Live, store: Arc<dyn Store>, registry: Arc<Registry>, wake: Wake) -> Self {
         Self {
             repo: CopyRepo::new(store.clone(), registry.keys().clone()),
-            config,
+            settings,
             store,
             registry,
             wake,
@@ -112,8 +136,21 @@ impl Copies {
         bn: &BusinessNumber,
         item: &ItemCode,
     ) -> Result<UnifiedAddressNumber, Error> {
+        self.permitted(system, item).await?;
+        // Another system's business number is "not found", like another system's inquiry.
+        self.registry.resolve(system, bn)?.ok_or(Error::NotFound)
+    }
+
+    /// The affair under which `system` may provide `item`; a refusal is recorded (a
+    /// denied request) before it is answered.
+    pub(super) async fn permitted(
+        &self,
+        system: &SystemId,
+        item: &ItemCode,
+    ) -> Result<AffairCode, Error> {
         // Only business systems keep copies (the role check of the routes says the same).
-        let client = self
+        let settings = self.settings.current();
+        let client = settings
             .config
             .client(system.as_str())
             .filter(|c| c.role == Role::Business)
@@ -121,20 +158,20 @@ impl Copies {
                 "not_a_business_system",
                 "this client is not a business system",
             ))?;
-        if !may_provide(client, item) {
+        let Some(affair) = may_provide(&settings.table, client, item) else {
             let mut r = crate::records::base(RecordKind::DeniedRequest, RecordResult::Refused);
             r.item = Some(item.clone());
             r.business_system = Some(system.clone());
-            r.provider = Some(self.config.agency_code.clone());
+            r.provider = Some(settings.config.agency_code.clone());
             r.reason = Some("copy_not_permitted".into());
             crate::records::record_now(self.store.as_ref(), &r).await?;
-            return Err(Error::forbidden(
+            return Err(Error::forbidden_field(
                 "not_permitted",
-                "this system may not provide this item",
+                "item_code",
+                "item_code: the permission table has no provision row for this item under the system's affairs",
             ));
-        }
-        // Another system's business number is "not found", like another system's inquiry.
-        self.registry.resolve(system, bn)?.ok_or(Error::NotFound)
+        };
+        Ok(affair)
     }
 
     /// Registers a new version of a copy; returns once it is durable.
@@ -144,6 +181,20 @@ impl Copies {
         bn: &BusinessNumber,
         item: &ItemCode,
         req: CopyRequest,
+    ) -> Result<CopyAccepted, Error> {
+        self.register_as(system, bn, item, req, Replay::Latest)
+            .await
+    }
+
+    /// [`Copies::register`] with the replay rule of the caller: a single `PUT` compares with
+    /// the latest version, a file's line also with its replay marker.
+    pub(super) async fn register_as(
+        &self,
+        system: &SystemId,
+        bn: &BusinessNumber,
+        item: &ItemCode,
+        req: CopyRequest,
+        replay: Replay,
     ) -> Result<CopyAccepted, Error> {
         let unified = self.owned(system, bn, item).await?;
         check_dataset(&req.dataset)?;
@@ -174,7 +225,11 @@ impl Copies {
             fields,
             ..draft
         };
-        self.commit_next(draft).await
+        let marker = match replay {
+            Replay::Latest => None,
+            Replay::Marker => Some(self.repo.import_marker(&draft)),
+        };
+        self.commit_next(draft, marker).await
     }
 
     /// Withdraws a copy: a new version that says it is no longer held.
@@ -197,7 +252,7 @@ impl Copies {
             withdrawn: true,
             ..self.draft(system, bn, unified, item)
         };
-        self.commit_next(draft).await
+        self.commit_next(draft, None).await
     }
 
     fn draft(
@@ -230,22 +285,44 @@ impl Copies {
     }
 
     /// Gives `draft` the next version number and commits it with its schedule entry and
-    /// record; a repeat of the latest version's content answers that version instead.
-    async fn commit_next(&self, mut draft: CopyVersion) -> Result<CopyAccepted, Error> {
+    /// record (and `marker`, a file line's replay marker); a repeat of the latest version's
+    /// content, or a line whose marker exists, answers that version instead.
+    async fn commit_next(
+        &self,
+        mut draft: CopyVersion,
+        marker: Option<Vec<u8>>,
+    ) -> Result<CopyAccepted, Error> {
+        let existing = |c: &CopyVersion| CopyAccepted {
+            id: c.id.clone(),
+            status: c.status,
+            version: c.version,
+            new: false,
+        };
         for _ in 0..VERSION_RACE_RETRIES {
+            if let Some(m) = &marker {
+                if let Some(done) = self.repo.marked(m)? {
+                    // The same line of a file registered before: make sure it is durable.
+                    self.store.commit(Batch::new()).await?;
+                    return Ok(existing(&done));
+                }
+            }
             let versions =
                 self.repo
                     .versions(&draft.system, &draft.business_number, &draft.item)?;
             if let Some(latest) = versions.last() {
                 if latest.same_content(&draft) {
-                    // A retried request: make sure what we answer is durable, then answer it.
-                    self.store.commit(Batch::new()).await?;
-                    return Ok(CopyAccepted {
-                        id: latest.id.clone(),
-                        status: latest.status,
-                        version: latest.version,
-                        new: false,
-                    });
+                    // A retried request: make sure what we answer is durable (with the line's
+                    // marker, so a replay later finds it even after newer versions), then
+                    // answer it.
+                    let mut b = Batch::new();
+                    if let Some(m) = &marker {
+                        self.repo.stage_marker(&mut b, m, &latest.id);
+                    }
+                    match self.store.commit(b).await {
+                        Ok(_) => return Ok(existing(latest)),
+                        Err(StoreError::Conflict { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             } else if draft.withdrawn {
                 return Err(Error::NotFound);
@@ -259,7 +336,11 @@ impl Copies {
                 Job::Copy(draft.id.clone()),
             ));
             self.repo.stage_new(&mut b, &draft)?;
-            let mut r = copy_record(&draft, RecordResult::Accepted, &self.config.agency_code);
+            if let Some(m) = &marker {
+                self.repo.stage_marker(&mut b, m, &draft.id);
+            }
+            let agency = self.settings.current().config.agency_code.clone();
+            let mut r = copy_record(&draft, RecordResult::Accepted, &agency);
             r.reason = Some(format!(
                 "{} v{} queued",
                 if draft.withdrawn {
@@ -308,5 +389,59 @@ impl Copies {
     /// The repository (for the transfer job).
     pub fn repo(&self) -> &CopyRepo {
         &self.repo
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = r#"
+affair = "JM01000000020000"
+title = "x"
+[[rows]]
+procedure = "JT01010000000214"
+item = "TM00000000000002"
+direction = "provision"
+legal_basis = "番号法第19条第8号"
+[[rows]]
+procedure = "JT01010000000214"
+item = "TM00000000000089"
+direction = "provision"
+legal_basis = "番号法第19条第8号"
+manual = true
+[[rows]]
+procedure = "JT01010000000214"
+item = "TM00000000000003"
+direction = "inquiry"
+legal_basis = "番号法第19条第8号"
+"#;
+
+    #[test]
+    fn provision_rights_are_the_tables_provision_rows_not_manual() {
+        let table = PermissionTable::from_files([("t.toml", TABLE)]).unwrap();
+        let client: ClientConfig = toml::from_str(
+            "name = \"zeimu\"\nrole = \"business\"\naffairs = [\"JM01000000030000\", \"JM01000000020000\"]",
+        )
+        .unwrap();
+        let item = |s: &str| ItemCode::parse(s).unwrap();
+        assert_eq!(
+            may_provide(&table, &client, &item("TM00000000000002")).map(|a| a.to_string()),
+            Some("JM01000000020000".to_string())
+        );
+        // A manual row is answered by a person, not from copies; an inquiry row provides nothing.
+        assert_eq!(
+            may_provide(&table, &client, &item("TM00000000000089")),
+            None
+        );
+        assert_eq!(
+            may_provide(&table, &client, &item("TM00000000000003")),
+            None
+        );
+        let other: ClientConfig = toml::from_str(
+            "name = \"kokuho\"\nrole = \"business\"\naffairs = [\"JM01000000030000\"]",
+        )
+        .unwrap();
+        assert_eq!(may_provide(&table, &other, &item("TM00000000000002")), None);
     }
 }

@@ -44,6 +44,9 @@ pub struct CopyField {
     pub kind: FieldKind,
     #[serde(default)]
     pub max: Option<usize>,
+    /// The field's width in bytes in a fixed-width bulk file (`copies::import`).
+    #[serde(default)]
+    pub width: Option<usize>,
     #[serde(default)]
     pub table: Option<String>,
     #[serde(default)]

@@ -5,6 +5,8 @@
 //! - [`model`] — a copy version as stored, its transfer status and the business system's view;
 //! - [`accept`] — ownership and provision rights ([`may_provide`]), the next version, and the
 //!   one atomic batch that makes a version durable before `202`;
+//! - [`import`] — bulk registration from a CSV or fixed-width Shift_JIS file, line by line,
+//!   each line as a single registration, replay-safe;
 //! - [`repo`] — the only reader and writer of the copy trees (values sealed at rest);
 //! - [`transfer`] — what the dispatcher runs when a version is due: send it (sealed, signed,
 //!   the version's id as message id), record the outcome;
@@ -17,6 +19,7 @@
 //! number does.
 
 pub mod accept;
+pub mod import;
 pub mod layout;
 pub mod model;
 pub mod provisions;

@@ -1,8 +1,9 @@
 //! The one reader and writer of the copy trees: `copies` (version id → the version, sealed
 //! at rest and bound to its location `copies/<id>`) and `copy_index`
-//! (`system \0 business number \0 item \0 version` → id, in version order). Writes are staged
-//! into a caller's batch, so a version, its schedule entry and its linkage record change
-//! together.
+//! (`system \0 business number \0 item \0 version` → id, in version order, and the bulk
+//! import's replay markers `\0 x: ‖ HMAC(what a line says)` → id, which no system's prefix can
+//! reach). Writes are staged into a caller's batch, so a version, its schedule entry, its
+//! linkage record and its marker change together.
 
 use std::sync::Arc;
 
@@ -52,7 +53,51 @@ fn index_key(c: &CopyVersion) -> Vec<u8> {
     k
 }
 
+/// Prefix of the bulk import's replay markers in `Tree::CopyIndex`: a leading zero byte, so no
+/// system's index prefix (which starts with its name) covers them.
+const MARKER_PREFIX: &[u8] = b"\0x:";
+
 impl CopyRepo {
+    /// The replay marker of a registration from a file: keyed with the blind-index key over
+    /// everything the line says (system, person, item, dataset, period, 不開示, the converted
+    /// fields), so it reveals nothing of the line and the same line maps to the same marker.
+    pub fn import_marker(&self, c: &CopyVersion) -> Vec<u8> {
+        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        let nd = if c.non_disclosure { "1" } else { "0" };
+        let to = c.effective_to.as_deref().unwrap_or_default();
+        let head = [
+            c.system.as_str(),
+            c.business_number.as_str(),
+            c.item.as_str(),
+            c.dataset.as_str(),
+            c.effective_from.as_str(),
+            to,
+            nd,
+        ];
+        let fields = c.fields.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]);
+        for part in head.into_iter().chain(fields) {
+            plain.extend_from_slice(part.as_bytes());
+            plain.push(0x1f);
+        }
+        let mut k = MARKER_PREFIX.to_vec();
+        k.extend_from_slice(&self.keys.keyring().blind_index().index(&plain));
+        k
+    }
+
+    /// The version a replay marker points at, if that line was registered before.
+    pub fn marked(&self, marker: &[u8]) -> Result<Option<CopyVersion>, Error> {
+        match self.store.get(Tree::CopyIndex, marker)? {
+            Some(id) => self.get(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stages a replay marker pointing at version `id` (it must not exist yet).
+    pub fn stage_marker(&self, b: &mut Batch, marker: &[u8], id: &str) {
+        b.require_absent(Tree::CopyIndex, marker.to_vec());
+        b.put(Tree::CopyIndex, marker.to_vec(), id.as_bytes().to_vec());
+    }
+
     /// The repository over `store`, values sealed with `keys`' at-rest key.
     pub fn new(store: Arc<dyn Store>, keys: Arc<KeyState>) -> Self {
         Self { store, keys }

@@ -30,6 +30,9 @@ pub const AFFAIR_CHILD_MEDICAL: &str = "JM01000000121000";
 /// 事務コード of the second business system's affair (national health insurance, 国民健康保険),
 /// as the development permission table (`schemas/permissions/kokuho.toml`) names it.
 pub const AFFAIR_NHI: &str = "JM01000000030000";
+/// 事務コード of the local-tax affair (地方税の賦課徴収), whose permission-table rows
+/// (`schemas/permissions/local-tax.toml`) let a business system provide copies (副本).
+pub const AFFAIR_LOCAL_TAX: &str = "JM01000000020000";
 /// Local-tax information under the income screening procedure.
 pub const PROC_LOCAL_TAX: &str = "JT01010000000214";
 pub const ITEM_LOCAL_TAX: &str = "TM00000000000002";
@@ -207,15 +210,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
                 .collect::<Result<_, _>>()?,
             affair_code: None,
             permissions: None,
-            // The first business system also keeps copies (副本) of both items to provide.
-            provides: if name == CLIENT_SUBSIDY {
-                vec![
-                    ITEM_LOCAL_TAX.parse().map_err(err)?,
-                    ITEM_PUBLIC_FUND.parse().map_err(err)?,
-                ]
-            } else {
-                Vec::new()
-            },
+            provides: None,
             limits: Default::default(),
             pin: None,
         })
@@ -271,9 +266,17 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
             master_refresh_secs: crate::config::DEFAULT_MASTER_REFRESH_SECS,
             master_key_overlap_secs: crate::config::DEFAULT_MASTER_KEY_OVERLAP_SECS,
             provision_fetch_ms: crate::config::DEFAULT_PROVISION_FETCH_MS,
+            alive_interval_secs: crate::config::DEFAULT_ALIVE_INTERVAL_SECS,
         },
         clients: vec![
-            client(CLIENT_SUBSIDY, Role::Business, &[AFFAIR_CHILD_MEDICAL])?,
+            // The first business system also stands in for the tax system that provides copies
+            // (副本) of local-tax information (the local-tax affair's provision rows); its own
+            // affair's table provides the public-fund account.
+            client(
+                CLIENT_SUBSIDY,
+                Role::Business,
+                &[AFFAIR_CHILD_MEDICAL, AFFAIR_LOCAL_TAX],
+            )?,
             client(CLIENT_SECOND, Role::Business, &[AFFAIR_NHI])?,
             staff(CLIENT_FEED, Role::ResidentFeed)?,
         ]

@@ -61,6 +61,28 @@ impl From<LineError> for RejectedLine {
     }
 }
 
+/// The refused lines of an import (`rejected_count`, `rejected`, `rejected_truncated` in its
+/// answer): every one counted, the first [`DEFAULT_MAX_REPORTED_REJECTS`] listed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Rejections {
+    pub rejected_count: u64,
+    /// The first [`DEFAULT_MAX_REPORTED_REJECTS`] refused lines.
+    pub rejected: Vec<RejectedLine>,
+    pub rejected_truncated: bool,
+}
+
+impl Rejections {
+    /// Counts a refused line, and lists it while there is room.
+    pub fn push(&mut self, r: RejectedLine) {
+        self.rejected_count += 1;
+        if self.rejected.len() < DEFAULT_MAX_REPORTED_REJECTS {
+            self.rejected.push(r);
+        } else {
+            self.rejected_truncated = true;
+        }
+    }
+}
+
 /// What an import answers.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportSummary {
@@ -76,10 +98,9 @@ pub struct ImportSummary {
     pub unchanged: u64,
     /// Persons made by this import.
     pub persons_created: u64,
-    pub rejected_count: u64,
-    /// The first [`DEFAULT_MAX_REPORTED_REJECTS`] refused lines.
-    pub rejected: Vec<RejectedLine>,
-    pub rejected_truncated: bool,
+    /// The refused lines.
+    #[serde(flatten)]
+    pub rejections: Rejections,
     /// Code acquisitions scheduled, paced at [`DEFAULT_CODE_ACQUISITIONS_PER_SEC`].
     pub code_acquisitions_scheduled: u64,
     /// When the last of them is due (RFC 3339, JST).
@@ -106,12 +127,7 @@ pub struct ImportTiming {
 
 impl ImportSummary {
     fn reject(&mut self, r: RejectedLine) {
-        self.rejected_count += 1;
-        if self.rejected.len() < DEFAULT_MAX_REPORTED_REJECTS {
-            self.rejected.push(r);
-        } else {
-            self.rejected_truncated = true;
-        }
+        self.rejections.push(r);
     }
 
     fn add(&mut self, d: &ImportSummary) {
@@ -126,10 +142,11 @@ impl ImportSummary {
         if d.code_acquisitions_until.is_some() {
             self.code_acquisitions_until = d.code_acquisitions_until.clone();
         }
-        for r in &d.rejected {
+        let theirs = &d.rejections;
+        for r in &theirs.rejected {
             self.reject(r.clone());
         }
-        self.rejected_count += d.rejected_count - d.rejected.len() as u64;
+        self.rejections.rejected_count += theirs.rejected_count - theirs.rejected.len() as u64;
     }
 }
 
@@ -616,7 +633,7 @@ impl Registry {
             summary.lines,
             summary.applied_changes,
             summary.unchanged,
-            summary.rejected_count
+            summary.rejections.rejected_count
         ));
         r.staff = Some(StaffDetail {
             action: "persons.import".into(),

@@ -91,6 +91,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "kokuho.toml",
         include_str!("../../schemas/permissions/kokuho.toml"),
     ),
+    (
+        "local-tax.toml",
+        include_str!("../../schemas/permissions/local-tax.toml"),
+    ),
 ];
 
 const FILE_FIELDS: &[&str] = &["affair", "title", "rows"];
@@ -478,8 +482,21 @@ manual = true
     fn builtin_table_is_valid_and_has_the_subsidy_rows() {
         let t = PermissionTable::builtin().expect("built-in table");
         let jm = AffairCode::parse("JM01000000121000").unwrap();
-        let n = t.rows().iter().filter(|r| r.affair == jm).count();
-        assert_eq!(n, 2);
+        let n = |d: Direction| {
+            t.rows()
+                .iter()
+                .filter(|r| r.affair == jm && r.direction == d)
+                .count()
+        };
+        assert_eq!(n(Direction::Inquiry), 2);
+        // The public-fund account copies the development deployment provides.
+        assert_eq!(n(Direction::Provision), 1);
+        let tax = AffairCode::parse("JM01000000020000").unwrap();
+        assert!(t
+            .rows()
+            .iter()
+            .filter(|r| r.affair == tax)
+            .all(|r| r.direction == Direction::Provision && !r.manual));
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! asynchronously (receipt with a processing serial number now, result later) from seeded
 //! provider data, enforces the national permission table, dedupes by message id, and can be
 //! told to be closed, slow, failing or dropping connections — by config and at run time
-//! through `/admin/mode`. It shares message types and codecs with the gateway, never its
-//! store or keys.
+//! through `/admin/mode`; `GET /admin/alive` shows the alive notifications (稼動状態の通知)
+//! it last heard. It shares message types and codecs with the gateway, never its store or
+//! keys.
 
 pub mod data;
 pub mod provision;
@@ -121,6 +122,21 @@ struct Inner {
     records: HashMap<String, String>,
     inquiries: HashMap<String, SimInquiry>,
     provision: provision::ProvisionDb,
+    /// sender agency → the last alive notification heard from it (`GET /admin/alive`).
+    alive: std::collections::BTreeMap<String, AliveHeard>,
+}
+
+/// The last alive notification (稼動状態の通知) from one agency, as `GET /admin/alive` shows it.
+#[derive(Debug, Clone, Serialize)]
+struct AliveHeard {
+    agency: String,
+    /// When the simulator received it (RFC 3339, JST).
+    last_heard_at: String,
+    /// When the sender made it (its header's `CreatedAt`).
+    created_at: String,
+    message_id: String,
+    /// Notifications heard from this agency since the simulator started.
+    count: u64,
 }
 
 /// The simulator's run-time state.
@@ -828,6 +844,24 @@ impl Sim {
                     }
                 }
             }
+            Message::AliveNotification { header } => {
+                let mut inner = self.inner();
+                let count = inner.alive.get(signer).map_or(0, |a| a.count) + 1;
+                inner.alive.insert(
+                    signer.to_string(),
+                    AliveHeard {
+                        agency: signer.to_string(),
+                        last_heard_at: rfc3339_jst(now_ms()),
+                        created_at: header.created_at.clone(),
+                        message_id: header.message_id.clone(),
+                        count,
+                    },
+                );
+                drop(inner);
+                Message::AliveAck {
+                    header: self.header(Some(&header), &header.sender),
+                }
+            }
             Message::ProvisionLogRequest { header, after } => {
                 let entries = self.inner().provision.log_after(signer, after, 500);
                 Message::ProvisionLog {
@@ -884,6 +918,11 @@ impl Sim {
         }
         let path = req.uri().path().to_string();
         match (req.method().clone(), path.as_str()) {
+            (hyper::Method::GET, "/admin/alive") => {
+                // When the simulator last heard each agency's alive notification.
+                let heard: Vec<AliveHeard> = self.inner().alive.values().cloned().collect();
+                json_response(StatusCode::OK, &serde_json::json!({ "agencies": heard }))
+            }
             (hyper::Method::GET, "/admin/stats") => {
                 let stats = self.inner().stats.clone();
                 json_response(StatusCode::OK, &stats)

@@ -603,6 +603,8 @@ fn message(root: &Node<'_>) -> Result<Message, XmlError> {
             lk.end()?;
             Message::ProvisionLog { header, entries }
         }
+        "AliveNotification" => Message::AliveNotification { header },
+        "AliveAck" => Message::AliveAck { header },
         _ => Message::Fault {
             header,
             fault: fault_fields(&mut k)?,

@@ -308,6 +308,17 @@ pub enum Message {
         /// The entries, in sequence order.
         entries: Vec<ProvisionEntry>,
     },
+    /// 稼動状態の通知: the sender tells the platform it is operating (sent on a schedule
+    /// inside the platform's operating hours). The header says who and when.
+    AliveNotification {
+        /// Envelope.
+        header: Header,
+    },
+    /// The platform's acknowledgement of an alive notification.
+    AliveAck {
+        /// Envelope (`in_reply_to` names the notification).
+        header: Header,
+    },
     /// A fault answering a message as a whole.
     Fault {
         /// Envelope.
@@ -319,7 +330,7 @@ pub enum Message {
 
 impl Message {
     /// Every root element name, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 14] = [
+    pub const TYPE_NAMES: [&'static str; 16] = [
         "CodeAcquisitionRequest",
         "CodeAcquisitionResponse",
         "InquiryRequest",
@@ -333,6 +344,8 @@ impl Message {
         "CopyTransferAck",
         "ProvisionLogRequest",
         "ProvisionLog",
+        "AliveNotification",
+        "AliveAck",
         "Fault",
     ];
 
@@ -352,6 +365,8 @@ impl Message {
             | Message::CopyTransferAck { header, .. }
             | Message::ProvisionLogRequest { header, .. }
             | Message::ProvisionLog { header, .. }
+            | Message::AliveNotification { header }
+            | Message::AliveAck { header }
             | Message::Fault { header, .. } => header,
         }
     }
@@ -372,6 +387,8 @@ impl Message {
             Message::CopyTransferAck { .. } => "CopyTransferAck",
             Message::ProvisionLogRequest { .. } => "ProvisionLogRequest",
             Message::ProvisionLog { .. } => "ProvisionLog",
+            Message::AliveNotification { .. } => "AliveNotification",
+            Message::AliveAck { .. } => "AliveAck",
             Message::Fault { .. } => "Fault",
         }
     }
@@ -519,7 +536,9 @@ impl Message {
                 }
                 Ok(())
             }
-            Message::ProvisionLogRequest { .. } => Ok(()),
+            Message::ProvisionLogRequest { .. }
+            | Message::AliveNotification { .. }
+            | Message::AliveAck { .. } => Ok(()),
             Message::ProvisionLog { entries, .. } => {
                 let lp = p.child("Entries");
                 let ep = lp.child("Entry");

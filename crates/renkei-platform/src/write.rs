@@ -466,6 +466,7 @@ pub fn to_xml(msg: &Message) -> String {
                 w.close("Entry");
             });
         }
+        Message::AliveNotification { .. } | Message::AliveAck { .. } => {}
         Message::Fault { fault, .. } => w.fault_fields(fault),
     }
     w.finish(name)

@@ -175,6 +175,8 @@ fn expected_goldens() -> Vec<String> {
              <Message>符号が未取得です。（団体内統合宛名番号：１２３４５６７８９０１２３４５）</Message>\n  </Fault>\n",
         ),
         golden("ProvisionLogRequest", "m-0015", None, "  <After>0</After>\n"),
+        golden("AliveNotification", "m-0017", None, ""),
+        golden("AliveAck", "m-0018", Some("m-0017"), ""),
         golden(
             "ProvisionLog",
             "m-0016",

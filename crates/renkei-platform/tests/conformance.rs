@@ -246,6 +246,8 @@ fn message(v: &Value) -> Message {
             header,
             after: u(v, "after"),
         },
+        "AliveNotification" => Message::AliveNotification { header },
+        "AliveAck" => Message::AliveAck { header },
         "ProvisionLog" => Message::ProvisionLog {
             header,
             entries: v["entries"]

@@ -346,6 +346,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn node(&self) -> Option<String> {
         None
     }
+    /// Writes a consistent copy of every tree to `out` while the store keeps serving (the
+    /// dump format of [`sled_store::import`]); see [`sled_store::SledStore::export`]. A store
+    /// kept by a database server is backed up with that server's own tools, so the default
+    /// refuses.
+    fn export(&self, out: &mut dyn std::io::Write) -> Result<sled_store::ExportReport, StoreError> {
+        let _ = out;
+        Err(StoreError::Io(
+            "this store is backed up with its database server's own tools".into(),
+        ))
+    }
 }
 
 /// What one commit group was, told to a [`CommitObserver`] after it is written.

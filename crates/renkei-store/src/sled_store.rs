@@ -536,6 +536,10 @@ impl Store for SledStore {
             },
         }
     }
+
+    fn export(&self, out: &mut dyn io::Write) -> Result<ExportReport, StoreError> {
+        SledStore::export(self, out)
+    }
 }
 
 /// Names in a folder (a missing folder has none).

@@ -233,6 +233,12 @@ pub fn samples() -> Vec<Message> {
             header: header("m-0015", None),
             after: 0,
         },
+        Message::AliveNotification {
+            header: header("m-0017", None),
+        },
+        Message::AliveAck {
+            header: header("m-0018", Some("m-0017")),
+        },
         Message::ProvisionLog {
             header: header("m-0016", Some("m-0015")),
             entries: vec![ProvisionEntry {
