@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs the outside judges and servers the tests use (xmllint, openssl,
-# strace, PostgreSQL, Python's cryptography), then checks formatting and lints, builds once in
-# release and runs every test of the workspace — the store's suite on sled and on real
-# PostgreSQL servers the tests start themselves, and the end-to-end tests that spawn the
-# release binary.
+# strace, PostgreSQL, chromium and chromedriver, Python's cryptography), then checks
+# formatting and lints, builds once in release and runs every test of the workspace — the
+# store's suite on sled and on real PostgreSQL servers the tests start themselves, and the
+# end-to-end tests that spawn the release binary (and drive the web console in chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,12 @@ need_apt=()
 command -v xmllint >/dev/null 2>&1 || need_apt+=(libxml2-utils)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v strace >/dev/null 2>&1 || need_apt+=(strace)
+# The web console is tested in Debian's chromium, headless, with certificates in an NSS database.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+command -v pk12util >/dev/null 2>&1 || need_apt+=(libnss3-tools)
+# A Japanese font, so the console's screenshots show its labels.
+[ -d /usr/share/fonts/opentype/ipafont-gothic ] || need_apt+=(fonts-ipafont-gothic)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need_apt+=(postgresql)
 fi

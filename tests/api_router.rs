@@ -82,6 +82,18 @@ fn gateway() -> Gw {
         reloader: None,
         config_path: None,
         staff: gw.staff.clone(),
+        readiness: renkei::ops::Readiness {
+            store: gw.store.clone(),
+            keyring: gw.keyring.clone(),
+            master: gw.master.clone(),
+            policy: gw.policy.clone(),
+            platform_url: gw.config.platform.url.clone(),
+            backend: gw.config.store.backend,
+            leadership: renkei::lease::Leadership::sole(),
+            own_certificates: Vec::new(),
+            clients_dir: None,
+            settings: gw.settings.clone(),
+        },
     };
     Gw {
         router: app(state),
@@ -408,6 +420,40 @@ fn routes() -> Vec<Route> {
             OPERATOR,
         ),
         r(Method::GET, "/v1/ops/batches", "/v1/ops/batches", OPERATOR),
+        r(
+            Method::GET,
+            "/v1/ops/readiness",
+            "/v1/ops/readiness",
+            OPERATOR,
+        ),
+        r(Method::GET, "/v1/ops/queue", "/v1/ops/queue", OPERATOR),
+        // console::routes (the page's files: no session; tests/console.rs drives them)
+        r(Method::GET, "/console", "/console", STAFF_ROLES),
+        r(Method::GET, "/console/", "/console/", STAFF_ROLES),
+        r(
+            Method::GET,
+            "/console/app.js",
+            "/console/app.js",
+            STAFF_ROLES,
+        ),
+        r(
+            Method::GET,
+            "/console/app.css",
+            "/console/app.css",
+            STAFF_ROLES,
+        ),
+        r(
+            Method::GET,
+            "/console/whoami",
+            "/console/whoami",
+            STAFF_ROLES,
+        ),
+        r(
+            Method::GET,
+            "/console/eras.json",
+            "/console/eras.json",
+            STAFF_ROLES,
+        ),
         // admin::routes
         r(
             Method::POST,
@@ -911,13 +957,16 @@ async fn inquiry_refusals_map_to_stable_codes() {
     );
 }
 
-/// Every route a staff role may use, except signing in itself (and `/healthz`).
+/// Every route a staff role may use, except signing in itself, `/healthz` and the console's
+/// files (they hold no data; the page's API calls carry the session).
 fn staff_routes() -> Vec<Route> {
     routes()
         .into_iter()
         .filter(|r| r.roles.iter().any(|role| STAFF_ROLES.contains(role)))
         .filter(|r| {
-            r.template != "/healthz" && !(r.template == "/v1/session" && r.method == Method::POST)
+            r.template != "/healthz"
+                && !r.template.starts_with("/console")
+                && !(r.template == "/v1/session" && r.method == Method::POST)
         })
         .collect()
 }

@@ -260,14 +260,7 @@ async fn checkpoints_are_signed_by_their_own_key_which_rotates_and_retires() {
 
     // Offline: the auditor's key file, an export, the CLI's verify; the keys come from the
     // auditor's file, not from the bundle's informational copy.
-    let keys = d.cli(&["audit", "public-keys"]);
-    assert!(
-        keys.status.success(),
-        "{}",
-        String::from_utf8_lossy(&keys.stderr)
-    );
-    let key_file = d.tmp.path().join("checkpoint-keys.pem");
-    std::fs::write(&key_file, &keys.stdout).expect("write keys");
+    let key_file = d.auditor_key_file();
     let bundle = d.tmp.path().join("bundle");
     let out = d.cli(&["audit", "export", "--out", bundle.to_str().expect("utf-8")]);
     assert!(

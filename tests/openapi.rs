@@ -17,6 +17,10 @@ use serde_json::Value;
 /// Routes of the operations listener (`api::ops::probes`), not on the API port; `/healthz`
 /// is on both.
 const OPS_LISTENER_ONLY: &[&str] = &["/readyz", "/metrics"];
+/// The web console's page and files (`api::console`): HTML, script and style for a browser,
+/// not operations of the API (the page calls the documented operations); tests/console.rs
+/// and tests/api_router.rs cover them.
+const CONSOLE_PREFIX: &str = "/console";
 const METHODS: &[&str] = &["get", "post", "put", "delete", "patch"];
 
 fn root() -> PathBuf {
@@ -77,7 +81,7 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
                     break;
                 }
             }
-            if OPS_LISTENER_ONLY.contains(&lit.as_str()) {
+            if OPS_LISTENER_ONLY.contains(&lit.as_str()) || lit.starts_with(CONSOLE_PREFIX) {
                 continue;
             }
             let methods = methods_in(&text[start..end]);

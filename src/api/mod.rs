@@ -19,12 +19,17 @@
 //!
 //! Around them all, [`unread::close_if_unread`] ends the connection after an answer sent
 //! before the request's body was read whole.
+//!
+//! The web console ([`console`]: `/console/…`, the page and its assets) takes steps 1–3 and
+//! 5 but not 4: its files hold no data, and the page reaches data only through the API
+//! routes above, with the session (see `console.rs` for why).
 
 pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod business;
+pub mod console;
 pub mod copies;
 pub mod error;
 pub mod limits;
@@ -47,6 +52,9 @@ pub use auth::Caller;
 pub use error::{ApiError, JsonBody};
 pub use state::AppState;
 
+/// The staff roles (they sign in; business systems and the feed do not).
+const STAFF: &[Role] = &[Role::Security, Role::Auditor, Role::Operator, Role::Admin];
+
 /// A group of routes served only to `roles`.
 fn only(roles: &'static [Role], routes: Router<AppState>) -> Router<AppState> {
     routes.route_layer(from_fn(move |req, next| auth::require(roles, req, next)))
@@ -56,7 +64,13 @@ fn only(roles: &'static [Role], routes: Router<AppState>) -> Router<AppState> {
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     let fair = limits::Limiters::new(&state.config);
-    Router::new()
+    // The console: no session layer (its files hold no data), its own security headers on
+    // every answer, refusals included.
+    let console = only(STAFF, console::routes())
+        .layer(from_fn_with_state(fair.clone(), limits::fair_share))
+        .layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(from_fn(console::security_headers));
+    let api = Router::new()
         .merge(only(&[Role::Business], business::routes()))
         .merge(only(&[Role::Business], batch::routes()))
         .merge(only(&[Role::Business], copies::routes()))
@@ -71,10 +85,7 @@ pub fn app(state: AppState) -> Router {
         .merge(only(&[Role::Auditor], audit::routes()))
         .merge(only(&[Role::Operator], ops::routes()))
         .merge(only(&[Role::Admin], admin::routes()))
-        .merge(only(
-            &[Role::Security, Role::Auditor, Role::Operator, Role::Admin],
-            session::routes(),
-        ))
+        .merge(only(STAFF, session::routes()))
         .merge(only(&[Role::Admin], session::admin_routes()))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .merge(openapi::routes())
@@ -82,7 +93,10 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(from_fn_with_state(state.clone(), session::require_session))
         .layer(from_fn_with_state(fair, limits::fair_share))
-        .layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .layer(from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .merge(console)
+        .merge(api)
         .layer(DefaultBodyLimit::max(limit))
         .layer(from_fn(unread::close_if_unread))
         .layer(from_fn(observe::track))

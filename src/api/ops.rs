@@ -21,6 +21,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/ops/stats", get(stats))
         .route("/v1/ops/business-stats", get(business_stats))
         .route("/v1/ops/batches", get(batches))
+        .route("/v1/ops/readiness", get(readiness))
+        .route("/v1/ops/queue", get(queue))
 }
 
 /// `?from=YYYY-MM-DD&to=YYYY-MM-DD` of the business statistics.
@@ -96,25 +98,99 @@ pub fn probes(r: Readiness) -> Router {
         .with_state(r)
 }
 
-/// 200 when every check passes, else 503 naming the failing ones; `warnings` lists what to
-/// act on soon (certificates expiring within 30 days) without failing readiness.
-async fn readyz(State(r): State<Readiness>) -> Response {
+/// The readiness answer: whether every check passes, and the body naming the failing ones;
+/// `warnings` lists what to act on soon (certificates expiring within 30 days) without
+/// failing readiness.
+async fn readiness_body(r: &Readiness) -> (bool, serde_json::Value) {
     let (checks, store) = r.checks_and_store().await;
     let warnings = r.warnings();
     let failing: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
-    let status = if failing.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let ready = failing.is_empty();
     let body = json!({
-        "status": if failing.is_empty() { "ready" } else { "not_ready" },
+        "status": if ready { "ready" } else { "not_ready" },
         "failing": failing,
         "checks": checks,
         "store": store,
         "warnings": warnings,
     });
+    (ready, body)
+}
+
+/// 200 when every check passes, else 503 (a load balancer reads the status).
+async fn readyz(State(r): State<Readiness>) -> Response {
+    let (ready, body) = readiness_body(&r).await;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
+}
+
+/// The same checks for an operator on the API (the console's readiness page): always 200,
+/// `status` says ready or not.
+async fn readiness(State(s): State<AppState>) -> Json<serde_json::Value> {
+    Json(readiness_body(&s.readiness).await.1)
+}
+
+/// Every outcome a platform exchange is counted under (`ok` and `UplinkError::code`).
+const PLATFORM_OUTCOMES: [&str; 5] = [
+    "ok",
+    "platform_closed",
+    "platform_unavailable",
+    "platform_fault",
+    "platform_answer_untrusted",
+];
+
+/// Queue depth: inquiries by status (counts only), jobs scheduled and persons awaiting a code;
+/// and, since the process started, inquiries accepted and finished and platform exchanges by
+/// outcome (a client's two readings give the throughput).
+async fn queue(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let inquiries = s.inquiries.clone();
+    let store = s.store.clone();
+    let (counts, due, awaiting) = tokio::task::spawn_blocking(move || {
+        let counts = inquiries.repo().count_by_status()?;
+        let due = store.len(renkei_store::Tree::Due)?;
+        let awaiting = store.len(renkei_store::Tree::AwaitingCode)?;
+        Ok::<_, Error>((counts, due, awaiting))
+    })
+    .await
+    .map_err(|e| Error::internal("ops queue", e.to_string()))??;
+    let by_status: serde_json::Map<String, serde_json::Value> = counts
+        .into_iter()
+        .map(|(st, n)| (st.as_str().to_string(), json!(n)))
+        .collect();
+    let m = crate::metrics::global();
+    let finished = |status: &str| {
+        m.inquiries_finished
+            .get(&crate::metrics::StatusLabel {
+                status: status.to_string(),
+            })
+            .map(|c| c.get())
+            .unwrap_or(0)
+    };
+    let platform: serde_json::Map<String, serde_json::Value> = PLATFORM_OUTCOMES
+        .iter()
+        .map(|&outcome| {
+            let n = m
+                .platform_requests
+                .get(&crate::metrics::OutcomeLabel { outcome })
+                .map(|c| c.get())
+                .unwrap_or(0);
+            (outcome.to_string(), json!(n))
+        })
+        .collect();
+    Ok(Json(json!({
+        "inquiries_by_status": by_status,
+        "scheduled_jobs": due,
+        "awaiting_code": awaiting,
+        "since_start": {
+            "accepted": m.inquiries_accepted.get(),
+            "answered": finished("answered"),
+            "failed": finished("failed"),
+            "platform_requests": platform,
+        },
+    })))
 }
 
 async fn metrics(State(r): State<Readiness>) -> Response {

@@ -11,6 +11,7 @@ use crate::copies::Copies;
 use crate::inquiry::Inquiries;
 use crate::keys::master::SharedMaster;
 use crate::keys::Keys;
+use crate::ops::Readiness;
 use crate::registry::Registry;
 use crate::settings::{Live, Reloader};
 use crate::staff::Staff;
@@ -38,4 +39,7 @@ pub struct AppState {
     pub master: SharedMaster,
     /// Staff users and sessions.
     pub staff: Arc<Staff>,
+    /// What the readiness checks look at (`/readyz` on the operations listener, and
+    /// `GET /v1/ops/readiness` for operators here).
+    pub readiness: Readiness,
 }

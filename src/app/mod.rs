@@ -298,6 +298,25 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         gw.store.clone(),
         rx.clone(),
     ));
+    let readiness = Readiness {
+        store: gw.store.clone(),
+        keyring: gw.keyring.clone(),
+        master: gw.master.clone(),
+        policy: gw.policy.clone(),
+        platform_url: cfg.platform.url.clone(),
+        backend: cfg.store.backend,
+        leadership: leadership.clone(),
+        own_certificates: vec![
+            ("server", cfg.tls.cert.clone()),
+            ("platform-client", cfg.platform.client_cert.clone()),
+        ],
+        clients_dir: gw
+            .config_path
+            .as_ref()
+            .and_then(|p| p.parent())
+            .map(|d| d.join("clients")),
+        settings: gw.settings.clone(),
+    };
     let app = crate::api::app(AppState {
         config: cfg.clone(),
         settings: gw.settings.clone(),
@@ -310,6 +329,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         keys: gw.keys.clone(),
         master: gw.master.clone(),
         staff: gw.staff.clone(),
+        readiness: readiness.clone(),
     });
     let serve = tokio::spawn(tls::serve(
         listener,
@@ -329,25 +349,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         },
         rx.clone(),
     ));
-    let probes = crate::api::ops::probes(Readiness {
-        store: gw.store.clone(),
-        keyring: gw.keyring.clone(),
-        master: gw.master.clone(),
-        policy: gw.policy.clone(),
-        platform_url: cfg.platform.url.clone(),
-        backend: cfg.store.backend,
-        leadership: leadership.clone(),
-        own_certificates: vec![
-            ("server", cfg.tls.cert.clone()),
-            ("platform-client", cfg.platform.client_cert.clone()),
-        ],
-        clients_dir: gw
-            .config_path
-            .as_ref()
-            .and_then(|p| p.parent())
-            .map(|d| d.join("clients")),
-        settings: gw.settings.clone(),
-    });
+    let probes = crate::api::ops::probes(readiness);
     let mut ops_rx = rx.clone();
     let ops_serve = tokio::spawn(async move {
         let stop = async move {

@@ -784,6 +784,20 @@ impl Deployment {
             .expect("run renkei")
     }
 
+    /// The auditor's checkpoint keys, as `renkei audit public-keys` prints them, in a file
+    /// under the test's folder (for `renkei audit verify --public-key`).
+    pub fn auditor_key_file(&self) -> PathBuf {
+        let keys = self.cli(&["audit", "public-keys"]);
+        assert!(
+            keys.status.success(),
+            "{}",
+            String::from_utf8_lossy(&keys.stderr)
+        );
+        let file = self.tmp.path().join("checkpoint-keys.pem");
+        std::fs::write(&file, &keys.stdout).expect("write keys");
+        file
+    }
+
     /// The simulator's admin client (its certificate is from the platform CA, as is the
     /// simulator's server certificate).
     pub fn sim_admin(&self) -> Api {
