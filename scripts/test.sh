@@ -42,7 +42,8 @@ cargo test --release --workspace "${features[@]}"
 # The same promises on PostgreSQL: the spine, registry, records, provision and sign-in suites
 # again, each deployment on a PostgreSQL server of its own (tests/common: RENKEI_TEST_STORE).
 pg_suites=(spine_happy spine_idempotency spine_bad_input spine_crash spine_platform_faults
-  registry_import registry_link records_audit hostile_records provision staff_signin)
+  registry_import registry_link records_audit hostile_records provision provision_import
+  ops_status_index staff_signin)
 pg_tests=()
 for t in "${pg_suites[@]}"; do pg_tests+=(--test "$t"); done
 RENKEI_TEST_STORE=postgres cargo test --release --workspace "${features[@]}" "${pg_tests[@]}"
