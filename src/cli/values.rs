@@ -53,14 +53,6 @@ closed_set! {
 }
 
 closed_set! {
-    /// Where an inquiry is (`inquiries list --status`).
-    #[value(rename_all = "snake_case")]
-    StatusArg => crate::inquiry::Status {
-        Queued, AwaitingCode, Sent, Answered, Failed,
-    }
-}
-
-closed_set! {
     /// What a key is for (`keys rotate|retire PURPOSE`).
     PurposeArg => renkei_crypto::keyring::KeyPurpose {
         Signing, Sealing, AtRest, BlindIndex, Checkpoint,
@@ -75,7 +67,7 @@ closed_set! {
 }
 
 closed_set! {
-    /// Where an inquiry is (`--status`).
+    /// Where an inquiry is (`inquiries list --status`).
     #[value(rename_all = "snake_case")]
     StatusArg => crate::inquiry::Status {
         Queued, AwaitingCode, Sent, Answered, Failed,
