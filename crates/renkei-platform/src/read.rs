@@ -160,6 +160,32 @@ fn append<'a>(dst: &mut Cow<'a, str>, piece: Cow<'a, str>) {
     }
 }
 
+/// True when every attribute value's closing quote is followed by white space, `/` or the
+/// tag's end: XML requires the space (`a="1"b="2"` is not well-formed) and quick-xml's
+/// attribute iterator does not check it, so it is checked here, by hand, before it runs.
+fn attributes_separated(raw: &[u8]) -> bool {
+    let mut quote: Option<u8> = None;
+    let mut just_closed = false;
+    for &b in raw {
+        if just_closed {
+            just_closed = false;
+            if !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/') {
+                return false;
+            }
+        }
+        match quote {
+            Some(q) if b == q => {
+                quote = None;
+                just_closed = true;
+            }
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None => {}
+        }
+    }
+    true
+}
+
 /// Reads the start tag of an element: name (no prefix), namespace, attributes.
 fn start_node<'a>(
     input: &'a str,
@@ -183,6 +209,13 @@ fn start_node<'a>(
             XmlError::WRONG_NAMESPACE,
             path_of(stack, Some(name)),
             "prefixed element names are not accepted",
+        ));
+    }
+    if !attributes_separated(e.attributes_raw()) {
+        return Err(XmlError::new(
+            XmlError::MALFORMED,
+            path_of(stack, Some(name)),
+            "attributes must be separated by white space",
         ));
     }
     let mut attrs = Vec::new();
@@ -470,4 +503,20 @@ pub(crate) fn parse_document<'a>(bytes: &'a [u8], ns: &str) -> Result<Node<'a>, 
         return Err(malformed(&stack, "document ends inside an element"));
     }
     root.ok_or_else(|| XmlError::new(XmlError::MALFORMED, "", "no root element"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attributes_separated;
+
+    #[test]
+    fn attributes_need_white_space_between_them() {
+        assert!(attributes_separated(br#" a="1" b='2'"#));
+        assert!(attributes_separated(b" a=\"1\"\tb=\"2\"\r\n c=\"x'y\"/"));
+        assert!(attributes_separated(b""));
+        assert!(!attributes_separated(br#" a="1"b="2""#));
+        assert!(!attributes_separated(br#" a='1'b='2'"#));
+        // A quote of the other kind inside a value does not end it.
+        assert!(!attributes_separated(br#" a="it's"b="2""#));
+    }
 }
