@@ -325,6 +325,7 @@ pub fn main() -> ExitCode {
                 },
                 &crate::dev::demo::seeds(),
             )
+            .map_err(|e| e.to_string())
             .map(|_| {
                 println!("Made a deployment in {}.", dir.display());
                 println!("  renkei sim   --config {}/sim.toml", dir.display());
@@ -366,6 +367,7 @@ pub fn main() -> ExitCode {
                 dir,
                 exit_after_flow,
             }))
+            .map_err(|e| e.to_string())
         })),
         Command::Keys { conn, action } => in_runtime(|rt| rt.block_on(keys_cmd(conn, action))),
         Command::Audit { action } => in_runtime(|rt| rt.block_on(audit_cmd(action))),

@@ -109,8 +109,26 @@ pub struct DemoOptions {
     pub exit_after_flow: bool,
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+/// Why the demo stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{0} exists and was not made by the demo; choose another --dir")]
+    NotADemoFolder(PathBuf),
+    #[error(transparent)]
+    Init(#[from] super::init::InitError),
+    #[error("inquiry refused: {0}")]
+    Refused(serde_json::Value),
+    #[error("inquiries did not finish within a minute")]
+    Unfinished,
+    #[error("the sample residents' individual numbers do not parse")]
+    SampleNumber,
+    /// A step failed: files, TLS, the gateway or the simulator.
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> DemoError {
+    DemoError::Failed(e.into())
 }
 
 async fn free_or_ephemeral(preferred: &str) -> SocketAddr {
@@ -130,15 +148,12 @@ async fn free_or_ephemeral(preferred: &str) -> SocketAddr {
     }
 }
 
-fn prepare_dir(dir: &Path) -> Result<(), String> {
+fn prepare_dir(dir: &Path) -> Result<(), DemoError> {
     if dir.exists() {
         if dir.join(DEMO_MARKER).exists() {
             std::fs::remove_dir_all(dir).map_err(err)?;
         } else if std::fs::read_dir(dir).map_err(err)?.next().is_some() {
-            return Err(format!(
-                "{} exists and was not made by the demo; choose another --dir",
-                dir.display()
-            ));
+            return Err(DemoError::NotADemoFolder(dir.to_path_buf()));
         }
     }
     std::fs::create_dir_all(dir).map_err(err)?;
@@ -150,7 +165,7 @@ fn prepare_dir(dir: &Path) -> Result<(), String> {
 }
 
 /// Runs the demo.
-pub async fn run(opts: DemoOptions) -> Result<(), String> {
+pub async fn run(opts: DemoOptions) -> Result<(), DemoError> {
     let dir = &opts.dir;
     prepare_dir(dir)?;
     let listen = free_or_ephemeral(crate::config::DEFAULT_LISTEN).await;
@@ -230,7 +245,7 @@ async fn call(
     url: &str,
     headers: &[(&str, &str)],
     body: serde_json::Value,
-) -> Result<(u16, serde_json::Value), String> {
+) -> Result<(u16, serde_json::Value), DemoError> {
     let bytes = if body.is_null() {
         Bytes::new()
     } else {
@@ -243,10 +258,10 @@ async fn call(
     Ok((r.status.as_u16(), v))
 }
 
-async fn sample_flow(client: &HttpsClient, base: &str) -> Result<(), String> {
+async fn sample_flow(client: &HttpsClient, base: &str) -> Result<(), DemoError> {
     println!("3. The subsidy system (kodomo-iryo) links its recipients: PUT /v1/persons/{{business_number}}");
     for s in &SAMPLES {
-        let n = sample_number(s).ok_or("sample number")?;
+        let n = sample_number(s).ok_or(DemoError::SampleNumber)?;
         let body = serde_json::json!({
             "individual_number": n.expose_digits(),
             "name": s.name, "kana": s.kana, "birth_date": s.birth_date,
@@ -309,7 +324,7 @@ async fn sample_flow(client: &HttpsClient, base: &str) -> Result<(), String> {
             v["status"].as_str().unwrap_or("?")
         );
         if status != 202 {
-            return Err(format!("inquiry refused: {v}"));
+            return Err(DemoError::Refused(v));
         }
         ids.push(id);
     }
@@ -332,7 +347,7 @@ async fn sample_flow(client: &HttpsClient, base: &str) -> Result<(), String> {
     let mut done = vec![false; ids.len()];
     while done.iter().any(|d| !d) {
         if start.elapsed() > FLOW_TIMEOUT {
-            return Err("inquiries did not finish within a minute".into());
+            return Err(DemoError::Unfinished);
         }
         for (i, id) in ids.iter().enumerate() {
             if done[i] {

@@ -82,20 +82,34 @@ pub struct SeedResident {
     pub data: Vec<SeedItem>,
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+/// Why `renkei init` could not make a deployment.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{0} already holds a deployment (renkei.toml); choose another --dir")]
+    Exists(PathBuf),
+    #[error("the new store stayed locked")]
+    StoreStillLocked,
+    #[error("creating the staff users failed")]
+    StaffUsers,
+    /// A step failed: files, certificates, keys, configuration or the store.
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
 }
 
-fn agency(s: &str) -> Result<AgencyCode, String> {
+fn err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> InitError {
+    InitError::Failed(e.into())
+}
+
+fn agency(s: &str) -> Result<AgencyCode, InitError> {
     AgencyCode::parse(s).map_err(err)
 }
 
-fn write_toml<T: serde::Serialize>(path: &Path, v: &T, header: &str) -> Result<(), String> {
+fn write_toml<T: serde::Serialize>(path: &Path, v: &T, header: &str) -> Result<(), InitError> {
     let text = toml::to_string_pretty(v).map_err(err)?;
     write_public(path, format!("{header}\n{text}").as_bytes()).map_err(err)
 }
 
-fn make_keys(dir: &Path, agency: AgencyCode) -> Result<KeyState, String> {
+fn make_keys(dir: &Path, agency: AgencyCode) -> Result<KeyState, InitError> {
     let master_file = dir.join("master.key");
     let master = MasterKey::generate_file(&master_file).map_err(err)?;
     let keyring = Keyring::generate().map_err(err)?;
@@ -104,13 +118,10 @@ fn make_keys(dir: &Path, agency: AgencyCode) -> Result<KeyState, String> {
 }
 
 /// Makes the deployment folder. Refuses to overwrite an existing one.
-pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
+pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), InitError> {
     let d = &opts.dir;
     if d.join("renkei.toml").exists() {
-        return Err(format!(
-            "{} already holds a deployment (renkei.toml); choose another --dir",
-            d.display()
-        ));
+        return Err(InitError::Exists(d.to_path_buf()));
     }
     for sub in ["gateway", "sim", "clients"] {
         std::fs::create_dir_all(d.join(sub)).map_err(err)?;
@@ -194,13 +205,13 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
     )
     .map_err(err)?;
 
-    let perm = |p: &str, i: &str| -> Result<Permission, String> {
+    let perm = |p: &str, i: &str| -> Result<Permission, InitError> {
         Ok(Permission {
             procedure: p.parse().map_err(err)?,
             item: i.parse().map_err(err)?,
         })
     };
-    let client = |name: &str, role: Role, affairs: &[&str]| -> Result<ClientConfig, String> {
+    let client = |name: &str, role: Role, affairs: &[&str]| -> Result<ClientConfig, InitError> {
         Ok(ClientConfig {
             name: name.parse().map_err(err)?,
             role,
@@ -339,9 +350,9 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), String> {
 /// not running yet) and writes each one's first-login secrets to
 /// `staff/NAME/first-login.json` (0600). Runs on a thread of its own, with its own runtime,
 /// so that it works whether or not the caller is inside one.
-fn make_staff_users(d: &Path, keys: KeyState) -> Result<KeyState, String> {
+fn make_staff_users(d: &Path, keys: KeyState) -> Result<KeyState, InitError> {
     let d = d.to_path_buf();
-    std::thread::spawn(move || -> Result<KeyState, String> {
+    std::thread::spawn(move || -> Result<KeyState, InitError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -374,18 +385,18 @@ fn make_staff_users(d: &Path, keys: KeyState) -> Result<KeyState, String> {
                 );
                 crate::fsutil::write_private(&file, &text).map_err(err)?;
             }
-            Ok::<_, String>(())
+            Ok::<_, InitError>(())
         })?;
         wait_store_released(&store_dir)?;
-        std::sync::Arc::try_unwrap(keys).map_err(|_| "key state still shared".to_string())
+        std::sync::Arc::try_unwrap(keys).map_err(|_| InitError::StaffUsers)
     })
     .join()
-    .map_err(|_| "creating the staff users failed".to_string())?
+    .map_err(|_| InitError::StaffUsers)?
 }
 
 /// Waits until the store's writer thread has let go of the store's lock (so that a gateway
 /// started right after, in this process or another, can open it).
-fn wait_store_released(store_dir: &Path) -> Result<(), String> {
+fn wait_store_released(store_dir: &Path) -> Result<(), InitError> {
     use rustix::fs::{flock, FlockOperation};
     let db = store_dir.join("db");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -396,14 +407,14 @@ fn wait_store_released(store_dir: &Path) -> Result<(), String> {
             return Ok(());
         }
         if std::time::Instant::now() > deadline {
-            return Err("the new store stayed locked".into());
+            return Err(InitError::StoreStillLocked);
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 
 /// Loads a peer's keys into a key state (used by serve).
-pub fn load_peer(keys: &KeyState, path: &Path) -> Result<(), String> {
+pub fn load_peer(keys: &KeyState, path: &Path) -> Result<(), InitError> {
     keys.set_peer(PeerKeys::load(path).map_err(err)?);
     Ok(())
 }

@@ -109,6 +109,8 @@ pub enum BenchError {
     },
     #[error("making the deployment: {0}")]
     Init(String),
+    #[error("making the deployment: {0}")]
+    Deployment(#[from] crate::dev::init::InitError),
     #[error("{what}: {source}")]
     Io {
         what: String,

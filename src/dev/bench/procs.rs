@@ -74,8 +74,7 @@ pub fn prepare(dir: &Path, plan: &Plan, postgres: Option<&str>) -> Result<Deploy
             sim_listen: any,
         },
         &crate::dev::demo::seeds(),
-    )
-    .map_err(BenchError::Init)?;
+    )?;
     let d = Deployment {
         dir: dir.to_path_buf(),
         data_dir: dir.join("gateway/data"),
