@@ -83,15 +83,42 @@ fn random80() -> [u8; 10] {
 /// millisecond time, 80 random bits from the CSPRNG), like a ULID. Letters and digits only,
 /// so it is also a valid platform message id and record id.
 pub fn new_id(prefix: &str) -> String {
-    format!(
-        "{prefix}{}",
-        renkei_ids::time_ordered_text(now_ms(), random80())
-    )
+    let (ms, random) = next_time_and_random();
+    format!("{prefix}{}", renkei_ids::time_ordered_text(ms, random))
 }
 
 /// A new inquiry id (`IQ` + 26 characters).
 pub fn new_inquiry_id() -> renkei_ids::InquiryId {
-    renkei_ids::InquiryId::from_time_and_random(now_ms(), random80())
+    let (ms, random) = next_time_and_random();
+    renkei_ids::InquiryId::from_time_and_random(ms, random)
+}
+
+/// The time and random part of the last id this process made.
+static LAST_ID: std::sync::Mutex<(u64, u128)> = std::sync::Mutex::new((0, 0));
+
+/// The time and random part of a new id, monotonic within the process (as ULID's monotonic
+/// mode): an id made in the same millisecond as the last one, or after the clock stepped
+/// back, takes the last one's random part plus one, so this process's ids sort in the order
+/// they were made — the "newest first" listings rely on it. The random part of the first id
+/// of each millisecond is fresh from the CSPRNG.
+fn next_time_and_random() -> (u64, [u8; 10]) {
+    let now = now_ms();
+    let mut fresh = [0u8; 16];
+    fresh[6..].copy_from_slice(&random80());
+    let fresh = u128::from_be_bytes(fresh);
+    let mut last = LAST_ID.lock().unwrap_or_else(|e| e.into_inner());
+    let next = if now > last.0 {
+        (now, fresh)
+    } else if last.1 + 1 < 1u128 << 80 {
+        (last.0, last.1 + 1)
+    } else {
+        // The random part ran out within one millisecond: borrow the next one.
+        (last.0 + 1, fresh)
+    };
+    *last = next;
+    let mut random = [0u8; 10];
+    random.copy_from_slice(&next.1.to_be_bytes()[6..]);
+    (next.0, random)
 }
 
 /// Removes any run of 6 or more digits from text that may echo input (a parser's message can
@@ -133,6 +160,15 @@ pub fn sha256_hex(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_of_one_process_sort_in_the_order_they_were_made() {
+        // Thousands within a few milliseconds: many share their millisecond.
+        let ids: Vec<String> = (0..5000).map(|_| new_id("T")).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids out of order");
+        let inquiries: Vec<String> = (0..2000).map(|_| new_inquiry_id().to_string()).collect();
+        assert!(inquiries.windows(2).all(|w| w[0] < w[1]));
+    }
 
     #[test]
     fn ids_are_unique_sortable_and_alphanumeric() {
