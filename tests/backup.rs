@@ -231,10 +231,7 @@ async fn backup_under_load_restores_every_acknowledged_inquiry() {
     assert_eq!(manifest["left_out"][0], "gateway/master.key");
 
     // The auditor's copy of the checkpoint keys, kept apart from the backup.
-    let keys_out = d.cli(&["audit", "public-keys"]);
-    assert!(keys_out.status.success(), "audit public-keys");
-    let keys = d.tmp.path().join("keys.pem");
-    std::fs::write(&keys, &keys_out.stdout).expect("write keys");
+    let keys = d.auditor_key_file();
 
     // Tampered backups are refused, naming the file, writing nothing.
     let scratch = d.tmp.path().join("scratch");

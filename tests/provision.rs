@@ -260,14 +260,7 @@ async fn copies_are_transferred_and_answered_by_version_and_date_with_both_direc
     assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
 
     // The person's export holds both directions and verifies offline.
-    let keys = d.cli(&["audit", "public-keys"]);
-    assert!(
-        keys.status.success(),
-        "{}",
-        String::from_utf8_lossy(&keys.stderr)
-    );
-    let key_file = d.tmp.path().join("keys.pem");
-    std::fs::write(&key_file, &keys.stdout).expect("keys");
+    let key_file = d.auditor_key_file();
     let pb = d.tmp.path().join("person");
     let out = d.cli(&[
         "audit",
