@@ -2,10 +2,12 @@
 //! that every capability can count without reaching up: [`global`] is the one instance, the
 //! ops listener encodes it ([`Metrics::encode`]). Labels hold fixed vocabularies only (route
 //! templates, outcome codes, purposes, client names) — never a value taken from a request.
+//! Beside the registry, a small per-minute ring of the inquiry flow ([`Throughput`]) gives
+//! the operator's console the last hour without a metrics server.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -47,13 +49,137 @@ pub struct CertLabel {
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// How many minutes the throughput ring keeps (the operator's chart shows the last hour).
+pub const THROUGHPUT_MINUTES: usize = 60;
+
+/// One minute of the inquiry flow: how many inquiries were accepted, and how many finished
+/// answered or failed, in the minute starting at `minute` (Unix seconds, a multiple of 60).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MinuteCounts {
+    pub minute: u64,
+    pub accepted: u64,
+    pub answered: u64,
+    pub failed: u64,
+}
+
+/// What the ring counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Accepted,
+    Answered,
+    Failed,
+}
+
+/// The last [`THROUGHPUT_MINUTES`] minutes of the inquiry flow, one slot per minute reused
+/// as the clock passes it (a slot whose minute is not the one asked for counts zero). Counts
+/// since the process started, like the counters: memory only, a fixed 60 slots.
+#[derive(Debug)]
+pub struct Throughput {
+    slots: Mutex<[MinuteCounts; THROUGHPUT_MINUTES]>,
+}
+
+impl Default for Throughput {
+    fn default() -> Self {
+        Throughput {
+            slots: Mutex::new([MinuteCounts::default(); THROUGHPUT_MINUTES]),
+        }
+    }
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Throughput {
+    fn slots(&self) -> std::sync::MutexGuard<'_, [MinuteCounts; THROUGHPUT_MINUTES]> {
+        // A panic elsewhere while holding the lock leaves whole counts: keep using them.
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one `flow` event now.
+    pub fn count(&self, flow: Flow) {
+        self.count_at(flow, unix_secs());
+    }
+
+    /// Counts one `flow` event at `now` (Unix seconds).
+    pub fn count_at(&self, flow: Flow, now: u64) {
+        let minute = now / 60;
+        let mut slots = self.slots();
+        let slot = &mut slots[(minute % THROUGHPUT_MINUTES as u64) as usize];
+        if slot.minute != minute * 60 {
+            *slot = MinuteCounts {
+                minute: minute * 60,
+                ..MinuteCounts::default()
+            };
+        }
+        match flow {
+            Flow::Accepted => slot.accepted += 1,
+            Flow::Answered => slot.answered += 1,
+            Flow::Failed => slot.failed += 1,
+        }
+    }
+
+    /// The last hour, oldest minute first, the current minute last: always
+    /// [`THROUGHPUT_MINUTES`] entries (minutes without events count zero).
+    pub fn last_hour(&self) -> Vec<MinuteCounts> {
+        self.last_hour_at(unix_secs())
+    }
+
+    /// [`Throughput::last_hour`] as of `now` (Unix seconds).
+    pub fn last_hour_at(&self, now: u64) -> Vec<MinuteCounts> {
+        let current = now / 60;
+        let slots = self.slots();
+        (0..THROUGHPUT_MINUTES as u64)
+            .rev()
+            .map(|back| {
+                let minute = current.saturating_sub(back);
+                let slot = slots[(minute % THROUGHPUT_MINUTES as u64) as usize];
+                if slot.minute == minute * 60 {
+                    slot
+                } else {
+                    MinuteCounts {
+                        minute: minute * 60,
+                        ..MinuteCounts::default()
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// The accepted-inquiries counter, which also feeds the throughput ring (`inc` and `get`
+/// as on a plain counter, so the places that count need not know of the ring).
+#[derive(Debug, Default)]
+pub struct AcceptedCounter {
+    counter: Counter,
+    ring: Arc<Throughput>,
+}
+
+impl AcceptedCounter {
+    /// Counts one accepted inquiry.
+    pub fn inc(&self) {
+        self.counter.inc();
+        self.ring.count(Flow::Accepted);
+    }
+
+    /// Inquiries accepted since start.
+    pub fn get(&self) -> u64 {
+        self.counter.get()
+    }
+}
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Every metric the gateway exports.
 pub struct Metrics {
     registry: Registry,
-    /// Inquiries accepted (202) since start.
-    pub inquiries_accepted: Counter,
+    /// Inquiries accepted (202) since start (also counted in [`Metrics::throughput`]).
+    pub inquiries_accepted: AcceptedCounter,
+    /// The inquiry flow per minute over the last hour.
+    pub throughput: Arc<Throughput>,
     /// Inquiries that reached a final status since start, by that status.
     pub inquiries_finished: Family<StatusLabel, Counter>,
     /// Inquiries held now, by status (set when scraped).
@@ -86,8 +212,13 @@ fn latency_buckets() -> Histogram {
 impl Metrics {
     fn new() -> Metrics {
         let mut registry = Registry::with_prefix("renkei");
+        let throughput = Arc::new(Throughput::default());
         let m = Metrics {
-            inquiries_accepted: Counter::default(),
+            inquiries_accepted: AcceptedCounter {
+                counter: Counter::default(),
+                ring: throughput.clone(),
+            },
+            throughput,
             inquiries_finished: Family::default(),
             inquiries: Family::default(),
             platform_requests: Family::default(),
@@ -105,7 +236,7 @@ impl Metrics {
         r.register(
             "inquiries_accepted",
             "Inquiries accepted since start",
-            m.inquiries_accepted.clone(),
+            m.inquiries_accepted.counter.clone(),
         );
         r.register(
             "inquiries_finished",
@@ -205,8 +336,14 @@ impl Metrics {
         }
     }
 
-    /// Counts an inquiry reaching `status` (`answered` or `failed`).
+    /// Counts an inquiry reaching `status` (`answered` or `failed`), in the counters and the
+    /// throughput ring.
     pub fn inquiry_finished(&self, status: &str) {
+        match status {
+            "answered" => self.throughput.count(Flow::Answered),
+            "failed" => self.throughput.count(Flow::Failed),
+            _ => {}
+        }
         self.inquiries_finished
             .get_or_create(&StatusLabel {
                 status: status.to_string(),
@@ -252,5 +389,53 @@ mod tests {
             ),
             "{text}"
         );
+        m.inquiry_finished("answered");
+        let hour = m.throughput.last_hour();
+        assert_eq!(hour.len(), THROUGHPUT_MINUTES);
+        let last = hour.last().expect("the current minute");
+        assert_eq!((last.accepted, last.answered, last.failed), (1, 1, 0));
+    }
+
+    #[test]
+    fn the_throughput_ring_keeps_one_hour_by_minute() {
+        let ring = Throughput::default();
+        let t0 = 1_800_000_000; // a minute's start (a multiple of 60)
+        ring.count_at(Flow::Accepted, t0);
+        ring.count_at(Flow::Accepted, t0 + 59);
+        ring.count_at(Flow::Failed, t0 + 60);
+        let hour = ring.last_hour_at(t0 + 61);
+        assert_eq!(hour.len(), THROUGHPUT_MINUTES);
+        assert_eq!(
+            hour[58],
+            MinuteCounts {
+                minute: t0,
+                accepted: 2,
+                answered: 0,
+                failed: 0
+            }
+        );
+        assert_eq!(hour[59].minute, t0 + 60);
+        assert_eq!(hour[59].failed, 1);
+        assert!(hour.windows(2).all(|w| w[1].minute == w[0].minute + 60));
+        // An hour later the old minute's slot is reused, its counts gone.
+        ring.count_at(Flow::Answered, t0 + 3600);
+        let later = ring.last_hour_at(t0 + 3600);
+        assert_eq!(
+            later[59],
+            MinuteCounts {
+                minute: t0 + 3600,
+                accepted: 0,
+                answered: 1,
+                failed: 0
+            }
+        );
+        assert!(later.iter().all(|m| m.accepted == 0 && m.failed <= 1));
+        assert_eq!(later.iter().map(|m| m.failed).sum::<u64>(), 1);
+        // Long idle: every minute counts zero.
+        assert!(ring.last_hour_at(t0 + 10 * 3600).iter().all(|m| *m
+            == MinuteCounts {
+                minute: m.minute,
+                ..MinuteCounts::default()
+            }));
     }
 }

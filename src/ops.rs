@@ -22,15 +22,35 @@ pub const CERT_EXPIRY_WARNING_DAYS: i64 = 30;
 /// How long the readiness probe waits for a TCP connection to the platform.
 pub const DEFAULT_PLATFORM_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// `GET /v1/ops/stats`.
+/// Queue depth, the part `/v1/ops/stats` and `/v1/ops/queue` share (one reading, one place):
+/// inquiries held in each status (every status listed, from the status index), jobs
+/// scheduled and persons awaiting a code.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueDepth {
+    pub inquiries_by_status: std::collections::BTreeMap<&'static str, u64>,
+    pub scheduled_jobs: usize,
+    pub awaiting_code: usize,
+}
+
+/// Reads the [`QueueDepth`] (counts only).
+pub fn queue_depth(store: &dyn Store) -> Result<QueueDepth, StoreError> {
+    Ok(QueueDepth {
+        inquiries_by_status: crate::inquiry::repo::count_by_status(store)?
+            .into_iter()
+            .map(|(s, n)| (s.as_str(), n))
+            .collect(),
+        scheduled_jobs: store.len(Tree::Due)?,
+        awaiting_code: store.len(Tree::AwaitingCode)?,
+    })
+}
+
+/// `GET /v1/ops/stats`: the [`QueueDepth`] fields at the top level, with the totals held.
 #[derive(Debug, Serialize)]
 pub struct OpsStats {
     pub inquiries: usize,
-    /// Inquiries held in each status (every status listed), from the status index.
-    pub inquiries_by_status: std::collections::BTreeMap<&'static str, u64>,
+    #[serde(flatten)]
+    pub queue: QueueDepth,
     pub persons: usize,
-    pub scheduled_jobs: usize,
-    pub awaiting_code: usize,
     pub records: usize,
     pub commits: CommitStats,
     pub master_info: MasterStatus,
@@ -45,17 +65,11 @@ fn master_now(master: &SharedMaster) -> MasterStatus {
 
 /// Counts now.
 pub fn stats(store: &dyn Store, master: &SharedMaster) -> Result<OpsStats, StoreError> {
-    let by_status: std::collections::BTreeMap<&'static str, u64> =
-        crate::inquiry::repo::count_by_status(store)?
-            .into_iter()
-            .map(|(s, n)| (s.as_str(), n))
-            .collect();
+    let queue = queue_depth(store)?;
     Ok(OpsStats {
-        inquiries: by_status.values().sum::<u64>() as usize,
-        inquiries_by_status: by_status,
+        inquiries: queue.inquiries_by_status.values().sum::<u64>() as usize,
+        queue,
         persons: store.len(Tree::Persons)?,
-        scheduled_jobs: store.len(Tree::Due)?,
-        awaiting_code: store.len(Tree::AwaitingCode)?,
         records: store.len(Tree::Records)?,
         commits: store.stats(),
         master_info: master_now(master),

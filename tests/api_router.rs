@@ -427,6 +427,12 @@ fn routes() -> Vec<Route> {
             OPERATOR,
         ),
         r(Method::GET, "/v1/ops/queue", "/v1/ops/queue", OPERATOR),
+        r(
+            Method::GET,
+            "/v1/ops/throughput",
+            "/v1/ops/throughput",
+            OPERATOR,
+        ),
         // console::routes (the page's files: no session; tests/console.rs drives them)
         r(Method::GET, "/console", "/console", STAFF_ROLES),
         r(Method::GET, "/console/", "/console/", STAFF_ROLES),

@@ -6,10 +6,14 @@
 //! database of the browser's own home, chosen by the `AutoSelectCertificateForUrls` policy,
 //! so the browser itself does the mutual TLS — sign-in with TOTP and failed ones (and a
 //! lockout), an auditor's search, record, CSV, export and live verification (and a tampered
-//! store failing it, naming the record), a rotation approved by a second officer, an
-//! operator watching the queue grow, every role refused what it may not use, and no request
+//! store failing it, naming the record), a saved checkpoint checked against today's in the
+//! page itself (and a saved file with its root changed refused, and the same files through
+//! `renkei audit verify --since`), a period's bundle downloaded as the browser saves it and
+//! verified offline, a rotation approved by a second officer, an operator watching the queue
+//! and the per-minute throughput grow, every role refused what it may not use, and no request
 //! of the browser leaving 127.0.0.1 (from chromium's own network log). Screenshots go to
-//! `target/tmp/console-screenshots/`.
+//! `target/tmp/console-screenshots/`. The chromium policy the browser test needs is a file of
+//! this process's own, removed when the last test using it ends ([`PolicyGuard`]).
 
 mod common;
 
@@ -175,6 +179,19 @@ async fn the_console_files_are_served_strictly_and_only_to_staff() {
         0
     );
     assert_eq!(d.client("auditor").get("/v1/ops/queue").await.status, 403);
+    // The per-minute ring: always the last 60 minutes, oldest first, nothing counted yet.
+    let flow = ops.get("/v1/ops/throughput").await;
+    assert_eq!(flow.status, 200, "{}", flow.body);
+    let minutes = flow.body["series"].as_array().expect("series");
+    assert_eq!(minutes.len(), 60);
+    assert!(minutes
+        .windows(2)
+        .all(|w| w[1]["minute"].as_u64() == w[0]["minute"].as_u64().map(|m| m + 60)));
+    assert!(minutes.iter().all(|m| m["accepted"] == 0));
+    assert_eq!(
+        d.client("auditor").get("/v1/ops/throughput").await.status,
+        403
+    );
 }
 
 // ---- WebDriver -------------------------------------------------------------------------
@@ -193,6 +210,8 @@ struct Browser {
     >,
     /// Where screenshots go.
     shots: PathBuf,
+    /// Where the browser saves downloads.
+    downloads: PathBuf,
     _home: tempfile::TempDir,
 }
 
@@ -267,12 +286,15 @@ impl Browser {
         let http =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http();
+        let downloads = home.path().join("downloads");
+        std::fs::create_dir_all(&downloads).expect("downloads dir");
         let mut b = Browser {
             driver,
             base: format!("http://127.0.0.1:{port}"),
             session: String::new(),
             http,
             shots: shots.to_path_buf(),
+            downloads,
             _home: home,
         };
         wait_until(START_TIMEOUT, "chromedriver answers", || async {
@@ -295,6 +317,10 @@ impl Browser {
                     "--window-size=1280,1000", "--lang=ja",
                     format!("--user-data-dir={}", data.display()),
                 ],
+                "prefs": {
+                    "download.default_directory": b.downloads.to_str().expect("utf-8"),
+                    "download.prompt_for_download": false,
+                },
             },
         }}});
         let s = b
@@ -305,7 +331,69 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {s}"))
             .to_string();
+        // Downloads go to the folder without asking (also in headless mode).
+        b.cmd(
+            hyper::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Browser.setDownloadBehavior", "params": {
+                "behavior": "allow",
+                "downloadPath": b.downloads.to_str().expect("utf-8"),
+            }})),
+        )
+        .await;
         b
+    }
+
+    /// Chooses `file` in the file input `css` (as the file dialog would).
+    async fn choose_file(&self, css: &str, file: &Path) {
+        self.js(&format!(
+            "document.querySelector({}).value = ''; return true;",
+            json!(css)
+        ))
+        .await;
+        let e = self.element(css).await;
+        self.cmd(
+            hyper::Method::POST,
+            &format!("/element/{e}/value"),
+            Some(json!({ "text": file.to_str().expect("utf-8") })),
+        )
+        .await;
+    }
+
+    /// The file ending in `ext` the browser has finished saving, once there is one.
+    async fn downloaded(&self, ext: &str) -> PathBuf {
+        wait_for(STEP, "the browser saved the file", || async {
+            let names: Vec<PathBuf> = std::fs::read_dir(&self.downloads)
+                .ok()?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            let partial = names
+                .iter()
+                .any(|p| p.extension().is_some_and(|x| x == "crdownload"));
+            let done: Vec<&PathBuf> = names
+                .iter()
+                .filter(|p| p.extension().is_some_and(|x| x == ext))
+                .collect();
+            match done.as_slice() {
+                [one] if !partial => Some((*one).clone()),
+                _ => None,
+            }
+        })
+        .await
+    }
+
+    /// The outcome of the page's checkpoint check: `data-ok` and `data-failure`.
+    async fn consistency_outcome(&self) -> (String, String) {
+        let v = self
+            .until(
+                "the checkpoint check ends",
+                "const e = document.getElementById('consistency-outcome'); return e ? [e.dataset.ok, e.dataset.failure || ''] : null;",
+            )
+            .await;
+        (
+            v[0].as_str().unwrap_or_default().to_string(),
+            v[1].as_str().unwrap_or_default().to_string(),
+        )
     }
 
     async fn call(&self, method: hyper::Method, path: &str, body: Option<Value>) -> Option<Value> {
@@ -518,8 +606,52 @@ fn now_secs() -> u64 {
         .as_secs()
 }
 
-/// Whether the browser test can run here; installs chromium as root when it is missing.
-fn browser_ready() -> Result<(), String> {
+/// The chromium policy file of this test process (`/etc/chromium/policies/managed/`), which
+/// lets headless chromium present the (only) certificate of its NSS database to the gateway
+/// on loopback without asking. Written when the first browser test of the process takes it,
+/// removed when the last one ends (also when a test panics): the count is the process's, and
+/// the file name carries the process id, so tests here and in other processes running at the
+/// same time never remove each other's file.
+struct PolicyGuard;
+
+/// Browser tests of this process holding the policy.
+static POLICY_USERS: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+fn policy_file() -> PathBuf {
+    Path::new(POLICY_DIR).join(format!("renkei-console-test-{}.json", std::process::id()))
+}
+
+impl PolicyGuard {
+    fn take() -> Result<PolicyGuard, String> {
+        let mut users = POLICY_USERS.lock().unwrap_or_else(|p| p.into_inner());
+        if *users == 0 {
+            // The one file name earlier versions of this test wrote, and left behind.
+            let _ = std::fs::remove_file(Path::new(POLICY_DIR).join("renkei-console-test.json"));
+            let text = json!({"AutoSelectCertificateForUrls": [
+                json!({"pattern": "https://127.0.0.1", "filter": {}}).to_string()
+            ]})
+            .to_string();
+            std::fs::create_dir_all(POLICY_DIR).map_err(|e| e.to_string())?;
+            std::fs::write(policy_file(), text).map_err(|e| e.to_string())?;
+        }
+        *users += 1;
+        Ok(PolicyGuard)
+    }
+}
+
+impl Drop for PolicyGuard {
+    fn drop(&mut self) {
+        let mut users = POLICY_USERS.lock().unwrap_or_else(|p| p.into_inner());
+        *users = users.saturating_sub(1);
+        if *users == 0 {
+            let _ = std::fs::remove_file(policy_file());
+        }
+    }
+}
+
+/// Whether the browser test can run here (installs chromium as root when it is missing);
+/// the policy it needs, held while the guard lives.
+fn browser_ready() -> Result<PolicyGuard, String> {
     let have = |c: &str| {
         Command::new("sh")
             .args(["-c", &format!("command -v {c}")])
@@ -528,17 +660,17 @@ fn browser_ready() -> Result<(), String> {
             .is_ok_and(|s| s.success())
     };
     let root = rustix::process::geteuid().is_root();
-    let missing: Vec<&str> = ["chromium", "chromedriver", "pk12util", "certutil"]
+    let missing: Vec<&str> = ["chromium", "chromedriver", "pk12util", "certutil", "tar"]
         .into_iter()
         .filter(|c| !have(c))
         .collect();
+    if !root {
+        return Err(format!(
+            "not root: the chromium policy goes under {POLICY_DIR} (scripts/test.sh runs as \
+             root; missing here: {missing:?})"
+        ));
+    }
     if !missing.is_empty() {
-        if !root {
-            return Err(format!(
-                "{missing:?} missing and not root: apt-get install chromium chromium-driver \
-                 libnss3-tools (scripts/test.sh does)"
-            ));
-        }
         run(Command::new("apt-get").args(["update", "-qq"]));
         run(Command::new("apt-get")
             .args([
@@ -551,24 +683,7 @@ fn browser_ready() -> Result<(), String> {
             ])
             .env("DEBIAN_FRONTEND", "noninteractive"));
     }
-    // The policy that lets headless chromium present the (only) certificate of its NSS
-    // database to the gateway on loopback without asking.
-    let policy = Path::new(POLICY_DIR).join("renkei-console-test.json");
-    let text = json!({"AutoSelectCertificateForUrls": [
-        json!({"pattern": "https://127.0.0.1", "filter": {}}).to_string()
-    ]})
-    .to_string();
-    if std::fs::read_to_string(&policy).ok().as_deref() != Some(text.as_str()) {
-        if !root {
-            return Err(format!(
-                "{} is not installed and only root can write it",
-                policy.display()
-            ));
-        }
-        std::fs::create_dir_all(POLICY_DIR).map_err(|e| e.to_string())?;
-        std::fs::write(&policy, &text).map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    PolicyGuard::take()
 }
 
 /// No request the browser made left 127.0.0.1: every URL of a network scheme it requested
@@ -595,10 +710,13 @@ async fn assert_loopback_only(b: &Browser, addr: SocketAddr) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_in_a_real_browser() {
-    if let Err(why) = browser_ready() {
-        eprintln!("SKIPPED the_console_in_a_real_browser: {why}");
-        return;
-    }
+    let _policy = match browser_ready() {
+        Ok(guard) => guard,
+        Err(why) => {
+            eprintln!("SKIPPED the_console_in_a_real_browser: {why}");
+            return;
+        }
+    };
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
     let mut d = Deployment::new();
@@ -612,6 +730,34 @@ async fn the_console_in_a_real_browser() {
     let subsidy = d.client(CLIENT_SUBSIDY);
     subsidy
         .inquire_answered("console-1", SAMPLES[0].business_number)
+        .await;
+    // The auditor's own copy of the checkpoint keys, and a checkpoint saved now (the CLI's
+    // `audit checkpoint`); then the log grows. A copy of the saved file with one byte of its
+    // root changed.
+    let key_file = d.auditor_key_file();
+    let saved = d.tmp.path().join("saved.checkpoint");
+    let said = d.cli(&[
+        "audit",
+        "checkpoint",
+        "--out",
+        saved.to_str().expect("utf-8"),
+        "--public-key",
+        key_file.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        said.status.success(),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    let saved_size = renkei_records::Checkpoint::parse_signed_note(
+        &std::fs::read_to_string(&saved).expect("saved"),
+    )
+    .expect("a signed note")
+    .tree_size;
+    let changed_root = d.tmp.path().join("root-changed.checkpoint");
+    std::fs::write(&changed_root, with_root_byte_changed(&saved)).expect("write");
+    subsidy
+        .inquire_answered("console-2", SAMPLES[1].business_number)
         .await;
 
     // ---- auditor ----
@@ -708,19 +854,7 @@ async fn the_console_in_a_real_browser() {
         assert!(!name.contains('/'), "{name}");
         std::fs::write(bundle.join(name), text.as_str().expect("text")).expect("write");
     }
-    let key_file = d.auditor_key_file();
-    let out = Command::new(common::BIN)
-        .args(["audit", "verify"])
-        .arg(&bundle)
-        .arg("--public-key")
-        .arg(&key_file)
-        .output()
-        .expect("renkei audit verify");
-    assert!(
-        out.status.success(),
-        "the exported bundle verifies: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_verifies_offline(&bundle, &key_file);
 
     // Live verification.
     b.goto(&format!("{origin}/console/#verify")).await;
@@ -734,6 +868,75 @@ async fn the_console_in_a_real_browser() {
         "true"
     );
     b.screenshot("04-auditor-verify").await;
+
+    // The saved checkpoint against today's, checked by the page itself with the auditor's
+    // key file; the CLI agrees on the same files.
+    b.choose_file("#c-file", &saved).await;
+    b.choose_file("#c-keys", &key_file).await;
+    b.click("#consistency-check").await;
+    assert_eq!(b.consistency_outcome().await, ("true".into(), "".into()));
+    let sizes = b
+        .js("const e = document.getElementById('consistency-outcome'); return [Number(e.dataset.old), Number(e.dataset.new)];")
+        .await;
+    assert_eq!(sizes[0], json!(saved_size), "{sizes}");
+    assert!(
+        sizes[1].as_u64().unwrap_or(0) > saved_size,
+        "more records since: {sizes}"
+    );
+    b.screenshot("04a-auditor-checkpoint-consistent").await;
+    let cli = since(&d, &saved, &key_file);
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    // One byte of the saved root changed: refused, naming the saved checkpoint's signature.
+    b.js("document.getElementById('consistency-result').replaceChildren(); return true;")
+        .await;
+    b.choose_file("#c-file", &changed_root).await;
+    b.click("#consistency-check").await;
+    assert_eq!(
+        b.consistency_outcome().await,
+        ("false".into(), "saved_checkpoint".into())
+    );
+    assert!(b
+        .text("#consistency-problem")
+        .await
+        .contains("保存したチェックポイントの署名"));
+    b.screenshot("04b-auditor-checkpoint-refused").await;
+    let cli = since(&d, &changed_root, &key_file);
+    assert!(!cli.status.success());
+    assert!(
+        String::from_utf8_lossy(&cli.stderr).contains("the saved checkpoint does NOT verify"),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+
+    // A period's bundle (yesterday to tomorrow, JST), saved by the browser as one tar file,
+    // verifies offline once unpacked.
+    b.goto(&format!("{origin}/console/#audit")).await;
+    b.js("const day = (n) => new Date(Date.now() + 9 * 3600e3 + n * 86400e3).toISOString().slice(0, 10); document.getElementById('q-from').value = day(-1); document.getElementById('q-to').value = day(1); return true;")
+        .await;
+    b.click("#audit-export-period").await;
+    let records = b
+        .until(
+            "the period is exported",
+            "const e = document.getElementById('export-done'); return e ? Number(e.dataset.records) : null;",
+        )
+        .await;
+    assert!(records.as_u64().unwrap_or(0) >= 2, "{records}");
+    b.click("#export-save").await;
+    let tar = b.downloaded("tar").await;
+    let period = d.tmp.path().join("console-period");
+    std::fs::create_dir_all(&period).expect("period dir");
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&period));
+    assert_verifies_offline(&period, &key_file);
+    b.screenshot("04c-auditor-period-export").await;
+    b.goto(&format!("{origin}/console/#verify")).await;
 
     // Refused what an auditor may not see: the API says so, the page shows it.
     b.goto(&format!("{origin}/console/#ops")).await;
@@ -768,6 +971,28 @@ async fn the_console_in_a_real_browser() {
         "names the record: {problem}"
     );
     b.screenshot("05-auditor-verify-failed").await;
+    // The saved checkpoint against the edited log: the page's own check and the CLI's agree.
+    // (Both signed roots are genuine; the proof is rebuilt from the edited leaves, so it fails
+    // unless the edited record lies wholly inside the old tree's one node, when the saved size
+    // is a power of two.)
+    b.js("document.getElementById('consistency-result').replaceChildren(); return true;")
+        .await;
+    b.choose_file("#c-file", &saved).await;
+    b.choose_file("#c-keys", &key_file).await;
+    b.click("#consistency-check").await;
+    let (ok, failure) = b.consistency_outcome().await;
+    let cli = since(&d, &saved, &key_file);
+    assert_eq!(
+        ok == "true",
+        cli.status.success(),
+        "the page says {ok}/{failure}, the CLI: {}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    if ok != "true" {
+        assert_eq!(failure, "proof");
+        assert!(String::from_utf8_lossy(&cli.stderr).contains("did NOT only grow"));
+    }
+    b.screenshot("05a-auditor-checkpoint-after-edit").await;
     // Signing out ends the session at once.
     b.click("#signout").await;
     b.until(
@@ -830,6 +1055,10 @@ async fn the_console_in_a_real_browser() {
     o.goto(&format!("{origin}/console/#ops")).await;
     o.text("#readiness-checks").await;
     let before = wait_for(STEP, "the queue shows", || unfinished(&o)).await;
+    let accepted_before = wait_for(STEP, "the throughput chart shows", || {
+        chart_total(&o, "accepted")
+    })
+    .await;
     d.sim_mode("closed", 0).await;
     for i in 0..5 {
         let body = common::local_tax(SAMPLES[1].business_number);
@@ -853,7 +1082,31 @@ async fn the_console_in_a_real_browser() {
             .await,
         5
     );
+    // The last hour per minute: the series counts the load, and the chart has one point per
+    // minute of the series on each line.
+    wait_until(STEP, "the chart counts the load", || async {
+        chart_total(&o, "accepted")
+            .await
+            .is_some_and(|n| n >= accepted_before + 5)
+    })
+    .await;
+    let series = d.client("operator").get("/v1/ops/throughput").await;
+    assert_eq!(series.status, 200, "{}", series.body);
+    let minutes = series.body["series"].as_array().expect("series").clone();
+    assert_eq!(minutes.len(), 60);
+    let accepted: u64 = minutes
+        .iter()
+        .map(|m| m["accepted"].as_u64().expect("count"))
+        .sum();
+    assert!(accepted >= accepted_before + 5, "{}", series.body);
+    let points = o
+        .js("return [...document.querySelectorAll('#throughput-chart polyline')].map(l => l.getAttribute('points').split(' ').length);")
+        .await;
+    assert_eq!(points, json!([60, 60, 60]));
     o.screenshot("07-operator").await;
+    o.js("document.getElementById('ops-throughput').previousElementSibling.scrollIntoView(); return true;")
+        .await;
+    o.screenshot("07a-operator-throughput").await;
     // Business statistics of this month: the answered inquiry is counted.
     o.click("#stats-form button").await;
     o.text("#business-stats").await;
@@ -911,6 +1164,57 @@ async fn the_console_in_a_real_browser() {
     for a in ["audit.query", "audit.export", "audit.verify_live"] {
         assert!(actions.iter().any(|x| x == a), "{a} in {actions:?}");
     }
+}
+
+/// The total of one flow (`accepted`, `answered`, `failed`) over the hour the operator's
+/// throughput chart shows.
+async fn chart_total(b: &Browser, flow: &str) -> Option<u64> {
+    b.js(&format!(
+        "const l = document.querySelector('#throughput-chart polyline[data-flow={flow}]'); return l ? Number(l.dataset.total) : null;"
+    ))
+    .await
+    .as_u64()
+}
+
+/// `renkei audit verify FOLDER` with the auditor's key file succeeds (offline: no gateway).
+fn assert_verifies_offline(bundle: &Path, key_file: &Path) {
+    let out = Command::new(common::BIN)
+        .args(["audit", "verify"])
+        .arg(bundle)
+        .arg("--public-key")
+        .arg(key_file)
+        .output()
+        .expect("renkei audit verify");
+    assert!(
+        out.status.success(),
+        "the bundle {} verifies: {}",
+        bundle.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `renkei audit verify --since FILE` with the auditor's key file.
+fn since(d: &Deployment, file: &Path, key_file: &Path) -> std::process::Output {
+    d.cli(&[
+        "audit",
+        "verify",
+        "--since",
+        file.to_str().expect("utf-8"),
+        "--public-key",
+        key_file.to_str().expect("utf-8"),
+    ])
+}
+
+/// The saved checkpoint note with the first byte of its root (line 3) changed, re-encoded.
+fn with_root_byte_changed(saved: &Path) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let note = std::fs::read_to_string(saved).expect("saved");
+    let mut lines: Vec<String> = note.split('\n').map(str::to_string).collect();
+    let mut root = b64.decode(&lines[2]).expect("the root line");
+    root[0] ^= 0x01;
+    lines[2] = b64.encode(root);
+    lines.join("\n")
 }
 
 /// Inquiries not finished yet, as the operator's page shows them (queued, awaiting a code,

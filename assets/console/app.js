@@ -1,6 +1,8 @@
 // renkei web console: signs in with POST /v1/session and calls the JSON API with the bearer
-// token kept in sessionStorage (gone when the tab closes). It holds no data of its own and
-// checks nothing itself: the API decides what each role sees and records what is viewed.
+// token kept in sessionStorage (gone when the tab closes). It holds no data of its own: the
+// API decides what each role sees and records what is viewed. The one thing it checks itself
+// is a saved checkpoint against today's (both signatures and the consistency proof, with
+// WebCrypto), since there the gateway must not be the one saying "ok".
 // No cookie is used, so state-changing calls (always fetch with an Authorization header)
 // cannot be forged by another site. No inline script, no outside resource (see the CSP).
 "use strict";
@@ -27,8 +29,7 @@ const TEXT = {
     page_size: "1ページの件数", search: "検索", csv: "CSVをダウンロード",
     export_person: "この対象者の記録を書き出す", newer: "新しい記録へ", older: "古い記録へ",
     record: "記録の詳細", back: "検索結果に戻る", verify_live: "いま検証する",
-    consistency: "保存したチェックポイントとの整合性",
-    tree_size: "保存したチェックポイントの木の大きさ", check: "確認",
+    consistency: "保存したチェックポイントとの整合性", check: "確認",
     reencryption: "再暗号化の進み具合", requests: "承認待ちの依頼",
     readiness: "稼動準備の確認", queue: "照会の状態別件数", totals: "保持している件数",
     batches: "一括ファイル", business_stats: "業務統計", month: "月", show: "表示",
@@ -43,7 +44,24 @@ const TEXT = {
     download_bundle: "書き出したファイルを保存", verify_ok: "検証に成功しました",
     verify_failed: "検証に失敗しました", verified_records: "検証した記録",
     verified_checkpoints: "検証したチェックポイント", unchecked_tail: "未検証の末尾",
-    problem: "問題", consistency_ok: "整合性の証明を受け取りました（木の大きさ {n}）。",
+    problem: "問題",
+    export_period: "この期間の記録を書き出す",
+    export_need_period: "書き出す期間（開始日または終了日）を入力してください。",
+    consistency_text: "署名と整合性の証明は、このブラウザーが公開鍵で確かめます。",
+    saved_checkpoint: "保存したチェックポイントのファイル",
+    key_file: "チェックポイントの公開鍵のファイル（省略するとゲートウェイの公開鍵）",
+    cc_ok: "整合しています。保存したチェックポイント（{old}件）の記録は、今日のチェックポイント（{new}件）の先頭にそのまま含まれています。",
+    cc_failed: "整合性を確認できませんでした",
+    cc_saved_checkpoint: "保存したチェックポイントの署名を確認できません",
+    cc_todays_checkpoint: "今日のチェックポイントの署名を確認できません",
+    cc_different_logs: "二つのチェックポイントは別の記録のものです",
+    cc_proof: "整合性の証明が成り立ちません（記録が書き換えられたおそれがあります）",
+    cc_keys: "公開鍵のファイルを読めません",
+    cc_what: "確認した内容", cc_saved: "保存したチェックポイント", cc_today: "今日のチェックポイント",
+    cc_size: "記録の件数", cc_key: "鍵の版", cc_keys_from: "公開鍵",
+    cc_keys_own: "選んだファイル", cc_keys_gateway: "ゲートウェイの公開鍵",
+    throughput_hour: "直近1時間の件数（1分ごと）",
+    th_accepted: "受付", th_answered: "回答あり", th_failed: "失敗",
     purpose: "用途", version: "版", state: "状態", created_at: "作成日時",
     fingerprint: "指紋", protects: "保護している値", rotate: "更新を始める",
     retire: "廃止", approve: "承認", request_id: "依頼番号", action: "操作",
@@ -97,8 +115,8 @@ const TEXT = {
     page_size: "Page size", search: "Search", csv: "Download CSV",
     export_person: "Export this person's records", newer: "Newer", older: "Older",
     record: "Record", back: "Back to the results", verify_live: "Verify now",
-    consistency: "Consistency with a saved checkpoint", tree_size: "Saved checkpoint's tree size",
-    check: "Check", reencryption: "Re-encryption progress", requests: "Requests awaiting approval",
+    consistency: "Consistency with a saved checkpoint", check: "Check",
+    reencryption: "Re-encryption progress", requests: "Requests awaiting approval",
     readiness: "Readiness", queue: "Inquiries by status", totals: "Totals held",
     batches: "Batch files", business_stats: "Business statistics", month: "Month", show: "Show",
     open: "Open", seq: "Seq", requested_at: "Requested at", provided_at: "Provided at",
@@ -112,7 +130,24 @@ const TEXT = {
     download_bundle: "Save the exported files", verify_ok: "Verification succeeded",
     verify_failed: "Verification FAILED", verified_records: "Records verified",
     verified_checkpoints: "Checkpoints verified", unchecked_tail: "Unchecked tail",
-    problem: "Problem", consistency_ok: "Consistency proof received (tree size {n}).",
+    problem: "Problem",
+    export_period: "Export this period's records",
+    export_need_period: "Enter the period to export (a start or an end date).",
+    consistency_text: "This browser checks the signatures and the consistency proof itself, with the public keys.",
+    saved_checkpoint: "Saved checkpoint file",
+    key_file: "Checkpoint public key file (if none, the gateway's public keys)",
+    cc_ok: "Consistent: the {old} records of the saved checkpoint are, unchanged, the start of today's checkpoint ({new} records).",
+    cc_failed: "Consistency NOT shown",
+    cc_saved_checkpoint: "The saved checkpoint's signature does not verify",
+    cc_todays_checkpoint: "Today's checkpoint's signature does not verify",
+    cc_different_logs: "The two checkpoints are of different logs",
+    cc_proof: "The consistency proof does not hold (records may have been rewritten)",
+    cc_keys: "The public key file cannot be read",
+    cc_what: "Checked", cc_saved: "Saved checkpoint", cc_today: "Today's checkpoint",
+    cc_size: "Records", cc_key: "Key version", cc_keys_from: "Public keys",
+    cc_keys_own: "the file chosen", cc_keys_gateway: "the gateway's public keys",
+    throughput_hour: "The last hour, per minute",
+    th_accepted: "Accepted", th_answered: "Answered", th_failed: "Failed",
     purpose: "Purpose", version: "Version", state: "State", created_at: "Created at",
     fingerprint: "Fingerprint", protects: "Values protected", rotate: "Start rotation",
     retire: "Retire", approve: "Approve", request_id: "Request", action: "Action",
@@ -465,7 +500,11 @@ async function downloadCsv() {
 }
 
 function save(name, type, text) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+  saveBytes(name, type, new Blob([text], { type }));
+}
+
+function saveBytes(name, type, blob) {
+  const url = URL.createObjectURL(new Blob([blob], { type }));
   const a = el("a", { href: url, download: name });
   document.body.append(a);
   a.click();
@@ -473,17 +512,13 @@ function save(name, type, text) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-async function exportPerson() {
+/// Exports a bundle (`body`: a person, or a period) and offers it as one tar file: the
+/// bundle's folder, as `renkei audit verify` reads it once unpacked.
+async function exportBundle(body, name) {
   clearMessages();
-  const person = $("q-person").value.trim();
   const box = $("audit-export-result");
-  if (!person) {
-    say(t("export_need_person"));
-    $("q-person").focus();
-    return;
-  }
   try {
-    const b = await api("POST", "/v1/audit/export", { person });
+    const b = await api("POST", "/v1/audit/export", body);
     lastExport = b;
     const names = Object.keys(b.files);
     box.replaceChildren(
@@ -493,12 +528,67 @@ async function exportPerson() {
         id: "export-save",
         type: "button",
         text: t("download_bundle"),
-        onclick: () => save("renkei-bundle.json", "application/json", JSON.stringify(lastExport.files)),
+        onclick: () => saveBytes(name + ".tar", "application/x-tar", tar(lastExport.files)),
       }),
     );
   } catch (e) {
     showError(e);
   }
+}
+
+function exportPerson() {
+  const person = $("q-person").value.trim();
+  if (!person) {
+    clearMessages();
+    say(t("export_need_person"));
+    $("q-person").focus();
+    return;
+  }
+  exportBundle({ person }, "renkei-bundle-person");
+}
+
+function exportPeriod() {
+  const from = $("q-from").value;
+  const to = $("q-to").value;
+  if (!from && !to) {
+    clearMessages();
+    say(t("export_need_period"));
+    $("q-from").focus();
+    return;
+  }
+  const body = {};
+  if (from) body.from = from;
+  if (to) body.to = to;
+  exportBundle(body, "renkei-bundle-" + (from || "start") + "-" + (to || "now"));
+}
+
+/// A POSIX (ustar) archive of text files, `files` being name → text: one 512-byte header per
+/// file (octal fields, the checksum over the header), the UTF-8 text padded to 512 bytes, and
+/// two zero blocks at the end.
+function tar(files) {
+  const enc = new TextEncoder();
+  const blocks = [];
+  const field = (h, at, len, text) => h.set(enc.encode(text).slice(0, len), at);
+  const octal = (n, len) => n.toString(8).padStart(len - 1, "0") + "\0";
+  for (const [name, text] of Object.entries(files)) {
+    const data = enc.encode(text);
+    const h = new Uint8Array(512);
+    field(h, 0, 100, name);
+    field(h, 100, 8, octal(0o644, 8));
+    field(h, 108, 8, octal(0, 8));
+    field(h, 116, 8, octal(0, 8));
+    field(h, 124, 12, octal(data.length, 12));
+    field(h, 136, 12, octal(Math.floor(Date.now() / 1000), 12));
+    field(h, 148, 8, "        ");
+    field(h, 156, 1, "0");
+    field(h, 257, 6, "ustar\0");
+    field(h, 263, 2, "00");
+    const sum = h.reduce((a, b) => a + b, 0);
+    field(h, 148, 8, sum.toString(8).padStart(6, "0") + "\0 ");
+    blocks.push(h, data, new Uint8Array((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(new Uint8Array(1024));
+  return new Blob(blocks);
 }
 
 async function verifyLive() {
@@ -525,18 +615,264 @@ async function verifyLive() {
   }
 }
 
+// ---- a saved checkpoint against today's, checked here ---------------------------------------
+// The browser checks both signatures (ECDSA P-256 / SHA-256, WebCrypto) and the RFC 9162
+// consistency proof itself, with the auditor's key file or else the gateway's public keys:
+// the gateway only hands over today's checkpoint and the proof, it says nothing is "ok".
+// The same checks as `renkei audit verify --since` (renkei_records::verify_growth).
+
+/// A failed check: which one (`kind`, the key of its message) and why.
+class CheckFailure extends Error {
+  constructor(kind, detail) {
+    super(detail);
+    this.kind = kind;
+  }
+}
+
+const utf8 = new TextEncoder();
+
+/// Strict base64 (as the gateway writes it): decodes, and refuses what does not encode back
+/// to the same text.
+function unbase64(s, kind, what) {
+  let bin;
+  try {
+    bin = atob(s);
+  } catch (e) {
+    throw new CheckFailure(kind, what + ": not base64");
+  }
+  if (btoa(bin) !== s) throw new CheckFailure(kind, what + ": not base64");
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+function sameBytes(a, b) {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+async function sha256(...parts) {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+}
+
+/// RFC 9162 interior node: SHA-256(0x01 || left || right). (Leaves are SHA-256(0x00 || entry);
+/// a consistency proof holds node hashes only.)
+const NODE = Uint8Array.of(0x01);
+function nodeHash(left, right) {
+  return sha256(NODE, left, right);
+}
+
+/// Reads a C2SP signed checkpoint note (the file `renkei audit checkpoint` saves): the six
+/// lines of the body in their one canonical spelling, then a blank line and the signature
+/// lines `— <key name> <base64(key ID || DER signature)>`.
+function parseCheckpoint(text, kind) {
+  const bad = (why) => new CheckFailure(kind, why);
+  if (!text.endsWith("\n")) throw bad("the note does not end in a newline");
+  if (/[\u0000-\u0009\u000b-\u001f\u007f]/.test(text)) throw bad("control character in the note");
+  const split = text.lastIndexOf("\n\n");
+  if (split < 0) throw bad("no blank line before the signatures");
+  const body = text.slice(0, split + 1);
+  const signatures = text
+    .slice(split + 2, -1)
+    .split("\n")
+    .map((line) => {
+      const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+      if (!m) throw bad("a signature line must read '— <name> <signature>'");
+      const raw = unbase64(m[2], kind, "signature line");
+      if (raw.length < 5) throw bad("signature too short");
+      return { name: m[1], keyId: raw.slice(0, 4), signature: raw.slice(4) };
+    });
+  const lines = body.slice(0, -1).split("\n");
+  if (lines.length !== 6) throw bad("expected origin, size, root and the three renkei extension lines");
+  const [origin, size, root, head, created, version] = lines;
+  if (!/^[!#-*,-[\]-~]+$/.test(origin)) throw bad("bad origin line");
+  if (!/^(0|[1-9][0-9]*)$/.test(size)) throw bad("bad tree size");
+  const rootBytes = unbase64(root, kind, "root");
+  if (rootBytes.length !== 32) throw bad("the root is not 32 bytes");
+  const h = /^chain-head (\S+)$/.exec(head);
+  if (!h || unbase64(h[1], kind, "chain head").length !== 32) throw bad("line 4 is not chain-head");
+  const c = /^created-at (\S+)$/.exec(created);
+  if (!c) throw bad("line 5 is not created-at");
+  const v = /^key-version (0|[1-9][0-9]*)$/.exec(version);
+  if (!v) throw bad("line 6 is not key-version");
+  return {
+    origin, size: BigInt(size), root: rootBytes, createdAt: c[1], keyVersion: v[1], body, signatures,
+  };
+}
+
+/// ECDSA's DER signature (SEQUENCE of two INTEGERs) as the 64 bytes r || s WebCrypto takes.
+function derToRaw(der, kind) {
+  const bad = () => new CheckFailure(kind, "the signature is not a DER ECDSA P-256 signature");
+  let i = 0;
+  if (der[i++] !== 0x30) throw bad();
+  let len = der[i++];
+  if (len === 0x81) len = der[i++];
+  else if (len > 0x7f) throw bad();
+  if (i + len !== der.length) throw bad();
+  const raw = new Uint8Array(64);
+  for (const at of [0, 32]) {
+    if (der[i++] !== 0x02) throw bad();
+    const n = der[i++];
+    if (!n || i + n > der.length) throw bad();
+    let v = der.slice(i, i + n);
+    i += n;
+    while (v.length > 32 && v[0] === 0) v = v.slice(1);
+    if (v.length > 32) throw bad();
+    raw.set(v, at + 32 - v.length);
+  }
+  if (i !== der.length) throw bad();
+  return raw;
+}
+
+/// A PEM public key for WebCrypto, with its signed-note key ID (SHA-256 of the DER
+/// SubjectPublicKeyInfo, first 4 bytes).
+async function importPem(pem) {
+  const m = /-----BEGIN PUBLIC KEY-----([^-]+)-----END PUBLIC KEY-----/.exec(pem);
+  if (!m) throw new CheckFailure("keys", "no PUBLIC KEY block");
+  const der = unbase64(m[1].replace(/\s+/g, ""), "keys", "PEM");
+  let key;
+  try {
+    key = await crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+  } catch (e) {
+    throw new CheckFailure("keys", "not a P-256 public key");
+  }
+  return { key, keyId: (await sha256(der)).slice(0, 4) };
+}
+
+/// The auditor's key file (`renkei audit public-keys`: a `# … version N` line before each
+/// PEM block; one block without such a line is a single key for every version), or else
+/// the gateway's public keys. Returns version → key ("*" for a single key).
+async function checkpointKeys() {
+  const file = $("c-keys").files[0];
+  const pems = new Map();
+  if (file) {
+    const text = await file.text();
+    const blocks = text.match(/-----BEGIN PUBLIC KEY-----[^-]+-----END PUBLIC KEY-----/g) || [];
+    let version = null;
+    for (const line of text.split("\n")) {
+      const v = /^#.*version\s+([0-9]+)\s*$/.exec(line.trim());
+      if (v) version = v[1];
+      else if (line.trim() === "-----BEGIN PUBLIC KEY-----") {
+        pems.set(version === null ? "*" : version, blocks[pems.size]);
+        version = null;
+      }
+    }
+    if (!pems.size || pems.size !== blocks.length) throw new CheckFailure("keys", file.name);
+  } else {
+    for (const [v, pem] of Object.entries(await api("GET", "/v1/audit/public-keys"))) pems.set(v, pem);
+  }
+  const keys = new Map();
+  for (const [v, pem] of pems) keys.set(v, await importPem(pem));
+  return { keys, from: file ? "own" : "gateway" };
+}
+
+/// The checkpoint's signature by the key of its `key-version`, under the key name of its
+/// origin, or a CheckFailure of `kind`.
+async function verifyCheckpoint(cp, keys, kind) {
+  const key = keys.get(cp.keyVersion) || keys.get("*");
+  if (!key) throw new CheckFailure(kind, "no public key of version " + cp.keyVersion);
+  const line = cp.signatures.find((s) => s.name === cp.origin && sameBytes(s.keyId, key.keyId));
+  if (!line) throw new CheckFailure(kind, "no signature by the key of version " + cp.keyVersion);
+  const raw = derToRaw(line.signature, kind);
+  const ok = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key.key, raw, utf8.encode(cp.body));
+  if (!ok) throw new CheckFailure(kind, "the signature of key version " + cp.keyVersion + " does not verify");
+}
+
+/// RFC 9162 §2.1.4.2: does `proof` show the tree of `oldSize` leaves with root `oldRoot` is
+/// a prefix of the one of `newSize` leaves with root `newRoot`? Null when it does, else why
+/// not (the names of renkei_records::ConsistencyError). Sizes are BigInt.
+async function consistencyProblem(oldSize, oldRoot, newSize, newRoot, proof) {
+  if (newSize < oldSize) return "shrunk";
+  if (oldSize === newSize) {
+    if (!sameBytes(oldRoot, newRoot)) return "same_size_different_roots";
+    return proof.length ? "unexpected_proof" : null;
+  }
+  if (oldSize === 0n) return proof.length ? "unexpected_proof" : null;
+  if (!proof.length) return "wrong_length";
+  const path = (oldSize & (oldSize - 1n)) === 0n ? [oldRoot, ...proof] : proof;
+  let fn = oldSize - 1n;
+  let sn = newSize - 1n;
+  while (fn & 1n) {
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0n) return "wrong_length";
+    if (fn & 1n || fn === sn) {
+      fr = await nodeHash(c, fr);
+      sr = await nodeHash(c, sr);
+      while (!(fn & 1n) && fn !== 0n) {
+        fn >>= 1n;
+        sn >>= 1n;
+      }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  if (sn !== 0n) return "wrong_length";
+  if (!sameBytes(fr, oldRoot)) return "old_root_mismatch";
+  if (!sameBytes(sr, newRoot)) return "new_root_mismatch";
+  return null;
+}
+
+/// Saved checkpoint, then today's (from the gateway, with the proof), then the proof.
+async function checkGrowth(savedText) {
+  const { keys, from } = await checkpointKeys();
+  const saved = parseCheckpoint(savedText, "saved_checkpoint");
+  await verifyCheckpoint(saved, keys, "saved_checkpoint");
+  const c = await api("GET", "/v1/audit/consistency?from=" + saved.size);
+  const today = parseCheckpoint(c.checkpoint, "todays_checkpoint");
+  await verifyCheckpoint(today, keys, "todays_checkpoint");
+  if (saved.origin !== today.origin) {
+    throw new CheckFailure("different_logs", saved.origin + " / " + today.origin);
+  }
+  const proof = c.proof.map((h) => unbase64(h, "proof", "proof hash"));
+  const problem = await consistencyProblem(saved.size, saved.root, today.size, today.root, proof);
+  if (problem) throw new CheckFailure("proof", problem);
+  return { saved, today, from };
+}
+
 async function checkConsistency(ev) {
   ev.preventDefault();
   clearMessages();
+  const box = $("consistency-result");
+  const file = $("c-file").files[0];
+  if (!file) return;
+  box.replaceChildren(el("p", { text: "…" }));
+  let result;
   try {
-    const c = await api("GET", "/v1/audit/consistency?from=" + encodeURIComponent($("c-from").value));
-    $("consistency-result").replaceChildren(
-      el("p", { text: t("consistency_ok", { n: c.tree_size }) }),
-      el("pre", { text: c.checkpoint }),
-    );
+    result = await checkGrowth(await file.text());
   } catch (e) {
-    showError(e);
+    if (!(e instanceof CheckFailure)) {
+      box.replaceChildren();
+      showError(e);
+      return;
+    }
+    box.replaceChildren(
+      el("p", { id: "consistency-outcome", class: "bad", "data-ok": "false", "data-failure": e.kind, text: t("cc_failed") }),
+      el("p", { id: "consistency-problem", text: t("cc_" + e.kind) + ": " + e.message }),
+    );
+    return;
   }
+  const { saved, today, from } = result;
+  box.replaceChildren(
+    el("p", {
+      id: "consistency-outcome", class: "ok", "data-ok": "true", "data-old": String(saved.size), "data-new": String(today.size),
+      text: t("cc_ok", { old: saved.size, new: today.size }),
+    }),
+    table("consistency-table", [t("cc_what"), t("cc_size"), t("created_at"), t("cc_key")], [
+      [t("cc_saved"), String(saved.size), when(saved.createdAt), saved.keyVersion],
+      [t("cc_today"), String(today.size), when(today.createdAt), today.keyVersion],
+    ]),
+    el("p", { class: "small", text: t("cc_keys_from") + ": " + t(from === "own" ? "cc_keys_own" : "cc_keys_gateway") }),
+  );
 }
 
 // ---- security officer -------------------------------------------------------------------
@@ -607,34 +943,27 @@ function outcome(o) {
   $("keys-result").replaceChildren(el("p", { id: "key-outcome", "data-status": o.status, text }));
 }
 
-async function rotate(purpose) {
+/// A key request (rotate, retire, approve): its outcome, then the fresh lists.
+async function keyAction(path) {
   clearMessages();
   try {
-    outcome(await api("POST", "/v1/keys/" + encodeURIComponent(purpose) + "/rotate"));
+    outcome(await api("POST", path));
     await loadKeys();
   } catch (e) {
     showError(e);
   }
 }
 
-async function retire(purpose, version) {
-  clearMessages();
-  try {
-    outcome(await api("POST", "/v1/keys/" + encodeURIComponent(purpose) + "/" + version + "/retire"));
-    await loadKeys();
-  } catch (e) {
-    showError(e);
-  }
+function rotate(purpose) {
+  return keyAction("/v1/keys/" + encodeURIComponent(purpose) + "/rotate");
 }
 
-async function approve(id) {
-  clearMessages();
-  try {
-    outcome(await api("POST", "/v1/keys/requests/" + encodeURIComponent(id) + "/approve"));
-    await loadKeys();
-  } catch (e) {
-    showError(e);
-  }
+function retire(purpose, version) {
+  return keyAction("/v1/keys/" + encodeURIComponent(purpose) + "/" + version + "/retire");
+}
+
+function approve(id) {
+  return keyAction("/v1/keys/requests/" + encodeURIComponent(id) + "/approve");
 }
 
 // ---- operator ------------------------------------------------------------------------------
@@ -643,12 +972,14 @@ async function approve(id) {
 const STATUSES = ["queued", "awaiting_code", "sent", "answered", "failed"];
 
 async function loadOps() {
-  const [ready, queue, stats, batches] = await Promise.all([
+  const [ready, queue, stats, batches, flow] = await Promise.all([
     api("GET", "/v1/ops/readiness"),
     api("GET", "/v1/ops/queue"),
     api("GET", "/v1/ops/stats"),
     api("GET", "/v1/ops/batches"),
+    api("GET", "/v1/ops/throughput"),
   ]);
+  renderThroughput(flow.series);
   $("ops-readiness").replaceChildren(
     el("p", { id: "ready-status", class: ready.status === "ready" ? "ok" : "bad", "data-status": ready.status, text: t(ready.status) }),
     table(
@@ -713,6 +1044,49 @@ async function loadOps() {
         String(b.accepted), String(b.rejected),
         Object.entries(b.progress || {}).map(([k, v]) => k + ": " + v).join(", "),
       ]),
+    ),
+  );
+}
+
+const FLOWS = ["accepted", "answered", "failed"];
+
+/// The last hour per minute as an inline SVG chart: one line per flow, one point per minute.
+function renderThroughput(series) {
+  const ns = "http://www.w3.org/2000/svg";
+  const w = 6;
+  const max = Math.max(1, ...series.flatMap((m) => FLOWS.map((f) => m[f])));
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 " + series.length * w + " 110");
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("id", "throughput-chart");
+  svg.setAttribute("class", "chart throughput");
+  const totals = {};
+  for (const f of FLOWS) {
+    totals[f] = series.reduce((a, m) => a + m[f], 0);
+    const line = document.createElementNS(ns, "polyline");
+    line.setAttribute(
+      "points",
+      series.map((m, i) => i * w + w / 2 + "," + (105 - Math.round((m[f] / max) * 100))).join(" "),
+    );
+    line.setAttribute("class", "flow-" + f);
+    line.dataset.flow = f;
+    line.dataset.total = String(totals[f]);
+    svg.append(line);
+  }
+  const at = (m) => (m ? when(new Date(m.minute * 1000).toISOString()) : "");
+  const span = at(series[0]) + " – " + at(series[series.length - 1]);
+  svg.setAttribute(
+    "aria-label",
+    t("throughput_hour") + " " + span + ": " + FLOWS.map((f) => t("th_" + f) + " " + totals[f]).join(", "),
+  );
+  $("ops-throughput").replaceChildren(
+    svg,
+    el(
+      "p",
+      { class: "small" },
+      span + "　",
+      ...FLOWS.map((f) => el("span", { class: "legend flow-" + f, text: t("th_" + f) + " " + totals[f] + " " })),
     ),
   );
 }
@@ -874,6 +1248,7 @@ async function start() {
   });
   $("audit-csv").addEventListener("click", downloadCsv);
   $("audit-export").addEventListener("click", exportPerson);
+  $("audit-export-period").addEventListener("click", exportPeriod);
   $("verify-live").addEventListener("click", verifyLive);
   $("consistency-form").addEventListener("submit", checkConsistency);
   $("stats-form").addEventListener("submit", businessStats);

@@ -9,6 +9,11 @@
 //!   so every check (session, idle timeout, lockout, role, staff-action records) is the API's
 //!   own, and nothing here can show what the API would refuse. Assets carry no data, so they
 //!   are served without a session (but only to a configured staff certificate).
+//! - **A saved checkpoint is checked in the browser**: the page reads the auditor's saved
+//!   checkpoint file (and key file, or `GET /v1/audit/public-keys`), takes today's checkpoint
+//!   and the proof from `GET /v1/audit/consistency`, and verifies both ECDSA P-256 signatures
+//!   with WebCrypto and the RFC 9162 consistency proof itself (the checks of
+//!   `renkei audit verify --since`), so the gateway never vouches for its own log.
 //! - **CSRF**: every state-changing call is `fetch` with a bearer header a cross-site page
 //!   cannot set; the console uses no cookie at all, so there is no ambient credential to ride.
 //! - **No outside resource, strict CSP** ([`CSP`]): no inline script or style, nothing from

@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/ops/batches", get(batches))
         .route("/v1/ops/readiness", get(readiness))
         .route("/v1/ops/queue", get(queue))
+        .route("/v1/ops/throughput", get(throughput))
 }
 
 /// `?from=YYYY-MM-DD&to=YYYY-MM-DD` of the business statistics.
@@ -142,24 +143,15 @@ const PLATFORM_OUTCOMES: [&str; 5] = [
     "platform_answer_untrusted",
 ];
 
-/// Queue depth: inquiries by status (counts only), jobs scheduled and persons awaiting a code;
-/// and, since the process started, inquiries accepted and finished and platform exchanges by
-/// outcome (a client's two readings give the throughput).
+/// Queue depth ([`ops::queue_depth`], the same reading `/v1/ops/stats` shows): inquiries by
+/// status (counts only), jobs scheduled and persons awaiting a code; and, since the process
+/// started, inquiries accepted and finished and platform exchanges by outcome.
 async fn queue(State(s): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let inquiries = s.inquiries.clone();
     let store = s.store.clone();
-    let (counts, due, awaiting) = tokio::task::spawn_blocking(move || {
-        let counts = inquiries.repo().count_by_status()?;
-        let due = store.len(renkei_store::Tree::Due)?;
-        let awaiting = store.len(renkei_store::Tree::AwaitingCode)?;
-        Ok::<_, Error>((counts, due, awaiting))
-    })
-    .await
-    .map_err(|e| Error::internal("ops queue", e.to_string()))??;
-    let by_status: serde_json::Map<String, serde_json::Value> = counts
-        .into_iter()
-        .map(|(st, n)| (st.as_str().to_string(), json!(n)))
-        .collect();
+    let depth = tokio::task::spawn_blocking(move || ops::queue_depth(store.as_ref()))
+        .await
+        .map_err(|e| Error::internal("ops queue", e.to_string()))?
+        .map_err(Error::from)?;
     let m = crate::metrics::global();
     let finished = |status: &str| {
         m.inquiries_finished
@@ -181,9 +173,9 @@ async fn queue(State(s): State<AppState>) -> Result<Json<serde_json::Value>, Api
         })
         .collect();
     Ok(Json(json!({
-        "inquiries_by_status": by_status,
-        "scheduled_jobs": due,
-        "awaiting_code": awaiting,
+        "inquiries_by_status": depth.inquiries_by_status,
+        "scheduled_jobs": depth.scheduled_jobs,
+        "awaiting_code": depth.awaiting_code,
         "since_start": {
             "accepted": m.inquiries_accepted.get(),
             "answered": finished("answered"),
@@ -191,6 +183,16 @@ async fn queue(State(s): State<AppState>) -> Result<Json<serde_json::Value>, Api
             "platform_requests": platform,
         },
     })))
+}
+
+/// `GET /v1/ops/throughput`: inquiries accepted, answered and failed per minute over the last
+/// hour, oldest minute first (always [`crate::metrics::THROUGHPUT_MINUTES`] entries; counts
+/// since the process started).
+async fn throughput() -> Json<serde_json::Value> {
+    Json(json!({
+        "minutes": crate::metrics::THROUGHPUT_MINUTES,
+        "series": crate::metrics::global().throughput.last_hour(),
+    }))
 }
 
 async fn metrics(State(r): State<Readiness>) -> Response {
