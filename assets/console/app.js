@@ -671,7 +671,7 @@ function nodeHash(left, right) {
 function parseCheckpoint(text, kind) {
   const bad = (why) => new CheckFailure(kind, why);
   if (!text.endsWith("\n")) throw bad("the note does not end in a newline");
-  if (/[\u0000-\u0009\u000b-\u001f\u007f]/.test(text)) throw bad("control character in the note");
+  if (/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/.test(text)) throw bad("control character in the note");
   const split = text.lastIndexOf("\n\n");
   if (split < 0) throw bad("no blank line before the signatures");
   const body = text.slice(0, split + 1);
