@@ -917,6 +917,9 @@ async fn the_console_in_a_real_browser() {
     b.goto(&format!("{origin}/console/#audit")).await;
     b.js("const day = (n) => new Date(Date.now() + 9 * 3600e3 + n * 86400e3).toISOString().slice(0, 10); document.getElementById('q-from').value = day(-1); document.getElementById('q-to').value = day(1); return true;")
         .await;
+    // (The person's export above is cleared first, so the page's answer is the period's.)
+    b.js("document.getElementById('audit-export-result').replaceChildren(); return true;")
+        .await;
     b.click("#audit-export-period").await;
     let records = b
         .until(
