@@ -192,13 +192,11 @@ fn expected_goldens() -> Vec<String> {
             "ManualRequestList",
             "m-0020",
             Some("m-0019"),
-            concat!(
-                "  <Requests>\n    <Request>\n      <RequestId>PQ-0001</RequestId>\n      \
+            "  <Requests>\n    <Request>\n      <RequestId>PQ-0001</RequestId>\n      \
                  <UnifiedAddressNumber>123456789012340</UnifiedAddressNumber>\n      \
                  <ProcedureCode>JT01010000000215</ProcedureCode>\n      <ItemCode>TM00000000000002</ItemCode>\n      \
                  <AsOf>2026-06-01</AsOf>\n      <Inquirer>9900000000000001</Inquirer>\n      \
-                 <Deadline>2026-11-29T21:00:00+09:00</Deadline>\n    </Request>\n  </Requests>\n"
-            ),
+                 <Deadline>2026-11-29T21:00:00+09:00</Deadline>\n    </Request>\n  </Requests>\n",
         ),
         golden("ManualRequestList", "m-0021", Some("m-0019"), "  <Requests/>\n"),
         golden(
