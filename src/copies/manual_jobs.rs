@@ -115,11 +115,13 @@ impl ManualJobs {
         Ok(())
     }
 
-    /// The business system that answers `r`: the first system linked to the person whose
-    /// affairs have the manual provision row for the request's (procedure, item).
+    /// The business system that answers `r`: the first system linked to the person (after
+    /// any merge of the number) whose affairs have the manual provision row for the
+    /// request's (procedure, item).
     fn holder(&self, r: &ManualRequest) -> Result<Option<(SystemId, BusinessNumber)>, Error> {
         let settings = self.settings.current();
-        for (system, bn) in self.registry.links_of(&r.unified)? {
+        let person = self.registry.follow_merge(&r.unified)?;
+        for (system, bn) in self.registry.links_of(&person)? {
             let answers = settings
                 .config
                 .client(system.as_str())
