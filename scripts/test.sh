@@ -43,6 +43,7 @@ cargo test --release --workspace "${features[@]}"
 # again, each deployment on a PostgreSQL server of its own (tests/common: RENKEI_TEST_STORE).
 pg_suites=(spine_happy spine_idempotency spine_bad_input spine_crash spine_platform_faults
   registry_import registry_link records_audit hostile_records provision provision_import
+  provision_manual
   ops_status_index staff_signin)
 pg_tests=()
 for t in "${pg_suites[@]}"; do pg_tests+=(--test "$t"); done

@@ -33,6 +33,10 @@ pub const DEFAULT_PROVISION_FETCH_MS: u64 = 30_000;
 /// How often the alive notification is sent: every five minutes tells the platform's
 /// operators within minutes that a city's server stopped, at one small message each time.
 pub const DEFAULT_ALIVE_INTERVAL_SECS: u64 = 300;
+/// Three days to answer a manual provision request: long enough for a person to look the
+/// answer up across a weekend, short enough that the inquirer is not left
+/// waiting indefinitely (the simulator's stand-in for the platform's own rule).
+pub const DEFAULT_MANUAL_DEADLINE_SECS: u64 = 3 * 24 * 3600;
 /// How often the gateway fetches the platform's master information.
 pub const DEFAULT_MASTER_REFRESH_SECS: u64 = 3600;
 /// How long a platform key that the master information no longer lists stays trusted, for
@@ -94,6 +98,15 @@ pub struct Permission {
     pub procedure: ProcedureCode,
     /// 特定個人情報名コード, e.g. `TM00000000000002`.
     pub item: ItemCode,
+    /// The item is provided by a person at the city holding the person (手動提供), not from
+    /// copies: the platform hands such a request to the city and waits for its answer until
+    /// the deadline. Example: `manual = true`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub manual: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// A known client (the CN of its certificate) and what it may do.
@@ -297,13 +310,19 @@ pub struct PlatformConfig {
     /// How long a key the master information dropped stays trusted.
     #[serde(default = "d_master_overlap")]
     pub master_key_overlap_secs: u64,
-    /// How often the provisions the platform made from this city's copies are fetched.
+    /// How often the provisions the platform made from this city's copies are fetched, and
+    /// the manual provision requests (手動提供) it handed to the city, in milliseconds.
+    /// Example: `30000`.
     #[serde(default = "d_provision_fetch")]
     pub provision_fetch_ms: u64,
     /// How often the gateway sends the platform its alive notification (稼動状態の通知), in
     /// seconds; none are sent outside `operating_hours`, and 0 sends none. Example: `300`.
     #[serde(default = "d_alive_interval")]
     pub alive_interval_secs: u64,
+}
+
+fn d_manual_deadline() -> u64 {
+    DEFAULT_MANUAL_DEADLINE_SECS
 }
 
 fn d_alive_interval() -> u64 {
@@ -652,6 +671,11 @@ pub struct SimConfig {
     pub result_delay_ms: u64,
     /// (procedure, item) pairs the national permission table allows.
     pub permissions: Vec<Permission>,
+    /// How long a city has to answer a manual provision request (a `manual = true`
+    /// permission) before the simulator answers the inquirer with a timeout, in seconds.
+    /// Example: `259200` (three days).
+    #[serde(default = "d_manual_deadline")]
+    pub manual_deadline_secs: u64,
     /// Seeded provider data (JSON, keyed by the simulator's own person index).
     pub provider_data: PathBuf,
 }

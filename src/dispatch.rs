@@ -1,7 +1,8 @@
 //! The dispatcher: walks the durable schedule and hands each due job to the capability that
 //! owns it — an inquiry to [`inquiry::deliver`](crate::inquiry::deliver), a code
-//! acquisition to [`registry::codes`](crate::registry::codes), a copy transfer or the
-//! provision-log fetch to [`copies`](crate::copies) — with a concurrency cap and
+//! acquisition to [`registry::codes`](crate::registry::codes), a copy transfer, the
+//! provision-log fetch or a manual provision job to [`copies`](crate::copies) — with a
+//! concurrency cap and
 //! one shared pause while the platform is closed or failing ([`Policy`]).
 //!
 //! It holds no queue of its own: the backlog is the `due` tree on disk, so memory does not
@@ -14,6 +15,7 @@ use std::time::Duration;
 use renkei_store::{Batch, Store};
 use tokio::sync::{watch, Semaphore};
 
+use crate::copies::manual_jobs::ManualJobs;
 use crate::copies::provisions::ProvisionFetch;
 use crate::copies::transfer::Transfer;
 use crate::error::Error;
@@ -31,10 +33,11 @@ const IDLE_WAIT: Duration = Duration::from_millis(1_000);
 /// is due but claimed by a job still running.
 const MIN_WAIT: Duration = Duration::from_millis(5);
 
-/// The provision jobs: copy transfers and the provision-log fetch.
+/// The provision jobs: copy transfers, the provision-log fetch and manual provision.
 pub struct Provision {
     pub transfer: Transfer,
     pub fetch: ProvisionFetch,
+    pub manual: ManualJobs,
 }
 
 /// The dispatcher.
@@ -193,6 +196,14 @@ impl Dispatcher {
                 job: Job::ProvisionLog,
                 ..
             }) => self.copies.fetch.run(key).await,
+            Ok(Due {
+                job: Job::ManualFetch,
+                ..
+            }) => self.copies.manual.fetch(key).await,
+            Ok(Due {
+                job: Job::Manual(id),
+                ..
+            }) => self.copies.manual.run(key, &id).await,
             Err(bad) => {
                 tracing::warn!(message = "Unreadable entry in the schedule; removing it.", error = %bad);
                 let mut b = Batch::new();

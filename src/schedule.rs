@@ -25,6 +25,11 @@ const CODE_PREFIX: &str = "c:";
 const COPY_PREFIX: &str = "p:";
 /// Job spelling on disk: fetch the provisions the platform made from our copies.
 const PROVISION_LOG: &str = "f:log";
+/// Job spelling on disk: fetch the manual provision requests (手動提供) handed to us.
+const MANUAL_FETCH: &str = "f:manual";
+/// Job spelling on disk: a manual provision request — its deadline while pending, then
+/// sending its answer.
+const MANUAL_PREFIX: &str = "m:";
 
 /// One piece of scheduled work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +42,16 @@ pub enum Job {
     Copy(String),
     /// Fetch the provision log from the platform (one such job at a time).
     ProvisionLog,
+    /// Fetch the pending manual provision requests (one such job at a time).
+    ManualFetch,
+    /// A manual provision request (the platform's id): time it out at its deadline, or
+    /// send its answer.
+    Manual(String),
+}
+
+/// A platform request id as the schedule accepts it: 1 to 64 ASCII letters, digits or '-'.
+fn request_id_ok(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 /// A copy version id as the schedule accepts it: `CP` and ASCII letters or digits, at most 64.
@@ -59,6 +74,8 @@ impl Job {
             Job::Code(u) => format!("{CODE_PREFIX}{u}"),
             Job::Copy(id) => format!("{COPY_PREFIX}{id}"),
             Job::ProvisionLog => PROVISION_LOG.to_string(),
+            Job::ManualFetch => MANUAL_FETCH.to_string(),
+            Job::Manual(id) => format!("{MANUAL_PREFIX}{id}"),
         }
     }
 
@@ -78,6 +95,14 @@ impl Job {
         }
         if s == PROVISION_LOG {
             return Ok(Job::ProvisionLog);
+        }
+        if s == MANUAL_FETCH {
+            return Ok(Job::ManualFetch);
+        }
+        if let Some(id) = s.strip_prefix(MANUAL_PREFIX) {
+            return request_id_ok(id)
+                .then(|| Job::Manual(id.to_string()))
+                .ok_or(BadEntry);
         }
         Err(BadEntry)
     }
@@ -199,6 +224,11 @@ mod tests {
         assert_eq!(Due::from_key(&c.key()).unwrap(), c);
         let f = Due::new(8, Job::ProvisionLog);
         assert_eq!(Due::from_key(&f.key()).unwrap(), f);
+        let m = Due::new(8, Job::ManualFetch);
+        assert_eq!(Due::from_key(&m.key()).unwrap(), m);
+        let r = Due::new(8, Job::Manual("PQ01-abc".into()));
+        assert_eq!(Due::from_key(&r.key()).unwrap(), r);
+        assert!(Due::from_key(&Due::new(9, Job::Manual("PQ/../x".into())).key()).is_err());
         assert!(Due::from_key(&Due::new(9, Job::Copy("CP-../x".into())).key()).is_err());
         assert!(Due::from_key(b"short").is_err());
         assert!(Due::from_key(&[0, 0, 0, 0, 0, 0, 0, 1, b'x', b':']).is_err());

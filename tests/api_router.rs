@@ -76,6 +76,7 @@ fn gateway() -> Gw {
         registry: gw.registry.clone(),
         inquiries: gw.inquiries.clone(),
         copies: gw.copies.clone(),
+        manual: gw.manual.clone(),
         keys: gw.keys.clone(),
         master: gw.master.clone(),
         settings: gw.settings.clone(),
@@ -292,6 +293,25 @@ fn routes() -> Vec<Route> {
             Method::POST,
             "/v1/copies:import",
             "/v1/copies:import",
+            BUSINESS,
+        ),
+        // provision_requests::routes
+        r(
+            Method::GET,
+            "/v1/provision-requests",
+            "/v1/provision-requests",
+            BUSINESS,
+        ),
+        r(
+            Method::GET,
+            "/v1/provision-requests/{id}",
+            "/v1/provision-requests/PQ-none",
+            BUSINESS,
+        ),
+        r(
+            Method::POST,
+            "/v1/provision-requests/{id}/answer",
+            "/v1/provision-requests/PQ-none/answer",
             BUSINESS,
         ),
         // batch::routes

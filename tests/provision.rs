@@ -11,8 +11,8 @@ mod provision_support;
 
 use common::{sample_digits, wait_for, wait_until, Deployment, BIN};
 use provision_support::{
-    all_transferred, ask, ask_local_tax, copy_path, field, second_system_provides_local_tax,
-    versions, TIMEOUT,
+    all_transferred, ask, ask_local_tax, copy_path, export_person, field, plaintext_hits,
+    second_system_provides_local_tax, versions, TIMEOUT,
 };
 use renkei::dev::demo::SAMPLES;
 use renkei::dev::init::{
@@ -38,10 +38,6 @@ fn tax_copy(from: &str, to: Option<&str>, income: &str, nd: bool) -> Value {
 fn configure(d: &Deployment) {
     second_system_provides_local_tax(d);
     d.set_in_table("renkei.toml", "platform", "provision_fetch_ms", "200");
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,21 +257,7 @@ async fn copies_are_transferred_and_answered_by_version_and_date_with_both_direc
 
     // The person's export holds both directions and verifies offline.
     let key_file = d.auditor_key_file();
-    let pb = d.tmp.path().join("person");
-    let out = d.cli(&[
-        "audit",
-        "export",
-        "--person",
-        &unified[0],
-        "--out",
-        pb.to_str().expect("utf-8"),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = std::fs::read_to_string(pb.join("records.jsonl")).expect("records");
+    let (pb, text) = export_person(&d, &unified[0]);
     assert!(
         text.contains("\"inquiry\""),
         "inquiry direction in the export"
@@ -324,17 +306,7 @@ async fn copies_are_transferred_and_answered_by_version_and_date_with_both_direc
             sample_digits(i).into_bytes(),
         ));
     }
-    let mut hits = Vec::new();
-    for f in d.all_files() {
-        let Ok(bytes) = std::fs::read(&f) else {
-            continue;
-        };
-        for (label, n) in &needles {
-            if contains(&bytes, n) {
-                hits.push(format!("{label} in {}", f.display()));
-            }
-        }
-    }
+    let hits = plaintext_hits(&d, &needles);
     assert!(hits.is_empty(), "plaintext found: {hits:?}");
 }
 

@@ -87,6 +87,19 @@ pub const MAX_LIST_PAGE: usize = 1000;
 /// Default page size of `GET /v1/inquiries`.
 pub const DEFAULT_LIST_PAGE: usize = 100;
 
+/// A list's page size: [`DEFAULT_LIST_PAGE`] when not given, 1 to [`MAX_LIST_PAGE`].
+pub(super) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIST_PAGE),
+        Some(n @ 1..=MAX_LIST_PAGE) => Ok(n),
+        Some(_) => Err(ApiError::invalid(
+            "invalid_query",
+            "limit",
+            "limit: a number from 1 to 1000",
+        )),
+    }
+}
+
 /// Query parameters of `GET /v1/inquiries`.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,17 +137,7 @@ async fn list_inquiries(
             "the query: status is one of queued, awaiting_code, sent, answered, failed; limit a number from 1 to 1000; no other parameters",
         )
     })?;
-    let limit = match q.limit {
-        None => DEFAULT_LIST_PAGE,
-        Some(n @ 1..=MAX_LIST_PAGE) => n,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "invalid_query",
-                "limit",
-                "limit: a number from 1 to 1000",
-            ))
-        }
-    };
+    let limit = page_limit(q.limit)?;
     let since_ms = super::audit::time_bound("since", &q.since)?
         .as_deref()
         .and_then(crate::util::parse_rfc3339_ms);

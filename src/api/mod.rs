@@ -36,6 +36,7 @@ pub mod limits;
 pub mod observe;
 pub mod openapi;
 pub mod ops;
+pub mod provision_requests;
 pub mod registry;
 pub mod security;
 pub mod session;
@@ -74,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .merge(only(&[Role::Business], business::routes()))
         .merge(only(&[Role::Business], batch::routes()))
         .merge(only(&[Role::Business], copies::routes()))
+        .merge(only(&[Role::Business], provision_requests::routes()))
         // Imports and every life-cycle change come only from the resident-record feed.
         .merge(only(&[Role::ResidentFeed], registry::feed_routes()))
         .merge(only(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use renkei_store::Store;
 
 use crate::config::GatewayConfig;
+use crate::copies::manual::ManualProvision;
 use crate::copies::Copies;
 use crate::inquiry::Inquiries;
 use crate::keys::master::SharedMaster;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub inquiries: Arc<Inquiries>,
     pub copies: Arc<Copies>,
+    /// Manual provision requests (手動提供) of business systems.
+    pub manual: Arc<ManualProvision>,
     pub keys: Arc<Keys>,
     /// The platform's master information as last verified.
     pub master: SharedMaster,

@@ -18,6 +18,8 @@ use tokio::task::JoinHandle;
 
 use crate::api::AppState;
 use crate::config::{GatewayConfig, SimConfig, StoreBackend};
+use crate::copies::manual::ManualProvision;
+use crate::copies::manual_jobs::ManualJobs;
 use crate::copies::provisions::ProvisionFetch;
 use crate::copies::transfer::Transfer;
 use crate::copies::Copies;
@@ -106,6 +108,8 @@ pub struct Gateway {
     pub registry: Arc<Registry>,
     pub inquiries: Arc<Inquiries>,
     pub copies: Arc<Copies>,
+    /// Manual provision requests (手動提供) as business systems answer them.
+    pub manual: Arc<ManualProvision>,
     pub keys: Arc<Keys>,
     pub uplink: Uplink,
     pub policy: Arc<Policy>,
@@ -165,6 +169,12 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
         registry.clone(),
         wake.clone(),
     ));
+    let manual = Arc::new(ManualProvision::new(
+        settings.clone(),
+        store.clone(),
+        keyring.clone(),
+        wake.clone(),
+    ));
     let keys = Arc::new(Keys::new(
         keyring.clone(),
         store.clone(),
@@ -189,6 +199,7 @@ pub fn build(config: GatewayConfig) -> Result<Gateway, StartError> {
         registry,
         inquiries,
         copies,
+        manual,
         keys,
         uplink,
         wake,
@@ -326,6 +337,7 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
         registry: gw.registry.clone(),
         inquiries: gw.inquiries.clone(),
         copies: gw.copies.clone(),
+        manual: gw.manual.clone(),
         keys: gw.keys.clone(),
         master: gw.master.clone(),
         staff: gw.staff.clone(),
@@ -365,6 +377,9 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
     if let Err(error) = crate::copies::provisions::ensure_scheduled(gw.store.as_ref()).await {
         tracing::error!(message = "Cannot schedule the provision-log fetch.", %error);
     }
+    if let Err(error) = crate::copies::manual_jobs::ensure_scheduled(gw.store.as_ref()).await {
+        tracing::error!(message = "Cannot schedule the manual provision fetch.", %error);
+    }
     let dispatcher = Dispatcher::new(
         gw.store.clone(),
         gw.policy.clone(),
@@ -395,6 +410,16 @@ pub async fn start(gw: &Gateway) -> Result<Running, StartError> {
             },
             fetch: ProvisionFetch {
                 store: gw.store.clone(),
+                uplink: gw.uplink.clone(),
+                policy: gw.policy.clone(),
+                agency: cfg.agency_code.clone(),
+                interval_ms: cfg.platform.provision_fetch_ms.max(1),
+            },
+            manual: ManualJobs {
+                store: gw.store.clone(),
+                repo: gw.manual.repo().clone(),
+                registry: gw.registry.clone(),
+                settings: gw.settings.clone(),
                 uplink: gw.uplink.clone(),
                 policy: gw.policy.clone(),
                 agency: cfg.agency_code.clone(),

@@ -12,6 +12,9 @@
 //!   the version's id as message id), record the outcome;
 //! - [`provisions`] — the provisions the platform made from the copies, fetched back and
 //!   recorded;
+//! - [`manual`] — manual provision (手動提供): the requests a person answers, as the holding
+//!   business system sees and answers them, and their repository;
+//! - [`manual_jobs`] — fetching those requests, their deadlines and sending their answers;
 //! - [`record`] — the linkage record of a copy version.
 //!
 //! States of a version: `queued` → `transferred`, or `failed` with the platform's reason. A
@@ -21,6 +24,8 @@
 pub mod accept;
 pub mod import;
 pub mod layout;
+pub mod manual;
+pub mod manual_jobs;
 pub mod model;
 pub mod provisions;
 pub mod record;

@@ -32,13 +32,23 @@ pub struct ProvisionFetch {
 
 /// Schedules the fetch job if it is not scheduled yet (at start-up).
 pub async fn ensure_scheduled(store: &dyn Store) -> Result<(), Error> {
-    if store.get(Tree::ProvisionLog, DUE_KEY)?.is_some() {
+    ensure_singleton(store, DUE_KEY, Job::ProvisionLog).await
+}
+
+/// Schedules a job of which one runs at a time (a periodic fetch), unless it is scheduled
+/// already: its current schedule key is kept in `Tree::ProvisionLog` under `due_key`.
+pub(super) async fn ensure_singleton(
+    store: &dyn Store,
+    due_key: &[u8],
+    job: Job,
+) -> Result<(), Error> {
+    if store.get(Tree::ProvisionLog, due_key)?.is_some() {
         return Ok(());
     }
     let mut b = Batch::new();
-    b.require_absent(Tree::ProvisionLog, DUE_KEY.to_vec());
-    let key = schedule::stage_new(&mut b, now_ms(), Job::ProvisionLog);
-    b.put(Tree::ProvisionLog, DUE_KEY.to_vec(), key);
+    b.require_absent(Tree::ProvisionLog, due_key.to_vec());
+    let key = schedule::stage_new(&mut b, now_ms(), job);
+    b.put(Tree::ProvisionLog, due_key.to_vec(), key);
     match store.commit(b).await {
         Ok(_) | Err(renkei_store::StoreError::Conflict { .. }) => Ok(()),
         Err(e) => Err(e.into()),

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use renkei_ids::AgencyCode;
-use renkei_platform::{Message, PlatformFault, ResultItem, ResultPayload};
+use renkei_ids::{AgencyCode, ItemCode};
+use renkei_platform::{Message, PlatformFault, ResultItem, ResultPayload, SealedData};
 use renkei_records::RecordResult;
 use renkei_store::{Batch, Store};
 
@@ -15,6 +15,7 @@ use super::model::{CopyVersion, TransferError, TransferStatus};
 use super::record::copy_record;
 use super::repo::CopyRepo;
 use crate::error::Error;
+use crate::keyring::KeyError;
 use crate::platform::policy::LOCAL_FAILURE_ATTEMPT;
 use crate::platform::{Policy, Uplink, UplinkError};
 use crate::schedule::{self, Job};
@@ -39,6 +40,30 @@ fn rejected(fault: PlatformFault) -> TransferError {
     }
 }
 
+/// One item's fields as a [`ResultPayload`], sealed to the platform for a message of type
+/// `message_type` whose id is `message_id` (a copy transfer, a manual provision answer).
+pub(super) fn seal_item(
+    uplink: &Uplink,
+    message_type: &str,
+    message_id: &str,
+    item: &ItemCode,
+    fields: &[(String, String)],
+) -> Result<SealedData, KeyError> {
+    let payload = ResultPayload {
+        items: vec![ResultItem {
+            item: item.clone(),
+            fields: fields.to_vec(),
+        }],
+    };
+    let xml = zeroize::Zeroizing::new(payload.to_xml());
+    uplink.keys.seal_to(
+        uplink.platform.as_str(),
+        message_type,
+        message_id,
+        xml.as_bytes(),
+    )
+}
+
 impl Transfer {
     /// Runs the copy job whose schedule entry is `key`.
     pub async fn run(&self, key: &[u8], id: &str) -> Result<(), Error> {
@@ -59,18 +84,12 @@ impl Transfer {
         let sealed = if copy.withdrawn {
             None
         } else {
-            let payload = ResultPayload {
-                items: vec![ResultItem {
-                    item: copy.item.clone(),
-                    fields: copy.fields.clone(),
-                }],
-            };
-            let xml = zeroize::Zeroizing::new(payload.to_xml());
-            match self.uplink.keys.seal_to(
-                self.uplink.platform.as_str(),
+            match seal_item(
+                &self.uplink,
                 "CopyTransfer",
                 &copy.id,
-                xml.as_bytes(),
+                &copy.item,
+                &copy.fields,
             ) {
                 Ok(s) => Some(s),
                 Err(error) => {

@@ -36,6 +36,9 @@ pub const AFFAIR_LOCAL_TAX: &str = "JM01000000020000";
 /// Local-tax information under the income screening procedure.
 pub const PROC_LOCAL_TAX: &str = "JT01010000000214";
 pub const ITEM_LOCAL_TAX: &str = "TM00000000000002";
+/// Local-tax information under a procedure whose answers a person gives (手動提供): the
+/// permission table's `manual = true` provision row, and the simulator's manual pair.
+pub const PROC_MANUAL_LOCAL_TAX: &str = "JT01010000000215";
 /// Public-fund receipt account.
 pub const PROC_PUBLIC_FUND: &str = "JT01010000000001";
 pub const ITEM_PUBLIC_FUND: &str = "TM00000000000089";
@@ -209,6 +212,7 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), InitError>
         Ok(Permission {
             procedure: p.parse().map_err(err)?,
             item: i.parse().map_err(err)?,
+            manual: false,
         })
     };
     let client = |name: &str, role: Role, affairs: &[&str]| -> Result<ClientConfig, InitError> {
@@ -335,7 +339,12 @@ pub fn init(opts: &InitOptions, seeds: &[SeedResident]) -> Result<(), InitError>
         permissions: vec![
             perm(PROC_LOCAL_TAX, ITEM_LOCAL_TAX)?,
             perm(PROC_PUBLIC_FUND, ITEM_PUBLIC_FUND)?,
+            Permission {
+                manual: true,
+                ..perm(PROC_MANUAL_LOCAL_TAX, ITEM_LOCAL_TAX)?
+            },
         ],
+        manual_deadline_secs: crate::config::DEFAULT_MANUAL_DEADLINE_SECS,
         provider_data: "sim/provider-data.json".into(),
     };
     write_toml(

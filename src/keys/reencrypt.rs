@@ -14,6 +14,8 @@
 //! | `persons` | per unified number: individual number, basic four facts, code (符号), code status, life state, times | individual number (`…/individual_number`), basic facts (`…/basic`) and code (`…/fugo`) sealed; statuses and times plain (they gate every inquiry and name no one) |
 //! | `inquiries` | per inquiry id: business number, conditions, result (income figures …), the platform's messages, status, times | the whole value sealed (`inquiries/<id>`) |
 //! | `copies` | per copy version id: business number, unified number, item, dates, the copy's converted data, transfer status | the whole value sealed (`copies/<id>`) |
+//! | `provision_requests` | per manual provision request id: the holding system's business number, unified number, procedure, item, as-of date, deadline, the answer (its converted data, decision, reason code), status | the whole value sealed (`provision_requests/<id>`) |
+//! | `provision_requests_by_system` | `system ‖ request id` → empty | plain: no personal value |
 //! | `copy_index`, `provision_log` | `system ‖ business number ‖ item ‖ version` → version id; the provision-log position and its schedule key | plain: no personal value |
 //! | `blind_index` | HMAC of individual numbers and of (kana/name, birth date) → unified number; applied-change markers | keyed HMACs (blind-index key) reveal nothing; values are unified numbers |
 //! | `business_links`, `reverse_links` | business system's number ↔ unified number | plain: lookup keys; neither is personal data by itself |
@@ -37,6 +39,7 @@ use renkei_store::{Batch, Store, StoreError, Tree};
 use tokio::sync::watch;
 
 use super::Error;
+use crate::copies::manual::request_location;
 use crate::copies::repo::copy_location;
 use crate::inquiry::repo::inquiry_location;
 use crate::keyring::KeyState;
@@ -58,10 +61,11 @@ const FULL_PASS_EVERY: u32 = 30;
 type Location = fn(&[u8]) -> String;
 
 /// Trees whose every value is one at-rest envelope, with the location of a key.
-const SEALED_TREES: [(Tree, Location); 3] = [
+const SEALED_TREES: [(Tree, Location); 4] = [
     (Tree::Inquiries, inquiry_location),
     (Tree::Staff, staff_location),
     (Tree::Copies, copy_location),
+    (Tree::ProvisionRequests, request_location),
 ];
 
 fn b64() -> base64::engine::GeneralPurpose {

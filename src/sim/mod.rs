@@ -6,7 +6,8 @@
 //! provider data, enforces the national permission table, dedupes by message id, and can be
 //! told to be closed, slow, failing or dropping connections — by config and at run time
 //! through `/admin/mode`; `GET /admin/alive` shows the alive notifications (稼動状態の通知)
-//! it last heard. It shares message types and codecs with the gateway, never its store or
+//! it last heard. Items its national table marks `manual` are handed to the city holding
+//! the person (`ManualRequestFetch`), answered by it (`ManualAnswer`) or timed out. It shares message types and codecs with the gateway, never its store or
 //! keys.
 
 pub mod data;
@@ -26,9 +27,9 @@ use hyper::body::Incoming;
 use hyper::Request;
 use renkei_ids::{AgencyCode, Fugo, ProcessingSerial, UnifiedAddressNumber};
 use renkei_platform::{
-    faults, from_xml, to_xml, CodeOutcome, Condition, Header, IdentityPayload, Message,
-    PlatformFault, ReceiptOutcome, ResultPayload, ResultStatus, TargetPayload, MASTER_PATH,
-    MAX_MESSAGE_BYTES, MESSAGES_PATH,
+    faults, from_xml, to_xml, CodeOutcome, Condition, Header, IdentityPayload, ManualDecision,
+    Message, PlatformFault, ReceiptOutcome, ResultPayload, ResultStatus, TargetPayload,
+    MASTER_PATH, MAX_MESSAGE_BYTES, MESSAGES_PATH,
 };
 use serde::{Deserialize, Serialize};
 
@@ -862,6 +863,61 @@ impl Sim {
                     header: self.header(Some(&header), &header.sender),
                 }
             }
+            Message::ManualRequestFetch { header } => {
+                let requests = self.inner().provision.manual_pending(signer, now_ms(), 500);
+                Message::ManualRequestList {
+                    header: self.header(Some(&header), &header.sender),
+                    requests,
+                }
+            }
+            Message::ManualAnswer {
+                header,
+                request_id,
+                decision,
+            } => {
+                let reply = self.header(Some(&header), &header.sender);
+                let ack = |fault: Option<PlatformFault>| Message::ManualAnswerAck {
+                    header: reply.clone(),
+                    request_id: request_id.clone(),
+                    fault,
+                };
+                let item = self.inner().provision.manual_item(signer, &request_id);
+                let answer = match (decision, item) {
+                    (_, None) => {
+                        return ack(Some(fault(
+                            faults::MANUAL_UNKNOWN,
+                            "手動提供の依頼が見つかりません。",
+                        )))
+                    }
+                    (ManualDecision::Provide(sealed), Some(item)) => match self
+                        .keys
+                        .open("ManualAnswer", &header.message_id, &sealed)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| ResultPayload::from_xml(&b).map_err(|e| e.to_string()))
+                    {
+                        Ok(p) if p.items.len() == 1 && p.items[0].item == item => {
+                            provision::ManualAnswerKind::Provide(
+                                p.items.into_iter().flat_map(|i| i.fields).collect(),
+                            )
+                        }
+                        _ => {
+                            return ack(Some(fault(
+                                faults::BAD_MESSAGE,
+                                "暗号化データを復号できません。",
+                            )))
+                        }
+                    },
+                    (ManualDecision::NotHeld, Some(_)) => provision::ManualAnswerKind::NotHeld,
+                    (ManualDecision::Refuse { reason }, Some(_)) => {
+                        provision::ManualAnswerKind::Refuse(reason)
+                    }
+                };
+                let taken =
+                    self.inner()
+                        .provision
+                        .manual_answer(signer, &request_id, answer, now_ms());
+                ack(taken.err())
+            }
             Message::ProvisionLogRequest { header, after } => {
                 let entries = self.inner().provision.log_after(signer, after, 500);
                 Message::ProvisionLog {
@@ -884,11 +940,20 @@ impl Sim {
         &self,
         r: &provision::ProvisionInquiryRequest,
     ) -> provision::ProvisionInquiry {
-        let permitted = self
+        let row = self
             .config
             .permissions
             .iter()
-            .any(|p| p.procedure == r.procedure_code && p.item == r.item_code);
+            .find(|p| p.procedure == r.procedure_code && p.item == r.item_code);
+        let permitted = row.is_some();
+        // A manual item is handed to the city, to answer by the deadline.
+        let manual_deadline = row.filter(|p| p.manual).map(|_| {
+            let wait = r
+                .deadline_ms
+                .unwrap_or(self.config.manual_deadline_secs.saturating_mul(1000));
+            let at = now_ms().saturating_add(wait);
+            (at, rfc3339_jst(at))
+        });
         let now = rfc3339_jst(now_ms());
         let today = now.get(..10).unwrap_or_default().to_string();
         let inquirer = r
@@ -905,6 +970,7 @@ impl Sim {
                 today,
                 now,
                 default_city,
+                manual_deadline,
             },
         )
     }
@@ -969,7 +1035,7 @@ impl Sim {
             }
             (hyper::Method::GET, p) if p.starts_with("/admin/provision-inquiries/") => {
                 let id = &p["/admin/provision-inquiries/".len()..];
-                match self.inner().provision.inquiry(id) {
+                match self.inner().provision.inquiry(id, now_ms()) {
                     Some(q) => json_response(StatusCode::OK, &q),
                     None => json_response(
                         StatusCode::NOT_FOUND,

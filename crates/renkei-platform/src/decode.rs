@@ -14,9 +14,9 @@ use zeroize::Zeroize;
 use crate::check;
 use crate::error::{Path, XmlError};
 use crate::model::{
-    fault_message, ok, CodeOutcome, Condition, Header, IdentityPayload, KeyUse, Message,
-    PlatformFault, ProvisionEntry, PublishedKey, ReceiptOutcome, ResultItem, ResultPayload,
-    ResultStatus, SealedData, TargetPayload,
+    fault_message, ok, CodeOutcome, Condition, Header, IdentityPayload, KeyUse, ManualDecision,
+    ManualRequest, Message, PlatformFault, ProvisionEntry, PublishedKey, ReceiptOutcome,
+    ResultItem, ResultPayload, ResultStatus, SealedData, TargetPayload,
 };
 use crate::read::{is_blank, parse_document, Node};
 use crate::{NAMESPACE, PAYLOAD_NAMESPACE};
@@ -605,6 +605,68 @@ fn message(root: &Node<'_>) -> Result<Message, XmlError> {
         }
         "AliveNotification" => Message::AliveNotification { header },
         "AliveAck" => Message::AliveAck { header },
+        "ManualRequestFetch" => Message::ManualRequestFetch { header },
+        "ManualRequestList" => {
+            let lp = p.child("Requests");
+            let list = k.expect("Requests")?;
+            let mut lk = Kids::of(list, &lp)?;
+            let rp = lp.child("Request");
+            let mut requests = Vec::with_capacity(list.children.len());
+            while let Some(n) = lk.optional("Request") {
+                let mut rk = Kids::of(n, &rp)?;
+                let r = ManualRequest {
+                    request_id: rk.checked("RequestId", check::id_token)?,
+                    unified: rk.id("UnifiedAddressNumber", UnifiedAddressNumber::parse)?,
+                    procedure: rk.id("ProcedureCode", ProcedureCode::parse)?,
+                    item: rk.id("ItemCode", ItemCode::parse)?,
+                    as_of: rk.checked("AsOf", check::date)?,
+                    inquirer: rk.id("Inquirer", AgencyCode::parse)?,
+                    deadline: rk.checked("Deadline", check::timestamp)?,
+                };
+                rk.end()?;
+                requests.push(r);
+            }
+            lk.end()?;
+            Message::ManualRequestList { header, requests }
+        }
+        "ManualAnswer" => {
+            let request_id = k.checked("RequestId", check::id_token)?;
+            let decision = if let Some(n) = k.optional("SealedData") {
+                ManualDecision::Provide(sealed(n, &p.child("SealedData"))?)
+            } else if let Some(n) = k.optional("NotHeld") {
+                empty_element(n, &p.child("NotHeld"))?;
+                ManualDecision::NotHeld
+            } else if let Some(n) = k.optional("Refused") {
+                let rp = p.child("Refused");
+                let mut rk = Kids::of(n, &rp)?;
+                let reason = rk.checked("ReasonCode", check::id_token)?;
+                rk.end()?;
+                ManualDecision::Refuse { reason }
+            } else {
+                return Err(k.missing("SealedData"));
+            };
+            Message::ManualAnswer {
+                header,
+                request_id,
+                decision,
+            }
+        }
+        "ManualAnswerAck" => {
+            let request_id = k.checked("RequestId", check::id_token)?;
+            let fault = if let Some(n) = k.optional("Accepted") {
+                empty_element(n, &p.child("Accepted"))?;
+                None
+            } else if let Some(n) = k.optional("Fault") {
+                Some(fault(n, &p.child("Fault"))?)
+            } else {
+                return Err(k.missing("Accepted"));
+            };
+            Message::ManualAnswerAck {
+                header,
+                request_id,
+                fault,
+            }
+        }
         _ => Message::Fault {
             header,
             fault: fault_fields(&mut k)?,

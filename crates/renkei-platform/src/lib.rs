@@ -49,9 +49,9 @@ pub use check::{
 pub use decode::from_xml;
 pub use error::XmlError;
 pub use model::{
-    CodeOutcome, Condition, Header, IdentityPayload, KeyUse, Message, PlatformFault,
-    ProvisionEntry, PublishedKey, ReceiptOutcome, ResultItem, ResultPayload, ResultStatus,
-    SealedData, TargetPayload,
+    CodeOutcome, Condition, Header, IdentityPayload, KeyUse, ManualDecision, ManualRequest,
+    Message, PlatformFault, ProvisionEntry, PublishedKey, ReceiptOutcome, ResultItem,
+    ResultPayload, ResultStatus, SealedData, TargetPayload,
 };
 pub use vocabulary::{faults, item_status, MASTER_PATH, MESSAGES_PATH};
 pub use write::to_xml;

@@ -319,6 +319,39 @@ pub enum Message {
         /// Envelope (`in_reply_to` names the notification).
         header: Header,
     },
+    /// 手動提供: ask for the provision requests the platform handed to this city because a
+    /// person answers them (items the national table marks manual), still pending.
+    ManualRequestFetch {
+        /// Envelope.
+        header: Header,
+    },
+    /// The pending manual provision requests for this city.
+    ManualRequestList {
+        /// Envelope (`in_reply_to` names the fetch).
+        header: Header,
+        /// The requests, oldest first.
+        requests: Vec<ManualRequest>,
+    },
+    /// The city's answer to one manual provision request. The message id is the request id,
+    /// so a resend is recognised; the data is sealed to the platform as copies are.
+    ManualAnswer {
+        /// Envelope.
+        header: Header,
+        /// The request answered (1 to 64 of `[A-Za-z0-9-]`).
+        request_id: String,
+        /// Provide (sealed data), not held, or refuse with a reason code.
+        decision: ManualDecision,
+    },
+    /// The platform's answer to a manual provision answer.
+    ManualAnswerAck {
+        /// Envelope.
+        header: Header,
+        /// The request answered.
+        request_id: String,
+        /// `None` when accepted (or accepted before); the refusal otherwise, e.g. past the
+        /// request's deadline ([`crate::faults::MANUAL_TIMED_OUT`]).
+        fault: Option<PlatformFault>,
+    },
     /// A fault answering a message as a whole.
     Fault {
         /// Envelope.
@@ -330,7 +363,7 @@ pub enum Message {
 
 impl Message {
     /// Every root element name, in declaration order.
-    pub const TYPE_NAMES: [&'static str; 16] = [
+    pub const TYPE_NAMES: [&'static str; 20] = [
         "CodeAcquisitionRequest",
         "CodeAcquisitionResponse",
         "InquiryRequest",
@@ -346,6 +379,10 @@ impl Message {
         "ProvisionLog",
         "AliveNotification",
         "AliveAck",
+        "ManualRequestFetch",
+        "ManualRequestList",
+        "ManualAnswer",
+        "ManualAnswerAck",
         "Fault",
     ];
 
@@ -367,6 +404,10 @@ impl Message {
             | Message::ProvisionLog { header, .. }
             | Message::AliveNotification { header }
             | Message::AliveAck { header }
+            | Message::ManualRequestFetch { header }
+            | Message::ManualRequestList { header, .. }
+            | Message::ManualAnswer { header, .. }
+            | Message::ManualAnswerAck { header, .. }
             | Message::Fault { header, .. } => header,
         }
     }
@@ -389,6 +430,10 @@ impl Message {
             Message::ProvisionLog { .. } => "ProvisionLog",
             Message::AliveNotification { .. } => "AliveNotification",
             Message::AliveAck { .. } => "AliveAck",
+            Message::ManualRequestFetch { .. } => "ManualRequestFetch",
+            Message::ManualRequestList { .. } => "ManualRequestList",
+            Message::ManualAnswer { .. } => "ManualAnswer",
+            Message::ManualAnswerAck { .. } => "ManualAnswerAck",
             Message::Fault { .. } => "Fault",
         }
     }
@@ -538,7 +583,42 @@ impl Message {
             }
             Message::ProvisionLogRequest { .. }
             | Message::AliveNotification { .. }
-            | Message::AliveAck { .. } => Ok(()),
+            | Message::AliveAck { .. }
+            | Message::ManualRequestFetch { .. } => Ok(()),
+            Message::ManualRequestList { requests, .. } => {
+                let lp = p.child("Requests");
+                let rp = lp.child("Request");
+                for r in requests {
+                    ok(&rp.child("RequestId"), check::id_token(&r.request_id))?;
+                    ok(&rp.child("AsOf"), check::date(&r.as_of))?;
+                    ok(&rp.child("Deadline"), check::timestamp(&r.deadline))?;
+                }
+                Ok(())
+            }
+            Message::ManualAnswer {
+                request_id,
+                decision,
+                ..
+            } => {
+                ok(&p.child("RequestId"), check::id_token(request_id))?;
+                match decision {
+                    ManualDecision::Provide(s) => validate_sealed(&p.child("SealedData"), s),
+                    ManualDecision::NotHeld => Ok(()),
+                    ManualDecision::Refuse { reason } => {
+                        let rp = p.child("Refused");
+                        ok(&rp.child("ReasonCode"), check::id_token(reason))
+                    }
+                }
+            }
+            Message::ManualAnswerAck {
+                request_id, fault, ..
+            } => {
+                ok(&p.child("RequestId"), check::id_token(request_id))?;
+                if let Some(f) = fault {
+                    validate_fault(&p.child("Fault"), f)?;
+                }
+                Ok(())
+            }
             Message::ProvisionLog { entries, .. } => {
                 let lp = p.child("Entries");
                 let ep = lp.child("Entry");
@@ -639,6 +719,42 @@ pub struct ProvisionEntry {
     pub item_status: String,
     /// The copy version answered from, if any.
     pub version: Option<u32>,
+}
+
+/// One manual provision request (手動提供の依頼): another agency asked for an item the
+/// national table marks manual, and a person at the city holding the person answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManualRequest {
+    /// The platform's id of the request (1 to 64 of `[A-Za-z0-9-]`).
+    pub request_id: String,
+    /// Whom it is about (never the individual number).
+    pub unified: UnifiedAddressNumber,
+    /// 事務手続コード the inquirer asks under.
+    pub procedure: ProcedureCode,
+    /// 特定個人情報名コード.
+    pub item: ItemCode,
+    /// The date the answer must be in force on, `YYYY-MM-DD`.
+    pub as_of: String,
+    /// 情報照会者機関コード: who asks.
+    pub inquirer: AgencyCode,
+    /// The answer must reach the platform before this time (RFC 3339 with offset); later,
+    /// the platform answers the inquirer with a timeout and refuses the city's answer.
+    pub deadline: String,
+}
+
+/// What the city answers to a manual provision request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManualDecision {
+    /// Provided: the data (a [`ResultPayload`] with the one item), sealed to the platform.
+    Provide(SealedData),
+    /// The city holds nothing for this person and item.
+    NotHeld,
+    /// Refused, with a reason code (1 to 64 of `[A-Za-z0-9-]`: a code, never free text, so
+    /// that no personal data can travel in it).
+    Refuse {
+        /// The reason code.
+        reason: String,
+    },
 }
 
 /// The plaintext sealed inside a [`Message::CodeAcquisitionRequest`]: the individual number.

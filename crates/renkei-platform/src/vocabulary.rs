@@ -23,6 +23,13 @@ pub mod faults {
     pub const UNKNOWN_SERIAL: &str = "E1006";
     /// A copy version with this id was already registered with different content.
     pub const COPY_CONFLICT: &str = "E1007";
+    /// A manual provision answer came after the request's deadline (the inquirer was told
+    /// of a timeout).
+    pub const MANUAL_TIMED_OUT: &str = "E1008";
+    /// No manual provision request with this id for this city.
+    pub const MANUAL_UNKNOWN: &str = "E1009";
+    /// The manual provision request was answered already, differently.
+    pub const MANUAL_ANSWERED: &str = "E1010";
     /// Outside operating hours (業務時間外).
     pub const CLOSED: &str = "E0503";
 }

@@ -11,8 +11,8 @@ use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use crate::model::{
-    CodeOutcome, Condition, Header, IdentityPayload, Message, PlatformFault, PublishedKey,
-    ReceiptOutcome, ResultPayload, ResultStatus, SealedData, TargetPayload,
+    CodeOutcome, Condition, Header, IdentityPayload, ManualDecision, Message, PlatformFault,
+    PublishedKey, ReceiptOutcome, ResultPayload, ResultStatus, SealedData, TargetPayload,
 };
 use crate::{NAMESPACE, PAYLOAD_NAMESPACE};
 
@@ -248,7 +248,12 @@ fn capacity_for(msg: &Message) -> usize {
             }
             | Message::CopyTransfer {
                 sealed: Some(s), ..
+            }
+            | Message::ManualAnswer {
+                decision: ManualDecision::Provide(s),
+                ..
             } => sealed_len(s),
+            Message::ManualRequestList { requests, .. } => requests.len() * 512,
             Message::ProvisionLog { entries, .. } => entries.len() * 512,
             Message::MasterInfo {
                 agencies,
@@ -466,7 +471,47 @@ pub fn to_xml(msg: &Message) -> String {
                 w.close("Entry");
             });
         }
-        Message::AliveNotification { .. } | Message::AliveAck { .. } => {}
+        Message::AliveNotification { .. }
+        | Message::AliveAck { .. }
+        | Message::ManualRequestFetch { .. } => {}
+        Message::ManualRequestList { requests, .. } => {
+            w.list("Requests", requests, |w, r| {
+                w.open("Request");
+                w.leaf("RequestId", &r.request_id);
+                w.leaf("UnifiedAddressNumber", &r.unified.to_string());
+                w.leaf("ProcedureCode", r.procedure.as_str());
+                w.leaf("ItemCode", r.item.as_str());
+                w.leaf("AsOf", &r.as_of);
+                w.leaf("Inquirer", r.inquirer.as_str());
+                w.leaf("Deadline", &r.deadline);
+                w.close("Request");
+            });
+        }
+        Message::ManualAnswer {
+            request_id,
+            decision,
+            ..
+        } => {
+            w.leaf("RequestId", request_id);
+            match decision {
+                ManualDecision::Provide(s) => w.sealed(s),
+                ManualDecision::NotHeld => w.empty("NotHeld", &[]),
+                ManualDecision::Refuse { reason } => {
+                    w.open("Refused");
+                    w.leaf("ReasonCode", reason);
+                    w.close("Refused");
+                }
+            }
+        }
+        Message::ManualAnswerAck {
+            request_id, fault, ..
+        } => {
+            w.leaf("RequestId", request_id);
+            match fault {
+                None => w.empty("Accepted", &[]),
+                Some(f) => w.fault(f),
+            }
+        }
         Message::Fault { fault, .. } => w.fault_fields(fault),
     }
     w.finish(name)

@@ -187,6 +187,50 @@ fn expected_goldens() -> Vec<String> {
                  <Version>2</Version>\n    </Entry>\n  </Entries>\n"
         ),
         golden("ProvisionLog", "m-0017", Some("m-0015"), "  <Entries/>\n"),
+        golden("ManualRequestFetch", "m-0019", None, ""),
+        golden(
+            "ManualRequestList",
+            "m-0020",
+            Some("m-0019"),
+            "  <Requests>\n    <Request>\n      <RequestId>PQ-0001</RequestId>\n      \
+                 <UnifiedAddressNumber>123456789012340</UnifiedAddressNumber>\n      \
+                 <ProcedureCode>JT01010000000215</ProcedureCode>\n      <ItemCode>TM00000000000002</ItemCode>\n      \
+                 <AsOf>2026-06-01</AsOf>\n      <Inquirer>9900000000000001</Inquirer>\n      \
+                 <Deadline>2026-11-29T21:00:00+09:00</Deadline>\n    </Request>\n  </Requests>\n",
+        ),
+        golden("ManualRequestList", "m-0021", Some("m-0019"), "  <Requests/>\n"),
+        golden(
+            "ManualAnswer",
+            "PQ-0001",
+            None,
+            &format!("  <RequestId>PQ-0001</RequestId>\n{SEALED}"),
+        ),
+        golden(
+            "ManualAnswer",
+            "PQ-0002",
+            None,
+            "  <RequestId>PQ-0002</RequestId>\n  <NotHeld/>\n",
+        ),
+        golden(
+            "ManualAnswer",
+            "PQ-0003",
+            None,
+            "  <RequestId>PQ-0003</RequestId>\n  <Refused>\n    \
+             <ReasonCode>not-permitted-by-ordinance</ReasonCode>\n  </Refused>\n",
+        ),
+        golden(
+            "ManualAnswerAck",
+            "m-0022",
+            Some("PQ-0001"),
+            "  <RequestId>PQ-0001</RequestId>\n  <Accepted/>\n",
+        ),
+        golden(
+            "ManualAnswerAck",
+            "m-0023",
+            Some("PQ-0003"),
+            "  <RequestId>PQ-0003</RequestId>\n  <Fault>\n    <Code>E1008</Code>\n    \
+             <Message>回答期限を過ぎています。</Message>\n  </Fault>\n",
+        ),
         golden(
             "Fault",
             "m-0010",

@@ -246,6 +246,44 @@ fn message(v: &Value) -> Message {
             header,
             after: u(v, "after"),
         },
+        "ManualRequestFetch" => Message::ManualRequestFetch { header },
+        "ManualRequestList" => Message::ManualRequestList {
+            header,
+            requests: v["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| ManualRequest {
+                    request_id: s(r, "request_id").into(),
+                    unified: UnifiedAddressNumber::parse(s(r, "unified")).unwrap(),
+                    procedure: ProcedureCode::parse(s(r, "procedure")).unwrap(),
+                    item: ItemCode::parse(s(r, "item")).unwrap(),
+                    as_of: s(r, "as_of").into(),
+                    inquirer: agency(r, "inquirer"),
+                    deadline: s(r, "deadline").into(),
+                })
+                .collect(),
+        },
+        "ManualAnswer" => Message::ManualAnswer {
+            header,
+            request_id: s(v, "request_id").into(),
+            decision: match s(v, "decision") {
+                "provide" => ManualDecision::Provide(sealed(&v["sealed"])),
+                "not_held" => ManualDecision::NotHeld,
+                "refuse" => ManualDecision::Refuse {
+                    reason: s(v, "reason").into(),
+                },
+                other => panic!("bad decision {other}"),
+            },
+        },
+        "ManualAnswerAck" => Message::ManualAnswerAck {
+            header,
+            request_id: s(v, "request_id").into(),
+            fault: match v.get("fault") {
+                None | Some(Value::Null) => None,
+                Some(f) => Some(fault(f)),
+            },
+        },
         "AliveNotification" => Message::AliveNotification { header },
         "AliveAck" => Message::AliveAck { header },
         "ProvisionLog" => Message::ProvisionLog {

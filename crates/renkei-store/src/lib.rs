@@ -76,6 +76,12 @@ pub enum Tree {
     /// Each inquiry's status: `inquiry id` → status name (written with
     /// [`Batch::put_tallied`], so [`Tree::Tallies`] counts inquiries by status).
     InquiryStatus,
+    /// Manual provision requests (手動提供) fetched from the platform, by request id, sealed
+    /// at rest.
+    ProvisionRequests,
+    /// A business system's manual provision requests, newest last: `system \0 request id`
+    /// → empty (ids are time-ordered, so a reverse range lists them newest first).
+    ProvisionRequestsBySystem,
     /// Counts of the values of tallied trees: `tree tag ‖ value` → count (u64 big-endian),
     /// kept by the writer in the same atomic write as the tallied keys (see
     /// [`Batch::put_tallied`]); read with [`tallies`].
@@ -84,7 +90,7 @@ pub enum Tree {
 
 impl Tree {
     /// Every tree, for scans that cover the whole store (privacy checks, backups).
-    pub const ALL: [Tree; 19] = [
+    pub const ALL: [Tree; 21] = [
         Tree::Meta,
         Tree::Persons,
         Tree::BlindIndex,
@@ -104,6 +110,8 @@ impl Tree {
         Tree::ProvisionLog,
         Tree::InquiryStatus,
         Tree::Tallies,
+        Tree::ProvisionRequests,
+        Tree::ProvisionRequestsBySystem,
     ];
 
     /// The tree's one-byte number: the key prefix inside sled's tree and the `tree` column on
@@ -129,6 +137,8 @@ impl Tree {
             Tree::ProvisionLog => 17,
             Tree::InquiryStatus => 18,
             Tree::Tallies => 19,
+            Tree::ProvisionRequests => 20,
+            Tree::ProvisionRequestsBySystem => 21,
         }
     }
 
@@ -154,6 +164,8 @@ impl Tree {
             Tree::ProvisionLog => "provision_log",
             Tree::InquiryStatus => "inquiry_status",
             Tree::Tallies => "tallies",
+            Tree::ProvisionRequests => "provision_requests",
+            Tree::ProvisionRequestsBySystem => "provision_requests_by_system",
         }
     }
 }

@@ -256,6 +256,55 @@ pub fn samples() -> Vec<Message> {
             header: header("m-0017", Some("m-0015")),
             entries: vec![],
         },
+        Message::ManualRequestFetch {
+            header: header("m-0019", None),
+        },
+        Message::ManualRequestList {
+            header: header("m-0020", Some("m-0019")),
+            requests: vec![ManualRequest {
+                request_id: "PQ-0001".into(),
+                unified: unified(),
+                procedure: ProcedureCode::parse("JT01010000000215").unwrap(),
+                item: ItemCode::parse("TM00000000000002").unwrap(),
+                as_of: "2026-06-01".into(),
+                inquirer: agency(PLATFORM),
+                deadline: "2026-11-29T21:00:00+09:00".into(),
+            }],
+        },
+        Message::ManualRequestList {
+            header: header("m-0021", Some("m-0019")),
+            requests: vec![],
+        },
+        Message::ManualAnswer {
+            header: header("PQ-0001", None),
+            request_id: "PQ-0001".into(),
+            decision: ManualDecision::Provide(sealed()),
+        },
+        Message::ManualAnswer {
+            header: header("PQ-0002", None),
+            request_id: "PQ-0002".into(),
+            decision: ManualDecision::NotHeld,
+        },
+        Message::ManualAnswer {
+            header: header("PQ-0003", None),
+            request_id: "PQ-0003".into(),
+            decision: ManualDecision::Refuse {
+                reason: "not-permitted-by-ordinance".into(),
+            },
+        },
+        Message::ManualAnswerAck {
+            header: header("m-0022", Some("PQ-0001")),
+            request_id: "PQ-0001".into(),
+            fault: None,
+        },
+        Message::ManualAnswerAck {
+            header: header("m-0023", Some("PQ-0003")),
+            request_id: "PQ-0003".into(),
+            fault: Some(PlatformFault {
+                code: "E1008".into(),
+                message: "回答期限を過ぎています。".into(),
+            }),
+        },
         Message::Fault {
             header: header("m-0010", Some("m-0003")),
             fault: PlatformFault {
