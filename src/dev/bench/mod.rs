@@ -21,6 +21,7 @@
 //!
 //! Targets live here and in the output only, never in a timed test.
 
+mod disk;
 mod limits;
 mod load;
 mod procs;
@@ -341,6 +342,11 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let sim_pid = sim.pid;
     gateway.stop().await;
     sim.stop().await;
+    let store_trees = if args.postgres.is_none() {
+        disk::live_by_tree(&deployment.data_dir.join("store"))?
+    } else {
+        Vec::new()
+    };
 
     let mut figures = vec![
         Figure::new(
@@ -474,6 +480,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         accepted: closed.accepted,
         answered,
         disk_bytes: disk,
+        store_trees,
         limits,
         figures,
         seconds: started.elapsed().as_secs_f64(),
