@@ -91,11 +91,16 @@ fn pack(content: &[u8]) -> Option<Vec<u8>> {
     let mut i = 0;
     while i < content.len() {
         let rest = &content[i..];
-        let best = TOKENS
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| rest.starts_with(t.as_bytes()))
-            .max_by_key(|(_, t)| t.len());
+        // Most bytes start no token: only these few are worth comparing against the table.
+        let best = matches!(content[i], b'{' | b',' | b'n' | b'f' | b't' | b'"' | b'+')
+            .then(|| {
+                TOKENS
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| rest.starts_with(t.as_bytes()))
+                    .max_by_key(|(_, t)| t.len())
+            })
+            .flatten();
         match best {
             Some((n, t)) => {
                 out.push(n as u8 + 1);
@@ -395,6 +400,16 @@ mod tests {
         assert!(StoredEntry::from_bytes(&[1, 2, 3]).is_err());
         assert!(StoredEntry::from_bytes(&[2, 2, 3]).is_err());
         assert!(ChainState::from_bytes(&s.to_bytes()[..60]).is_err());
+    }
+
+    #[test]
+    fn every_token_starts_with_a_byte_pack_looks_at() {
+        for t in TOKENS {
+            assert!(
+                matches!(t.as_bytes()[0], b'{' | b',' | b'n' | b'f' | b't' | b'"' | b'+'),
+                "{t}"
+            );
+        }
     }
 
     #[test]
