@@ -10,8 +10,8 @@ use serde_json::Value;
 /// The release binary under test.
 const BIN: &str = env!("CARGO_BIN_EXE_renkei");
 
-/// Every figure a quick run with the end-to-end phase reports.
-const FIGURES: [&str; 12] = [
+/// Every figure a quick run with the end-to-end and bulk phases reports.
+const FIGURES: [&str; 14] = [
     "accept_closed_per_sec",
     "accept_closed_p50_ms",
     "accept_closed_p99_ms",
@@ -24,7 +24,13 @@ const FIGURES: [&str; 12] = [
     "gateway_peak_mib",
     "disk_bytes_per_answered",
     "idle_cpu_percent",
+    "batch_accepted_secs",
+    "import_secs",
 ];
+
+/// The bulk phases' sizes here: small, so the run stays short (the bench's default is 300,000).
+const BULK_LINES: &str = "2000";
+const BULK_ROWS: &str = "2000";
 
 /// Every limit, measured in the same run.
 const LIMITS: [&str; 5] = [
@@ -52,7 +58,14 @@ fn quick_bench_reports_every_figure_against_its_limit() {
         .expect("tempdir");
     let dir = tmp.path().join("deploy");
     let child = Command::new(BIN)
-        .args(["bench", "--quick", "--json", "--dir"])
+        .args(["bench", "--quick", "--json", "--bulk", "1"])
+        .args([
+            "--bulk-lines",
+            BULK_LINES,
+            "--bulk-rows",
+            BULK_ROWS,
+            "--dir",
+        ])
         .arg(&dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -84,6 +97,25 @@ fn quick_bench_reports_every_figure_against_its_limit() {
     assert!(report["quick"].as_bool().expect("quick"));
     assert!(num(&report["accepted"], "accepted") > 0.0);
     assert!(num(&report["answered"], "answered") > 0.0);
+
+    // The live bytes per store tree add up to at most what the data folder holds, and the
+    // inquiries tree holds every answered inquiry.
+    let trees = report["store_trees"].as_array().expect("store_trees");
+    let tree = |name: &str| trees.iter().find(|t| t["tree"] == name);
+    let live: f64 = trees
+        .iter()
+        .map(|t| num(&t["key_bytes"], "key_bytes") + num(&t["value_bytes"], "value_bytes"))
+        .sum();
+    assert!(
+        live > 0.0 && live <= num(&report["disk_bytes"], "disk_bytes"),
+        "live {live}"
+    );
+    let inquiries = tree("inquiries").expect("the inquiries tree");
+    assert!(
+        num(&inquiries["entries"], "entries") >= num(&report["answered"], "answered"),
+        "{inquiries}"
+    );
+    assert!(tree("records").is_some(), "the records tree");
 
     let limits = &report["limits"];
     for l in LIMITS {

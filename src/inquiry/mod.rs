@@ -4,6 +4,8 @@
 //! - [`accept`] — validation, the permission table, idempotency and the one atomic batch
 //!   that makes an inquiry durable before `202`;
 //! - [`repo`] — the only reader and writer of the inquiry trees;
+//! - [`codec`] — the compact, versioned bytes of an inquiry and an idempotency entry on disk
+//!   (JSON values of earlier builds still read);
 //! - [`deliver`] — what the dispatcher runs when an inquiry is due: send, fetch the result,
 //!   fail at the deadline, wait for a code;
 //! - [`record`] — the linkage record of each state.
@@ -13,6 +15,7 @@
 //! linkage record change together or not at all.
 
 pub mod accept;
+pub mod codec;
 pub mod deliver;
 pub mod model;
 pub mod record;

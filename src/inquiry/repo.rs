@@ -26,7 +26,7 @@ pub enum RepoError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("stored inquiry value is unreadable: {0}")]
-    Corrupt(#[from] serde_json::Error),
+    Corrupt(#[from] super::codec::CodecError),
     #[error("stored inquiry value cannot be opened with the at-rest keys: {0}")]
     Crypto(String),
     #[error("stored inquiry value is in plaintext (a store written by an older build); start from an empty data_dir")]
@@ -220,13 +220,13 @@ impl InquiryRepo {
         }
         let plain = decrypt_at_rest(&self.keys.keyring(), &inquiry_location(key), value)
             .map_err(|e| RepoError::Crypto(e.to_string()))?;
-        Ok(serde_json::from_slice(&plain)?)
+        Ok(super::codec::decode_inquiry(&plain)?)
     }
 
     /// Stages the write of an inquiry's current state.
     pub fn stage_put(&self, b: &mut Batch, inquiry: &Inquiry) -> Result<(), RepoError> {
         let key = inquiry.id.as_str().as_bytes().to_vec();
-        let plain = zeroize::Zeroizing::new(serde_json::to_vec(inquiry)?);
+        let plain = zeroize::Zeroizing::new(super::codec::encode_inquiry(inquiry)?);
         let sealed = encrypt_at_rest(&self.keys.keyring(), &inquiry_location(&key), &plain)
             .map_err(|e| RepoError::Crypto(e.to_string()))?;
         b.put_tallied(Tree::InquiryStatus, key.clone(), inquiry.status.as_str());
@@ -248,7 +248,7 @@ impl InquiryRepo {
             .store
             .get(Tree::Idempotency, &Self::idem_key(system, key))?
         {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            Some(v) => Ok(Some(super::codec::decode_idempotency(&v)?)),
             None => Ok(None),
         }
     }
@@ -263,7 +263,11 @@ impl InquiryRepo {
     ) -> Result<(), RepoError> {
         let k = Self::idem_key(system, key);
         b.require_absent(Tree::Idempotency, k.clone());
-        b.put(Tree::Idempotency, k, serde_json::to_vec(entry)?);
+        b.put(
+            Tree::Idempotency,
+            k,
+            super::codec::encode_idempotency(entry)?,
+        );
         Ok(())
     }
 

@@ -32,17 +32,173 @@ pub struct StoredEntry {
     pub content: Option<Vec<u8>>,
 }
 
-/// Version byte of the stored-entry encoding.
-const ENTRY_FORMAT: u8 = 1;
+/// Version byte of the first stored-entry encoding (still read; see [`StoredEntry::from_bytes`]).
+const ENTRY_FORMAT_V1: u8 = 1;
+/// Version byte of the compact stored-entry encoding written now.
+const ENTRY_FORMAT_V2: u8 = 2;
 /// Version byte of the chain-state encoding.
 const STATE_FORMAT: u8 = 1;
 
+/// v2 content flag: no content (swept); the leaf hash follows.
+const SWEPT: u8 = 0;
+/// v2 content flag: the canonical bytes follow as they are.
+const RAW: u8 = 1;
+/// v2 content flag: the canonical bytes follow packed with [`TOKENS`].
+const PACKED: u8 = 2;
+
+/// The fragments of canonical record JSON that the packed v2 content spells as one byte each:
+/// byte `i + 1` stands for `TOKENS[i]`. Canonical JSON never holds a raw byte below 0x20 (it
+/// escapes control characters), so these bytes cannot be confused with content; content that
+/// does hold one is stored as it is. The table is on disk: extend it only with a new version.
+const TOKENS: [&str; 28] = [
+    "{\"kind\":",
+    ",\"inquirer\":",
+    ",\"provider\":",
+    ",\"procedure\":",
+    ",\"item\":",
+    ",\"person\":",
+    ",\"business_system\":",
+    ",\"requested_at\":",
+    ",\"provided_at\":",
+    ",\"serial\":",
+    ",\"result\":",
+    ",\"reason\":",
+    ",\"non_disclosure\":",
+    ",\"staff\":",
+    ",\"reference\":",
+    "{\"actor\":",
+    ",\"terminal\":",
+    ",\"certificate_fingerprint\":",
+    ",\"action\":",
+    ",\"target\":",
+    ",\"touched_individual_number\":",
+    "null",
+    "false",
+    "true",
+    "\"inquiry\"",
+    "\"accepted\"",
+    "\"answered\"",
+    "+09:00\"",
+];
+
+/// `content` with every [`TOKENS`] fragment replaced by its byte (greedy, longest first at
+/// each position); `None` when the content holds a byte below 0x20.
+fn pack(content: &[u8]) -> Option<Vec<u8>> {
+    if content.iter().any(|&b| b < 0x20) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(content.len());
+    let mut i = 0;
+    while i < content.len() {
+        let rest = &content[i..];
+        // Most bytes start no token: only these few are worth comparing against the table.
+        let best = matches!(content[i], b'{' | b',' | b'n' | b'f' | b't' | b'"' | b'+')
+            .then(|| {
+                TOKENS
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| rest.starts_with(t.as_bytes()))
+                    .max_by_key(|(_, t)| t.len())
+            })
+            .flatten();
+        match best {
+            Some((n, t)) => {
+                out.push(n as u8 + 1);
+                i += t.len();
+            }
+            None => {
+                out.push(content[i]);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Reverses [`pack`].
+fn unpack(packed: &[u8]) -> Result<Vec<u8>, RecordsError> {
+    let mut out = Vec::with_capacity(packed.len() * 2);
+    for &b in packed {
+        if b < 0x20 {
+            let t = TOKENS
+                .get(usize::from(b).wrapping_sub(1))
+                .ok_or_else(|| RecordsError::format("stored_entry", "unknown packed token"))?;
+            out.extend_from_slice(t.as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
 impl StoredEntry {
-    /// Compact binary: `1 | seq (u64 BE) | leaf (32) | chain (32) | has_content (0/1) | content`.
+    /// Compact binary (v2): `2 | seq (u64 BE) | chain (32) | flag | …` where the flag is
+    /// `0` (swept: the leaf hash follows), `1` (the canonical bytes follow) or `2` (they follow
+    /// packed, see [`TOKENS`]). With content the leaf hash is not stored: it is
+    /// `SHA-256(0x00 || content)` by definition, recomputed on reading, so a changed content
+    /// shows as a broken chain.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let len = self.content.as_ref().map_or(32, |c| c.len());
+        let mut out = Vec::with_capacity(42 + len);
+        out.push(ENTRY_FORMAT_V2);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.chain_hash);
+        match &self.content {
+            Some(c) => match pack(c) {
+                Some(p) => {
+                    out.push(PACKED);
+                    out.extend_from_slice(&p);
+                }
+                None => {
+                    out.push(RAW);
+                    out.extend_from_slice(c);
+                }
+            },
+            None => {
+                out.push(SWEPT);
+                out.extend_from_slice(&self.leaf_hash);
+            }
+        }
+        out
+    }
+
+    /// Decodes [`StoredEntry::to_bytes`], and the v1 encoding written by earlier builds:
+    /// `1 | seq (u64 BE) | leaf (32) | chain (32) | has_content (0/1) | content`.
+    pub fn from_bytes(bytes: &[u8]) -> Result<StoredEntry, RecordsError> {
+        const WHAT: &str = "stored_entry";
+        match bytes.first() {
+            Some(&ENTRY_FORMAT_V1) => Self::from_v1(bytes),
+            Some(&ENTRY_FORMAT_V2) if bytes.len() >= 42 => {
+                let mut seq = [0u8; 8];
+                seq.copy_from_slice(&bytes[1..9]);
+                let chain_hash = to_hash(&bytes[9..41]);
+                let rest = &bytes[42..];
+                let (leaf_hash, content) = match bytes[41] {
+                    SWEPT if rest.len() == 32 => (to_hash(rest), None),
+                    RAW => (leaf_hash(rest), Some(rest.to_vec())),
+                    PACKED => {
+                        let c = unpack(rest)?;
+                        (leaf_hash(&c), Some(c))
+                    }
+                    _ => return Err(RecordsError::format(WHAT, "bad content flag")),
+                };
+                Ok(StoredEntry {
+                    seq: u64::from_be_bytes(seq),
+                    leaf_hash,
+                    chain_hash,
+                    content,
+                })
+            }
+            _ => Err(RecordsError::format(WHAT, "unknown version or too short")),
+        }
+    }
+
+    /// The v1 bytes of this entry (what earlier builds wrote), for tests of old stores.
+    #[doc(hidden)]
+    pub fn to_bytes_v1(&self) -> Vec<u8> {
         let len = self.content.as_ref().map_or(0, |c| c.len());
         let mut out = Vec::with_capacity(74 + len);
-        out.push(ENTRY_FORMAT);
+        out.push(ENTRY_FORMAT_V1);
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.leaf_hash);
         out.extend_from_slice(&self.chain_hash);
@@ -56,10 +212,9 @@ impl StoredEntry {
         out
     }
 
-    /// Decodes [`StoredEntry::to_bytes`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<StoredEntry, RecordsError> {
+    fn from_v1(bytes: &[u8]) -> Result<StoredEntry, RecordsError> {
         const WHAT: &str = "stored_entry";
-        if bytes.len() < 74 || bytes[0] != ENTRY_FORMAT {
+        if bytes.len() < 74 {
             return Err(RecordsError::format(WHAT, "unknown version or too short"));
         }
         let mut seq = [0u8; 8];
@@ -243,7 +398,62 @@ mod tests {
         swept.content = None;
         assert_eq!(StoredEntry::from_bytes(&swept.to_bytes()).unwrap(), swept);
         assert!(StoredEntry::from_bytes(&[1, 2, 3]).is_err());
+        assert!(StoredEntry::from_bytes(&[2, 2, 3]).is_err());
         assert!(ChainState::from_bytes(&s.to_bytes()[..60]).is_err());
+    }
+
+    #[test]
+    fn every_token_starts_with_a_byte_pack_looks_at() {
+        for t in TOKENS {
+            assert!(
+                matches!(t.as_bytes()[0], b'{' | b',' | b'n' | b'f' | b't' | b'"' | b'+'),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn stored_entries_are_compact_and_old_ones_still_read() {
+        let mut s = ChainState::new();
+        let record = "{\"kind\":\"inquiry\",\"inquirer\":\"0112345678900000\",\"provider\":null,\
+\"procedure\":\"JT01010000000214\",\"item\":\"TM00000000000002\",\"person\":\"000000000000042\",\
+\"business_system\":\"kodomo-iryo\",\"requested_at\":\"2026-11-26T09:00:00.000+09:00\",\
+\"provided_at\":null,\"serial\":null,\"result\":\"accepted\",\
+\"reason\":\"sent\",\"non_disclosure\":false,\"staff\":null,\"reference\":\"inq-1\"}";
+        let e = s.append(record.as_bytes());
+        let v2 = e.to_bytes();
+        assert_eq!(v2[0], ENTRY_FORMAT_V2);
+        assert!(
+            v2.len() + 120 < e.to_bytes_v1().len(),
+            "v2 {} bytes, v1 {}",
+            v2.len(),
+            e.to_bytes_v1().len()
+        );
+        assert_eq!(StoredEntry::from_bytes(&v2).unwrap(), e);
+        // What earlier builds wrote reads back the same.
+        assert_eq!(StoredEntry::from_bytes(&e.to_bytes_v1()).unwrap(), e);
+        let mut swept = e.clone();
+        swept.content = None;
+        assert_eq!(
+            StoredEntry::from_bytes(&swept.to_bytes_v1()).unwrap(),
+            swept
+        );
+        assert_eq!(StoredEntry::from_bytes(&swept.to_bytes()).unwrap(), swept);
+        // Content with a control byte is stored as it is; the tokens stay unambiguous.
+        let odd = s.append(b"null\x01{\"kind\":");
+        assert_eq!(odd.to_bytes()[41], RAW);
+        assert_eq!(StoredEntry::from_bytes(&odd.to_bytes()).unwrap(), odd);
+        // A changed stored content no longer matches the chain.
+        let mut tampered = v2.clone();
+        let last = tampered.len() - 2;
+        tampered[last] ^= 0x40;
+        let t = StoredEntry::from_bytes(&tampered).unwrap();
+        assert_ne!(t.leaf_hash, e.leaf_hash);
+        assert_ne!(chain_hash(&CHAIN_GENESIS, &t.leaf_hash), t.chain_hash);
+        // An unknown token byte is refused.
+        let mut bad = v2.clone();
+        bad.push(0x1f);
+        assert!(StoredEntry::from_bytes(&bad).is_err());
     }
 
     #[test]

@@ -16,11 +16,15 @@
 //!    (no coordinated omission);
 //! 4. end to end: the platform opens and the whole backlog drains (sign, seal, receipt, result
 //!    fetch, open, verify, record);
-//! 5. the gateway idle with nothing queued: its CPU; then disk per answered inquiry and peak
-//!    memory.
+//! 5. the gateway idle with nothing queued: its CPU; then disk per answered inquiry (and the
+//!    live bytes of each store tree, read after the gateway stops) and peak memory;
+//! 6. bulk (not in `--quick`): on the gateway restarted, a 300,000-line municipal batch file
+//!    from upload to every line accepted (the platform closed), then a 300,000-resident import.
 //!
 //! Targets live here and in the output only, never in a timed test.
 
+mod bulk;
+mod disk;
 mod limits;
 mod load;
 mod procs;
@@ -53,6 +57,12 @@ const QUICK_OPEN_RATE: u32 = 1000;
 const QUICK_OPEN_CONNECTIONS: usize = 100;
 /// `--quick` stops the closed loop at this many accepts, so the drain that follows stays short.
 const QUICK_MAX_ACCEPTS: u64 = 12_000;
+/// Lines of the bulk phase's batch file and rows of its resident import: the sizes.
+pub const DEFAULT_BULK_LINES: usize = 300_000;
+pub const DEFAULT_BULK_ROWS: u64 = 300_000;
+/// The targets for them: every line accepted, and the import answered, within (s).
+const BATCH_TARGET_SECS: f64 = 20.0;
+const IMPORT_TARGET_SECS: f64 = 15.0;
 /// How long each limit is measured (seconds), full and quick.
 const LIMIT_SECONDS: f64 = 3.0;
 const QUICK_LIMIT_SECONDS: f64 = 1.0;
@@ -81,7 +91,17 @@ pub struct BenchArgs {
     /// Run the end-to-end phase (1) or not (0).
     #[arg(long, default_value_t = 1)]
     pub e2e: usize,
-    /// A short run (about a minute): fewer clients, shorter phases.
+    /// Run the bulk phases (1: a batch file and a resident import) or not (0); default: 1,
+    /// or 0 with `--quick`.
+    #[arg(long)]
+    pub bulk: Option<usize>,
+    /// Lines of the bulk phase's batch file.
+    #[arg(long, default_value_t = DEFAULT_BULK_LINES)]
+    pub bulk_lines: usize,
+    /// Residents of the bulk phase's import.
+    #[arg(long, default_value_t = DEFAULT_BULK_ROWS)]
+    pub bulk_rows: u64,
+    /// A short run (about a minute): fewer clients, shorter phases, no bulk phases.
     #[arg(long)]
     pub quick: bool,
     /// Print the figures as one JSON object on stdout (progress goes to stderr).
@@ -159,6 +179,7 @@ struct Plan {
     idle_seconds: u64,
     drain_limit: Duration,
     durability: Durability,
+    bulk: bool,
 }
 
 impl Plan {
@@ -201,11 +222,18 @@ impl Plan {
             idle_seconds: if q { QUICK_IDLE_SECONDS } else { IDLE_SECONDS },
             drain_limit: if q { QUICK_DRAIN_LIMIT } else { DRAIN_LIMIT },
             durability,
+            bulk: args.bulk.map_or(!q, |b| b != 0),
         };
         if plan.clients == 0 || plan.open_connections == 0 {
             return Err(BenchError::Argument {
                 field: "clients",
                 detail: "at least one client",
+            });
+        }
+        if plan.bulk && (args.bulk_lines == 0 || args.bulk_rows == 0) {
+            return Err(BenchError::Argument {
+                field: "bulk-lines",
+                detail: "at least one line and one resident",
             });
         }
         if plan.seconds == 0 || plan.open_rate == 0 {
@@ -225,6 +253,44 @@ fn say(json: bool, line: &str) {
     } else {
         println!("{line}");
     }
+}
+
+/// The batch file, then the import, on the running gateway at `base`.
+async fn run_bulk(
+    d: &procs::Deployment,
+    base: &str,
+    args: &BenchArgs,
+    json: bool,
+) -> Result<(bulk::Bulk, bulk::Bulk), BenchError> {
+    say(
+        json,
+        &format!("bulk: a {}-line batch file …", args.bulk_lines),
+    );
+    let batch = bulk::batch(d, base, args.bulk_lines).await?;
+    say(
+        json,
+        &format!(
+            "batch: {} lines accepted in {:.1} s: {:.0}/s",
+            batch.lines,
+            batch.secs,
+            batch.rate()
+        ),
+    );
+    say(
+        json,
+        &format!("bulk: a {}-resident import …", args.bulk_rows),
+    );
+    let import = bulk::import(d, base, args.bulk_rows).await?;
+    say(
+        json,
+        &format!(
+            "import: {} residents in {:.1} s: {:.0}/s",
+            import.lines,
+            import.secs,
+            import.rate()
+        ),
+    );
+    Ok((batch, import))
 }
 
 /// Runs the benchmark and prints the report.
@@ -341,6 +407,26 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
     let sim_pid = sim.pid;
     gateway.stop().await;
     sim.stop().await;
+    let store_trees = if args.postgres.is_none() {
+        disk::live_by_tree(&deployment.data_dir.join("store"))?
+    } else {
+        Vec::new()
+    };
+
+    // 6. Bulk, on the gateway restarted (the platform closed: only acceptance is timed).
+    let mut bulk = None;
+    if plan.bulk {
+        let sim = procs::Proc::start_sim(&deployment).await?;
+        sim.admin_mode(&deployment, crate::config::SimMode::Closed)
+            .await?;
+        let gw = procs::Proc::start_gateway(&deployment).await?;
+        let base = format!("https://{}", gw.addr);
+        let ran = run_bulk(&deployment, &base, &args, json).await;
+        for mut p in [gw, sim] {
+            p.stop().await;
+        }
+        bulk = Some(ran?);
+    }
 
     let mut figures = vec![
         Figure::new(
@@ -450,6 +536,32 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
             Better::Lower,
         ));
     }
+    if let Some((batch, import)) = &bulk {
+        figures.push(Figure::new(
+            "batch_accepted_secs",
+            format!(
+                "{}-line batch file, upload to all accepted ({:.0} lines/s)",
+                batch.lines,
+                batch.rate()
+            ),
+            batch.secs,
+            "s",
+            Some(BATCH_TARGET_SECS),
+            Better::Lower,
+        ));
+        figures.push(Figure::new(
+            "import_secs",
+            format!(
+                "{}-resident import, upload to answer ({:.0} rows/s)",
+                import.lines,
+                import.rate()
+            ),
+            import.secs,
+            "s",
+            Some(IMPORT_TARGET_SECS),
+            Better::Lower,
+        ));
+    }
     figures.push(Figure::new(
         "idle_cpu_percent",
         "CPU of the idle gateway (nothing queued), % of one core".into(),
@@ -474,6 +586,7 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         accepted: closed.accepted,
         answered,
         disk_bytes: disk,
+        store_trees,
         limits,
         figures,
         seconds: started.elapsed().as_secs_f64(),

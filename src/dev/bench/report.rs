@@ -104,6 +104,9 @@ pub struct Report {
     pub answered: u64,
     /// Bytes on disk under the gateway's data folder at the end.
     pub disk_bytes: u64,
+    /// The live data of each tree of a sled store at the end (empty on PostgreSQL): what
+    /// `disk_bytes` holds besides is the storage engine's own (old page versions, slack).
+    pub store_trees: Vec<super::disk::TreeBytes>,
     pub limits: Limits,
     pub figures: Vec<Figure>,
     /// How long the run took.
@@ -175,5 +178,27 @@ impl Report {
             self.disk_bytes,
             self.seconds
         );
+        if !self.store_trees.is_empty() {
+            let per = |b: u64| b as f64 / self.answered.max(1) as f64;
+            let live: u64 = self
+                .store_trees
+                .iter()
+                .map(|t| t.key_bytes + t.value_bytes)
+                .sum();
+            println!("\nlive data per tree, per answered inquiry (keys + values):");
+            for t in &self.store_trees {
+                println!(
+                    "  {:<20} {:>9} entries  {:>8.0} B",
+                    t.tree,
+                    t.entries,
+                    per(t.key_bytes + t.value_bytes)
+                );
+            }
+            println!(
+                "  live in all {:.0} B; the storage engine's own (old versions, slack) {:.0} B",
+                per(live),
+                per(self.disk_bytes.saturating_sub(live))
+            );
+        }
     }
 }
