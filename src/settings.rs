@@ -1,5 +1,5 @@
-//! The settings in force: `renkei.toml` and the permission table by law, held together and
-//! swapped whole by a reload ([`Reloader`], for `renkei config reload` and SIGHUP). A reload
+//! The settings in force: `renkei.toml`, the permission table by law and the copy (副本)
+//! layouts, held together and swapped whole by a reload ([`Reloader`], for `renkei config reload` and SIGHUP). A reload
 //! reads and checks everything first; on any problem nothing changes and every problem is
 //! named. Requests in flight keep the settings they started with (an `Arc`), new requests
 //! and new TLS handshakes see the new ones.
@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use renkei_ids::{AffairCode, ItemCode, ProcedureCode};
 
 use crate::config::{ClientConfig, GatewayConfig, Role};
+use crate::schemas::copies::CopyLayouts;
 use crate::schemas::permissions::{Direction, PermissionTable};
 use crate::tls::{ClientTrust, KnownClient};
 
@@ -18,18 +19,33 @@ use crate::tls::{ClientTrust, KnownClient};
 pub struct Settings {
     pub config: Arc<GatewayConfig>,
     pub table: Arc<PermissionTable>,
+    /// The copy layouts (the config's `schemas_dir`'s `copies/`, or the built-in copy).
+    pub copies: Arc<CopyLayouts>,
 }
 
 impl Settings {
-    /// Pairs a loaded config with its permission table (from the config's `schemas_dir`, or
-    /// the built-in copy) after checking that they fit together.
+    /// Pairs a loaded config with its permission table and copy layouts (from the config's
+    /// `schemas_dir`, or the built-in copies) after checking that they fit together; every
+    /// problem of all three is listed.
     pub fn new(config: GatewayConfig) -> Result<Self, Vec<String>> {
-        let table = crate::schemas::permission_table(config.schemas_dir.as_deref())?;
+        let dir = config.schemas_dir.as_deref();
+        let (table, copies) = match (
+            crate::schemas::permission_table(dir),
+            crate::schemas::copy_layouts(dir),
+        ) {
+            (Ok(t), Ok(c)) => (t, c),
+            (t, c) => {
+                let mut problems = t.err().unwrap_or_default();
+                problems.extend(c.err().unwrap_or_default());
+                return Err(problems);
+            }
+        };
         let problems = fit(&config, &table);
         if problems.is_empty() {
             Ok(Self {
                 config: Arc::new(config),
                 table: Arc::new(table),
+                copies: Arc::new(copies),
             })
         } else {
             Err(problems)
@@ -89,8 +105,9 @@ fn fit(config: &GatewayConfig, table: &PermissionTable) -> Vec<String> {
 pub struct Live(Arc<RwLock<Arc<Settings>>>);
 
 impl Live {
-    /// Holds `settings`.
+    /// Holds `settings` (and puts its copy layouts in force for `copies::layout`).
     pub fn new(settings: Settings) -> Self {
+        crate::schemas::copies::put_in_force(settings.copies.clone());
         Self(Arc::new(RwLock::new(Arc::new(settings))))
     }
 
@@ -104,6 +121,7 @@ impl Live {
 
     /// Puts `settings` in force.
     fn replace(&self, settings: Settings) {
+        crate::schemas::copies::put_in_force(settings.copies.clone());
         let new = Arc::new(settings);
         match self.0.write() {
             Ok(mut g) => *g = new,
@@ -131,12 +149,14 @@ pub struct Reloaded {
     pub clients: usize,
     /// Rows of the permission table now in force.
     pub permission_rows: usize,
+    /// Items with a copy layout now in force.
+    pub copy_layouts: usize,
     /// Settings that changed in the file but take effect only at the next start (the
     /// listeners, the store, keys, TLS files, the platform).
     pub restart_needed: Vec<&'static str>,
 }
 
-/// Re-reads `renkei.toml` (and the permission table) and swaps them in whole.
+/// Re-reads `renkei.toml` (and the permission table and copy layouts) and swaps them in whole.
 #[derive(Debug)]
 pub struct Reloader {
     path: PathBuf,
@@ -174,6 +194,7 @@ impl Reloader {
         let done = Reloaded {
             clients: new.config.clients.len(),
             permission_rows: new.table.rows().len(),
+            copy_layouts: new.copies.len(),
             restart_needed: restart_needed(&old.config, &new.config),
         };
         self.trust.set_clients(&known_clients(&new.config));

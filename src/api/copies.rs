@@ -126,7 +126,7 @@ async fn import(
             "item_code: renkei has no copy layout for this item",
         ))
     })?;
-    let layout = file_layout(copy, format)?;
+    let layout = file_layout(&copy, format)?;
     let max = s.config.max_batch_bytes;
     check_declared(&headers, max)?;
     let mut stream = LineStream::start(body, layout, max, DEFAULT_COPY_IMPORT_CHUNK);

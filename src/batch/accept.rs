@@ -68,14 +68,11 @@ impl Drop for Claim {
     }
 }
 
-/// The built-in `inquiry-batch` layout, parsed once.
+/// The `inquiry-batch` layout (from `schemas_dir`, or the built-in copy), parsed once.
 pub fn batch_layout() -> Result<&'static Layout, Error> {
-    static LAYOUT: OnceLock<Result<Layout, String>> = OnceLock::new();
-    // The built-in layouts never fail to load; the error is kept as text to be 'static.
-    LAYOUT
-        .get_or_init(|| crate::schemas::layout("inquiry-batch").map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| Error::internal("batch layout", e.clone()))
+    static LAYOUT: OnceLock<Result<Layout, crate::schemas::SchemaError>> = OnceLock::new();
+    crate::schemas::layout_once(&LAYOUT, "inquiry-batch")
+        .map_err(|e| Error::internal("batch layout", e))
 }
 
 /// What an upload answers.

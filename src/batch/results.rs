@@ -25,14 +25,11 @@ use renkei_store::{prefix_end, Tree};
 /// the distinct `99`; the reason is in the message column.
 pub const FAILED_STATUS_DETAIL: &str = "99";
 
-/// The built-in `inquiry-result` layout, parsed once.
+/// The `inquiry-result` layout (from `schemas_dir`, or the built-in copy), parsed once.
 pub fn result_layout() -> Result<&'static Layout, Error> {
-    static LAYOUT: OnceLock<Result<Layout, String>> = OnceLock::new();
-    // The built-in layouts never fail to load; the error is kept as text to be 'static.
-    LAYOUT
-        .get_or_init(|| crate::schemas::layout("inquiry-result").map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| Error::internal("batch layout", e.clone()))
+    static LAYOUT: OnceLock<Result<Layout, crate::schemas::SchemaError>> = OnceLock::new();
+    crate::schemas::layout_once(&LAYOUT, "inquiry-result")
+        .map_err(|e| Error::internal("result layout", e))
 }
 
 /// The layout field for a result field named by the platform (label, e.g. 市町村民税所得割額,

@@ -313,11 +313,12 @@ impl Copies {
         }
         let mut tasks = tokio::task::JoinSet::new();
         for group in groups {
-            let (me, system, item) = (self.clone(), system.clone(), item.clone());
+            let (me, system, item, copy) =
+                (self.clone(), system.clone(), item.clone(), copy.clone());
             tasks.spawn(async move {
                 let mut out = Vec::with_capacity(group.len());
                 for rec in &group {
-                    let r = me.import_line(&system, &item, copy, rec).await?;
+                    let r = me.import_line(&system, &item, &copy, rec).await?;
                     out.push((rec.line(), r));
                 }
                 Ok::<_, Error>(out)
@@ -367,10 +368,10 @@ mod tests {
     fn file_layouts_are_made_from_the_copy_layouts() {
         for code in ["TM00000000000002", "TM00000000000089"] {
             let copy = layout::layout(&item(code)).unwrap().unwrap();
-            let csv = file_layout(copy, CopyFileFormat::Csv).unwrap();
+            let csv = file_layout(&copy, CopyFileFormat::Csv).unwrap();
             assert_eq!(csv.fields.len(), 5 + copy.fields.len());
             assert!(csv.header);
-            let fixed = file_layout(copy, CopyFileFormat::Fixed).unwrap();
+            let fixed = file_layout(&copy, CopyFileFormat::Fixed).unwrap();
             let widths: usize = copy.fields.iter().map(|f| f.width.unwrap()).sum();
             assert_eq!(fixed.line_len, 15 + 16 + 8 + 8 + 1 + widths);
         }
@@ -379,7 +380,7 @@ mod tests {
     #[test]
     fn a_fixed_width_shift_jis_line_reads_as_a_registration() {
         let copy = layout::layout(&item("TM00000000000089")).unwrap().unwrap();
-        let l = file_layout(copy, CopyFileFormat::Fixed).unwrap();
+        let l = file_layout(&copy, CopyFileFormat::Fixed).unwrap();
         let kana = encoding_rs::SHIFT_JIS.encode("ﾔﾏﾀﾞ ﾀﾛｳ").0.into_owned();
         let mut line = format!(
             "{:<15}{:<16}{}{:<8}{}{:<4}{:<3}{}{:<7}",
@@ -393,7 +394,7 @@ mod tests {
             .next()
             .unwrap()
             .unwrap();
-        let req = request_of(copy, &rec);
+        let req = request_of(&copy, &rec);
         assert_eq!(req.dataset, "D2026");
         assert_eq!(req.effective_from, "2026-04-01");
         assert_eq!(req.effective_to, None);

@@ -1,100 +1,33 @@
 //! The layout of each item's copy (副本): which keys a business system's `data` carries, how
 //! each value is checked and converted (digits, text, a code table), and the name each field
-//! is sent under. Layouts are data, `schemas/copies/<item code>.toml`, built into the binary.
+//! is sent under. Layouts are data, `copies/<item code>.toml` in the configured `schemas_dir`
+//! (or the built-in copy of `schemas/copies/`), loaded and checked with the other settings
+//! (`schemas::copies`); this module looks them up and converts a copy's `data` with them.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::Arc;
 
-use renkei_convert::codes::CodeTables;
 use renkei_convert::width::{fullwidth_alnum_to_halfwidth, halfwidth_kana_to_fullwidth};
 use renkei_ids::ItemCode;
-use serde::Deserialize;
 
 use crate::error::{Bug, Error};
 
-/// The built-in copy layouts, one per item.
-const BUILTIN: [&str; 2] = [
-    include_str!("../../schemas/copies/TM00000000000002.toml"),
-    include_str!("../../schemas/copies/TM00000000000089.toml"),
-];
+pub use crate::schemas::copies::{CopyField, CopyLayout, FieldKind};
 
 /// Longest a `text` field may be when its layout names no `max`.
 const DEFAULT_TEXT_MAX: usize = 256;
 
-/// How one field is checked and converted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FieldKind {
-    /// ASCII digits (full-width digits are accepted and converted), at most `max`.
-    Digits,
-    /// Text without control characters, half-width kana made full-width, at most `max`.
-    Text,
-    /// A business-system code converted through the code table `table`.
-    Code,
+fn layouts() -> Result<Arc<crate::schemas::copies::CopyLayouts>, Error> {
+    crate::schemas::copies::in_force().map_err(|e| Error::internal("loading copy layouts", e))
 }
 
-/// One field of a copy layout.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CopyField {
-    /// The key in the business system's `data`.
-    pub name: String,
-    /// The name the field is sent under (the platform's field name).
-    pub label: String,
-    pub kind: FieldKind,
-    #[serde(default)]
-    pub max: Option<usize>,
-    /// The field's width in bytes in a fixed-width bulk file (`copies::import`).
-    #[serde(default)]
-    pub width: Option<usize>,
-    #[serde(default)]
-    pub table: Option<String>,
-    #[serde(default)]
-    pub required: bool,
+/// The layout of `item`'s copy in force, if renkei has one.
+pub fn layout(item: &ItemCode) -> Result<Option<Arc<CopyLayout>>, Error> {
+    Ok(layouts()?.get(item))
 }
 
-/// The layout of one item's copy.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CopyLayout {
-    pub item: ItemCode,
-    pub title: String,
-    pub fields: Vec<CopyField>,
-}
-
-struct Layouts {
-    by_item: BTreeMap<ItemCode, CopyLayout>,
-    codes: CodeTables,
-}
-
-fn layouts() -> Result<&'static Layouts, Error> {
-    static L: OnceLock<Result<Layouts, String>> = OnceLock::new();
-    L.get_or_init(|| {
-        let mut by_item = BTreeMap::new();
-        for text in BUILTIN {
-            let l: CopyLayout = toml::from_str(text).map_err(|e| e.to_string())?;
-            by_item.insert(l.item.clone(), l);
-        }
-        let codes = CodeTables::builtin().map_err(|e| e.to_string())?;
-        Ok(Layouts { by_item, codes })
-    })
-    .as_ref()
-    .map_err(|_| {
-        Error::internal(
-            "loading copy layouts",
-            Bug("a built-in copy layout is invalid"),
-        )
-    })
-}
-
-/// The layout of `item`'s copy, if renkei has one.
-pub fn layout(item: &ItemCode) -> Result<Option<&'static CopyLayout>, Error> {
-    Ok(layouts()?.by_item.get(item))
-}
-
-/// The items that have a copy layout.
+/// The items that have a copy layout in force.
 pub fn items() -> Result<Vec<ItemCode>, Error> {
-    Ok(layouts()?.by_item.keys().cloned().collect())
+    Ok(layouts()?.items())
 }
 
 fn bad(field: &str, code: &'static str, what: &str) -> Error {
@@ -126,7 +59,6 @@ impl CopyLayout {
                 "data: a key that is not a field of this item's copy",
             ));
         }
-        let tables = &layouts()?.codes;
         let mut out = Vec::with_capacity(self.fields.len());
         for f in &self.fields {
             let raw = match data.get(&f.name) {
@@ -166,8 +98,8 @@ impl CopyLayout {
                     v
                 }
                 FieldKind::Code => {
-                    let table = f.table.as_deref().unwrap_or_default();
-                    let t = tables.get(table).map_err(|_| {
+                    // Resolved and checked when the layout was loaded.
+                    let t = f.codes.as_ref().ok_or_else(|| {
                         Error::internal(
                             "converting a copy",
                             Bug("copy layout names a missing code table"),

@@ -360,28 +360,17 @@ impl PermissionTable {
 
     /// Reads every `*.toml` directly in `dir` (sorted by name).
     pub fn load_dir(dir: &Path) -> Result<Self, Vec<PermissionProblem>> {
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map(|rd| {
-                rd.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                    .collect()
+        let (texts, unreadable) = super::read_toml_files(dir);
+        let mut unreadable: Vec<PermissionProblem> = unreadable
+            .into_iter()
+            .map(|(file, message)| PermissionProblem {
+                file,
+                row: None,
+                field: None,
+                code: "unreadable",
+                message,
             })
-            .unwrap_or_default();
-        files.sort();
-        let mut texts = Vec::new();
-        let mut unreadable = Vec::new();
-        for p in files {
-            match std::fs::read_to_string(&p) {
-                Ok(t) => texts.push((p.display().to_string(), t)),
-                Err(e) => unreadable.push(PermissionProblem {
-                    file: p.display().to_string(),
-                    row: None,
-                    field: None,
-                    code: "unreadable",
-                    message: e.to_string(),
-                }),
-            }
-        }
+            .collect();
         let parsed = Self::from_files(texts.iter().map(|(f, t)| (f.as_str(), t.as_str())));
         match parsed {
             Ok(t) if unreadable.is_empty() => Ok(t),
