@@ -406,7 +406,10 @@ mod tests {
     fn every_token_starts_with_a_byte_pack_looks_at() {
         for t in TOKENS {
             assert!(
-                matches!(t.as_bytes()[0], b'{' | b',' | b'n' | b'f' | b't' | b'"' | b'+'),
+                matches!(
+                    t.as_bytes()[0],
+                    b'{' | b',' | b'n' | b'f' | b't' | b'"' | b'+'
+                ),
                 "{t}"
             );
         }
