@@ -4,6 +4,7 @@
 //! tree and what the storage engine keeps besides (old page versions, segment slack).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use renkei_store::sled_store::{Durability, SledStore};
 use renkei_store::{Store, Tree};
@@ -55,5 +56,36 @@ pub fn live_by_tree(store_dir: &Path) -> Result<Vec<TreeBytes>, BenchError> {
         }
     }
     out.sort_by_key(|t| std::cmp::Reverse(t.key_bytes + t.value_bytes));
+    drop(store);
+    wait_for_release(&store_dir.join("db"))?;
     Ok(out)
+}
+
+/// How long the store's background threads may take to let go of its file lock.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Waits until nobody holds the store's file lock. Dropping the store handle stops its writer
+/// and sled's flusher threads, but they let go of the lock only once they end; on a large
+/// store that outlasts the drop, and a gateway started next (the bulk phase) would find the
+/// store locked. sled takes the lock with `flock`, which conflicts across open files even in
+/// one process, so taking and releasing it here shows the store is free.
+fn wait_for_release(db_file: &Path) -> Result<(), BenchError> {
+    let io = |source| BenchError::Io {
+        what: format!("waiting for {} to be unlocked", db_file.display()),
+        source,
+    };
+    let file = std::fs::File::open(db_file).map_err(io)?;
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return file.unlock().map_err(io),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < RELEASE_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io(std::io::Error::from(std::io::ErrorKind::WouldBlock)))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+    }
 }
