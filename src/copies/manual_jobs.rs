@@ -67,10 +67,7 @@ impl ManualJobs {
         let msg = Message::ManualRequestFetch {
             header: self.uplink.header(new_id("MR")),
         };
-        let answer = self.uplink.exchange(&msg).await;
-        if matches!(answer, Ok(_) | Err(UplinkError::Fault(_))) {
-            self.policy.platform_answered();
-        }
+        let answer = self.policy.exchange(&self.uplink, &msg).await;
         let next = now_ms() + self.interval_ms;
         match answer {
             Ok(Message::ManualRequestList { requests, .. }) => {
@@ -276,10 +273,7 @@ impl ManualJobs {
             request_id: r.id.clone(),
             decision,
         };
-        let reply = self.uplink.exchange(&msg).await;
-        if matches!(reply, Ok(_) | Err(UplinkError::Fault(_))) {
-            self.policy.platform_answered();
-        }
+        let reply = self.policy.exchange(&self.uplink, &msg).await;
         match reply {
             Ok(Message::ManualAnswerAck {
                 request_id, fault, ..

@@ -14,7 +14,7 @@ use renkei_records::{Record, RecordKind, RecordResult};
 use renkei_store::{Batch, Store, Tree};
 
 use crate::error::Error;
-use crate::platform::{Policy, Uplink, UplinkError};
+use crate::platform::{Policy, Uplink};
 use crate::schedule::{self, Job};
 use crate::util::{new_id, now_ms};
 
@@ -108,10 +108,7 @@ impl ProvisionFetch {
             header: self.uplink.header(new_id("PL")),
             after,
         };
-        let answer = self.uplink.exchange(&msg).await;
-        if matches!(answer, Ok(_) | Err(UplinkError::Fault(_))) {
-            self.policy.platform_answered();
-        }
+        let answer = self.policy.exchange(&self.uplink, &msg).await;
         let next = now_ms() + self.interval_ms;
         match answer {
             Ok(Message::ProvisionLog { entries, .. }) => {

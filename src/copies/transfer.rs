@@ -112,10 +112,7 @@ impl Transfer {
             non_disclosure: copy.non_disclosure,
             sealed,
         };
-        let answer = self.uplink.exchange(&msg).await;
-        if matches!(answer, Ok(_) | Err(UplinkError::Fault(_))) {
-            self.policy.platform_answered();
-        }
+        let answer = self.policy.exchange(&self.uplink, &msg).await;
         match answer {
             Ok(Message::CopyTransferAck {
                 record_id, fault, ..

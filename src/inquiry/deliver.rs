@@ -152,10 +152,7 @@ impl Delivery {
             condition,
             sealed,
         };
-        let answer = uplink.exchange(&msg).await;
-        if matches!(answer, Ok(_) | Err(UplinkError::Fault(_))) {
-            self.policy.platform_answered();
-        }
+        let answer = self.policy.exchange(uplink, &msg).await;
         match answer {
             Ok(Message::InquiryReceipt { outcome, .. }) => match outcome {
                 ReceiptOutcome::Accepted { serial } => {
@@ -199,10 +196,7 @@ impl Delivery {
             header: uplink.header(new_id("RQ")),
             serial: serial.clone(),
         };
-        let answer = uplink.exchange(&msg).await;
-        if matches!(answer, Ok(_) | Err(UplinkError::Fault(_))) {
-            self.policy.platform_answered();
-        }
+        let answer = self.policy.exchange(uplink, &msg).await;
         let (status, provider, sealed, fault, message_id) = match answer {
             Ok(Message::InquiryResult {
                 status,

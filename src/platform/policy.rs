@@ -7,7 +7,9 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::config::{parse_hours, PlatformConfig};
-use crate::platform::UplinkError;
+use renkei_platform::Message;
+
+use crate::platform::{Uplink, UplinkError};
 use crate::util::{ms_until_open, now_ms};
 
 /// Backoff doubles per attempt up to this exponent (2^20 × base is far past any maximum).
@@ -104,6 +106,16 @@ impl Policy {
     /// Notes that the platform answered: the failure streak is over.
     pub fn platform_answered(&self) {
         self.failures.store(0, Ordering::Relaxed);
+    }
+
+    /// One exchange with the platform, noting an answer (any message, or a fault the platform
+    /// sent) as the end of the failure streak; a transport failure is left to the caller.
+    pub async fn exchange(&self, uplink: &Uplink, msg: &Message) -> Result<Message, UplinkError> {
+        let answer = uplink.exchange(msg).await;
+        if matches!(answer, Ok(_) | Err(UplinkError::Fault(_))) {
+            self.platform_answered();
+        }
+        answer
     }
 }
 
